@@ -1,0 +1,72 @@
+/* What http/ handler files share: the request object, the route table's row type, and
+ * the small set of verbs handlers use to read a request and answer it. Only for http/. */
+#ifndef NRFPROV_HTTP_ROUTE_H
+#define NRFPROV_HTTP_ROUTE_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "app.h"
+#include "errors.h"
+#include "service/svc.h"
+
+#define HTTP_MAX_BODY (1024 * 1024)
+#define HTTP_MAX_PARAMS 4
+
+typedef struct http_req {
+  app *app;
+  struct MHD_Connection *conn;
+  const char *method, *path, *protocol;
+  const char *params[HTTP_MAX_PARAMS]; /* the {…} segments of the matched pattern */
+  char *body;
+  size_t body_len, body_cap;
+  bool too_large;
+  char request_id[20];
+  int64_t start_us;
+  svc_team team;             /* set by http__owner_auth */
+  char device_id[37];        /* for the log line, when known */
+  bool device_endpoint;      /* minimal headers, no X-Request-Id */
+  /* The answer. */
+  unsigned status;
+  char *resp;
+  size_t resp_len;
+  const char *resp_type;
+  const char *allow;
+  char param_buf[256];       /* backing store of params */
+} http_req;
+
+typedef void (*http_handler)(http_req *r);
+
+typedef struct {
+  const char *method;
+  const char *pattern; /* "/v1/claimed-devices/{}/block": {} matches one non-empty segment */
+  http_handler handler;
+} http_route;
+
+/* The route table (routes.c). */
+extern const http_route http__routes[];
+extern const size_t http__n_routes;
+
+/* A query argument, or NULL when absent ("" when present without a value). */
+const char *http__query(http_req *r, const char *key);
+/* A request header, or NULL. */
+const char *http__header(http_req *r, const char *name);
+/* Answer with a JSON value (stolen). */
+void http__json(http_req *r, unsigned status, json_t *body);
+/* Answer with the error e: {"code","message"} and its status. */
+void http__error(http_req *r, const err_t *e);
+/* Answer with error id and a printf message (NULL = the table's). */
+void http__fail(http_req *r, err_id id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Answer with no body. */
+void http__empty(http_req *r, unsigned status);
+/* Answer with bytes (malloc'd, taken over) of the given content type. */
+void http__bytes(http_req *r, unsigned status, const char *type, void *data, size_t len);
+/* Parse the body as a JSON object; on failure answer 40000 and return NULL. */
+json_t *http__body_object(http_req *r);
+/* Check "Authorization: Bearer <api key>" and resolve the team; on failure answer 401
+ * and return false. */
+bool http__owner_auth(http_req *r);
+
+#endif

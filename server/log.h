@@ -1,0 +1,31 @@
+/* Logging: one line per event on stderr, as text or JSON, filtered by level.
+ *
+ * Request lines (one per HTTP or CoAP exchange) go through log_request() so that both
+ * transports print the same fields. Not a general tracing facility.
+ */
+#ifndef NRFPROV_LOG_H
+#define NRFPROV_LOG_H
+
+#include <stdbool.h>
+
+typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
+
+/* Parse "debug|info|warn|error"; -1 if unknown. */
+int log_level_parse(const char *s);
+/* Set the minimum level and the format ("text" or "json"). */
+void log_configure(log_level min, bool json);
+/* True when lines of this level are printed. */
+bool log_enabled(log_level lvl);
+/* Print one message line. */
+void log_msg(log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The fields of one request line. Strings may be NULL. */
+typedef struct {
+  const char *request_id, *protocol, *method, *path, *device_id, *team, *fault;
+  const char *status;  /* "200" or "2.05" */
+  double duration_ms;
+} log_request_line;
+/* Print one request line at info level. */
+void log_request(const log_request_line *l);
+
+#endif

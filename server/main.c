@@ -1,0 +1,136 @@
+/* nrfprov-mock: option parsing, start-up, the ready announcement, signals, shutdown.
+ * Also the human subcommands (`token decode`). Start-up is all-or-nothing: any failure
+ * prints one line on stderr and exits 1 with nothing left running. */
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "http/http.h"
+#include "log.h"
+#include "options.h"
+#include "service/svc.h"
+#include "store/store.h"
+
+typedef struct {
+  const char *name;
+  http_server *http;
+} listener;
+
+/* mkdir -p with mode 0700 for what it creates. */
+static int make_dirs(const char *path, char *why, size_t whysz) {
+  char buf[4096];
+  if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return snprintf(why, whysz, "path too long: %s", path), -1;
+  for (char *p = buf + 1;; p++) {
+    if (*p == '/' || !*p) {
+      char c = *p;
+      *p = 0;
+      if (mkdir(buf, 0700) && errno != EEXIST) return snprintf(why, whysz, "cannot create %.300s: %s", buf, strerror(errno)), -1;
+      *p = c;
+      if (!c) break;
+    }
+  }
+  return 0;
+}
+
+static void host_text(const char *bind, char *out, size_t n) {
+  snprintf(out, n, strchr(bind, ':') ? "[%s]" : "%s", bind);
+}
+
+/* Print the ready line and write the ready file (temporary file, then rename). */
+static int announce(const options *o, const listener *ls, size_t n, char *why, size_t whysz) {
+  char host[80], line[512];
+  host_text(o->bind, host, sizeof host);
+  size_t k = (size_t)snprintf(line, sizeof line, "nrfprov-mock ready");
+  json_t *ready = json_object();
+  for (size_t i = 0; i < n; i++) {
+    if (!ls[i].http) continue;
+    int port = http_port(ls[i].http);
+    k += (size_t)snprintf(line + k, sizeof line - k, " %s=%s:%d", ls[i].name, host, port);
+    json_object_set_new(ready, ls[i].name, json_pack("{s:s, s:i}", "host", o->bind, "port", port));
+  }
+  int rc = 0;
+  if (o->ready_file) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", o->ready_file, (int)getpid());
+    if (json_dump_file(ready, tmp, JSON_PRESERVE_ORDER) || rename(tmp, o->ready_file)) {
+      snprintf(why, whysz, "--ready-file: cannot write %s: %s", o->ready_file, strerror(errno));
+      unlink(tmp);
+      rc = -1;
+    }
+  }
+  json_decref(ready);
+  if (!rc) {
+    printf("%s\n", line);
+    fflush(stdout);
+  }
+  return rc;
+}
+
+static int serve(options *o) {
+  char why[512] = "";
+  int rc = 1;
+  app a = {.opt = o, .started_ms = store_now_ms()};
+  listener ls[] = {{"http", NULL}};
+  sigset_t sigs;
+
+  log_configure((log_level)log_level_parse(o->log_level), !strcmp(o->log_format, "json"));
+  char dbpath[4200];
+  if (o->in_memory) {
+    snprintf(dbpath, sizeof dbpath, ":memory:");
+  } else {
+    if (make_dirs(o->data_dir, why, sizeof why)) goto out;
+    snprintf(dbpath, sizeof dbpath, "%s/state.db", o->data_dir);
+  }
+  if (store_open(&a.store, dbpath, why, sizeof why)) goto out;
+  svc_config sc = {0};
+  if (svc_open(&a.svc, a.store, a.pki, &sc, why, sizeof why)) goto out;
+
+  /* Block the stop signals before any thread starts, so only sigwait() sees them. */
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+  if (o->http_port >= 0) {
+    http_listen l = {.bind = o->bind, .port = o->http_port, .threads = o->threads};
+    if (http_start(&ls[0].http, &a, &l, why, sizeof why)) goto out;
+  }
+  if (announce(o, ls, sizeof ls / sizeof ls[0], why, sizeof why)) goto out;
+  log_msg(LOG_INFO, "serving; data %s", o->in_memory ? "in memory" : o->data_dir);
+
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  log_msg(LOG_INFO, "signal %d: stopping", sig);
+  rc = 0;
+out:
+  if (rc && *why) fprintf(stderr, "nrfprov-mock: %s\n", why);
+  for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++) http_stop(ls[i].http);
+  svc_close(a.svc);
+  store_close(a.store);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  signal(SIGPIPE, SIG_IGN);
+  options o;
+  char why[512];
+  int rc = options_parse(&o, argc, argv, why, sizeof why);
+  if (rc < 0) {
+    fprintf(stderr, "nrfprov-mock: %s\n", why);
+    options_free(&o);
+    return 1;
+  }
+  if (rc == 1) {
+    options_free(&o);
+    return 0;
+  }
+  rc = serve(&o);
+  options_free(&o);
+  return rc;
+}

@@ -1,0 +1,208 @@
+/* The option table and the one parser that reads it (argv, NRFPROV_* environment). */
+#include "options.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { T_STRING, T_PORT, T_COUNT, T_BOOL, T_CHOICE } opt_type;
+
+typedef struct {
+  const char *flag;    /* long flag without the dashes */
+  opt_type type;
+  size_t offset;       /* field in struct options */
+  const char *def;     /* default, as text; NULL = unset */
+  const char *choices; /* T_CHOICE: "|"-separated */
+  bool secret;         /* masked in GET /_mock/config */
+  const char *help;
+} opt_row;
+
+#define F(field) offsetof(options, field)
+
+static const opt_row option_table[] = {
+  {"bind", T_STRING, F(bind), "127.0.0.1", NULL, false,
+   "address every listener binds to (IPv4 or IPv6 literal)"},
+  {"http-port", T_PORT, F(http_port), "8080", NULL, false,
+   "HTTP port for the owner, device and control APIs; 0 = any free port, -1 = off"},
+  {"data-dir", T_STRING, F(data_dir), "./nrfprov-data", NULL, false,
+   "directory holding state.db (SQLite) and pki/"},
+  {"in-memory", T_BOOL, F(in_memory), "false", NULL, false,
+   "keep everything in memory: SQLite :memory: and an in-memory PKI; no files written"},
+  {"threads", T_COUNT, F(threads), "2", NULL, false,
+   "HTTP worker threads (libmicrohttpd thread pool); at least 1"},
+  {"log-level", T_CHOICE, F(log_level), "info", "debug|info|warn|error", false,
+   "minimum level of log lines on stderr"},
+  {"log-format", T_CHOICE, F(log_format), "text", "text|json", false,
+   "log line format"},
+  {"ready-file", T_STRING, F(ready_file), NULL, NULL, false,
+   "write the bound listeners as JSON to this file (atomically) once ready"},
+};
+
+#define N_OPTIONS (sizeof option_table / sizeof option_table[0])
+
+static void env_name(const opt_row *r, char *buf, size_t n) {
+  size_t k = (size_t)snprintf(buf, n, "NRFPROV_");
+  for (const char *p = r->flag; *p && k + 1 < n; p++) buf[k++] = *p == '-' ? '_' : (char)toupper(*p);
+  buf[k] = 0;
+}
+
+static bool choice_ok(const char *choices, const char *v) {
+  size_t len = strlen(v);
+  for (const char *p = choices; *p;) {
+    const char *bar = strchr(p, '|');
+    size_t n = bar ? (size_t)(bar - p) : strlen(p);
+    if (n == len && strncmp(p, v, n) == 0) return true;
+    p += n + (bar ? 1 : 0);
+  }
+  return false;
+}
+
+/* Store text value v into the field of row r; origin names the source for messages. */
+static int set_value(options *o, const opt_row *r, const char *v, const char *origin, char *why, size_t whysz) {
+  void *field = (char *)o + r->offset;
+  char *end;
+  long n;
+  switch (r->type) {
+  case T_STRING:
+  case T_CHOICE:
+    if (r->type == T_CHOICE && !choice_ok(r->choices, v)) {
+      snprintf(why, whysz, "%s: '%s' is not one of %s", origin, v, r->choices);
+      return -1;
+    }
+    free(*(char **)field);
+    *(char **)field = strdup(v);
+    return 0;
+  case T_PORT:
+  case T_COUNT:
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (errno || end == v || *end) {
+      snprintf(why, whysz, "%s: '%s' is not an integer", origin, v);
+      return -1;
+    }
+    if (r->type == T_PORT && (n < -1 || n > 65535)) {
+      snprintf(why, whysz, "%s: port %ld out of range (-1 = off, 0 = any free port, 1..65535)", origin, n);
+      return -1;
+    }
+    if (r->type == T_COUNT && (n < 0 || n > 1000000000)) {
+      snprintf(why, whysz, "%s: %ld out of range (0..1000000000)", origin, n);
+      return -1;
+    }
+    *(int *)field = (int)n;
+    return 0;
+  case T_BOOL:
+    if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes")) *(bool *)field = true;
+    else if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no")) *(bool *)field = false;
+    else {
+      snprintf(why, whysz, "%s: '%s' is not a boolean (true|false)", origin, v);
+      return -1;
+    }
+    return 0;
+  }
+  return -1;
+}
+
+static const opt_row *find_row(const char *flag, size_t len) {
+  for (size_t i = 0; i < N_OPTIONS; i++)
+    if (strlen(option_table[i].flag) == len && strncmp(option_table[i].flag, flag, len) == 0)
+      return &option_table[i];
+  return NULL;
+}
+
+int options_parse(options *o, int argc, char **argv, char *why, size_t whysz) {
+  memset(o, 0, sizeof *o);
+  char origin[96];
+  for (size_t i = 0; i < N_OPTIONS; i++) {
+    const opt_row *r = &option_table[i];
+    if (r->def && set_value(o, r, r->def, "default", why, whysz)) return -1;
+    char env[64];
+    env_name(r, env, sizeof env);
+    const char *v = getenv(env);
+    if (v && *v) {
+      snprintf(origin, sizeof origin, "%s", env);
+      if (set_value(o, r, v, origin, why, whysz)) return -1;
+    }
+  }
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      options_print_help(stdout);
+      return 1;
+    }
+    if (strncmp(a, "--", 2) != 0) {
+      snprintf(why, whysz, "unexpected argument '%s' (see --help)", a);
+      return -1;
+    }
+    const char *name = a + 2, *eq = strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    const opt_row *r = find_row(name, len);
+    if (!r) {
+      snprintf(why, whysz, "unknown option '--%.*s' (see --help)", (int)len, name);
+      return -1;
+    }
+    const char *v = eq ? eq + 1 : NULL;
+    if (!v && r->type == T_BOOL) v = "true";
+    if (!v) {
+      if (i + 1 >= argc) {
+        snprintf(why, whysz, "option '--%s' needs a value", r->flag);
+        return -1;
+      }
+      v = argv[++i];
+    }
+    snprintf(origin, sizeof origin, "--%s", r->flag);
+    if (set_value(o, r, v, origin, why, whysz)) return -1;
+  }
+  if (o->threads < 1) {
+    snprintf(why, whysz, "--threads: must be at least 1");
+    return -1;
+  }
+  return 0;
+}
+
+void options_print_help(FILE *out) {
+  fprintf(out,
+          "usage: nrfprov-mock [OPTIONS]\n"
+          "       nrfprov-mock token decode <token>\n"
+          "\nA local stand-in for nRF Cloud's Provisioning Service.\n"
+          "Every option can also be set with the environment variable shown.\n\n");
+  for (size_t i = 0; i < N_OPTIONS; i++) {
+    const opt_row *r = &option_table[i];
+    char env[64], flag[80];
+    env_name(r, env, sizeof env);
+    static const char *type_names[] = {"TEXT", "PORT", "N", "", ""};
+    snprintf(flag, sizeof flag, "--%s %s", r->flag, r->type == T_CHOICE ? r->choices : type_names[r->type]);
+    fprintf(out, "  %-34s %s\n  %-34s env %s, default %s\n", flag, r->help, "", env, r->def ? r->def : "(none)");
+  }
+}
+
+json_t *options_to_json(const options *o) {
+  json_t *obj = json_object();
+  for (size_t i = 0; i < N_OPTIONS; i++) {
+    const opt_row *r = &option_table[i];
+    const void *field = (const char *)o + r->offset;
+    json_t *v;
+    switch (r->type) {
+    case T_PORT:
+    case T_COUNT: v = json_integer(*(const int *)field); break;
+    case T_BOOL: v = json_boolean(*(const bool *)field); break;
+    default: {
+      const char *s = *(char *const *)field;
+      v = !s ? json_null() : r->secret ? json_string("***") : json_string(s);
+    }
+    }
+    json_object_set_new(obj, r->flag, v);
+  }
+  return obj;
+}
+
+void options_free(options *o) {
+  for (size_t i = 0; i < N_OPTIONS; i++)
+    if (option_table[i].type == T_STRING || option_table[i].type == T_CHOICE) {
+      char **s = (char **)((char *)o + option_table[i].offset);
+      free(*s);
+      *s = NULL;
+    }
+}

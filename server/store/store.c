@@ -1,0 +1,230 @@
+/* Store core: opening, migrations, the transaction lock, the statement cache, reset.
+ * Domain queries live in the other store/ files, one per family. */
+#include "store.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define STMT_CACHE 256
+
+struct store {
+  sqlite3 *db;
+  pthread_mutex_t lock;
+  struct {
+    const char *sql;
+    sqlite3_stmt *stmt;
+  } cache[STMT_CACHE];
+};
+
+/* Migration n takes the schema from version n-1 to n. Append only: never edit a
+ * migration that has shipped. */
+static const char *const migrations[] = {
+  /* 1: the whole first schema. Times are ms since the epoch. */
+  "CREATE TABLE teams ("
+  "  id INTEGER PRIMARY KEY, api_key TEXT NOT NULL UNIQUE, owner_id TEXT NOT NULL UNIQUE,"
+  "  name TEXT, created_at INTEGER NOT NULL);"
+  /* seq orders claims (newest first) and is the keyset for pagination. */
+  "CREATE TABLE claims ("
+  "  seq INTEGER PRIMARY KEY AUTOINCREMENT, device_id TEXT NOT NULL UNIQUE,"
+  "  team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,"
+  "  device_type TEXT NOT NULL, firmware_id TEXT NOT NULL, imei TEXT,"
+  "  blocked INTEGER NOT NULL DEFAULT 0,"
+  "  queue_id TEXT NOT NULL, next_qseq INTEGER NOT NULL DEFAULT 1,"
+  "  last_report INTEGER NOT NULL DEFAULT 0," /* 0 none, 1 ok, 2 failed */
+  "  claimed_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+  "CREATE INDEX claims_team ON claims(team_id, seq);"
+  "CREATE INDEX claims_team_type ON claims(team_id, device_type, seq);"
+  "CREATE INDEX claims_team_blocked ON claims(team_id, blocked, seq);"
+  "CREATE TABLE tags ("
+  "  team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE, tag TEXT NOT NULL,"
+  "  description TEXT, created_at INTEGER NOT NULL, PRIMARY KEY (team_id, tag));"
+  "CREATE TABLE claim_tags ("
+  "  claim_seq INTEGER NOT NULL REFERENCES claims(seq) ON DELETE CASCADE,"
+  "  team_id INTEGER NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (claim_seq, tag));"
+  "CREATE INDEX claim_tags_tag ON claim_tags(team_id, tag, claim_seq);"
+  "CREATE TABLE commands ("
+  "  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
+  "  claim_seq INTEGER NOT NULL REFERENCES claims(seq) ON DELETE CASCADE,"
+  "  qseq INTEGER NOT NULL, type TEXT NOT NULL, description TEXT,"
+  "  request TEXT NOT NULL, status TEXT NOT NULL, response TEXT, rule_id TEXT,"
+  "  pre_done INTEGER NOT NULL DEFAULT 0,"
+  "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+  "CREATE INDEX commands_claim ON commands(claim_seq, seq);"
+  "CREATE INDEX commands_claim_status ON commands(claim_seq, status);"
+  "CREATE TABLE rules ("
+  "  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
+  "  team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,"
+  "  name TEXT NOT NULL, description TEXT, active INTEGER NOT NULL DEFAULT 0,"
+  "  commands TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+  "  UNIQUE (team_id, name));"
+  "CREATE TABLE rule_tags ("
+  "  rule_seq INTEGER NOT NULL REFERENCES rules(seq) ON DELETE CASCADE,"
+  "  team_id INTEGER NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (rule_seq, tag));"
+  "CREATE INDEX rule_tags_tag ON rule_tags(team_id, tag);"
+  "CREATE TABLE rule_applied ("
+  "  rule_seq INTEGER NOT NULL REFERENCES rules(seq) ON DELETE CASCADE,"
+  "  claim_seq INTEGER NOT NULL REFERENCES claims(seq) ON DELETE CASCADE,"
+  "  PRIMARY KEY (claim_seq, rule_seq));"
+  "CREATE TABLE devices ("
+  "  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL,"
+  "  team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,"
+  "  sub_type TEXT, tags TEXT NOT NULL, firmware TEXT NOT NULL, certificate_pem TEXT,"
+  "  created_at INTEGER NOT NULL, UNIQUE (team_id, id));"
+  "CREATE TABLE identities ("
+  "  device_id TEXT PRIMARY KEY, public_key_pem TEXT NOT NULL, imei TEXT, device_type TEXT,"
+  "  created_at INTEGER NOT NULL);"
+  "CREATE TABLE bulk_ops ("
+  "  id TEXT PRIMARY KEY, team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,"
+  "  result TEXT NOT NULL, requested_at INTEGER NOT NULL, completed_at INTEGER NOT NULL);",
+};
+
+#define N_MIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
+_Static_assert(N_MIGRATIONS == STORE_SCHEMA_VERSION, "one migration per schema version");
+
+static int exec(sqlite3 *db, const char *sql, char *why, size_t whysz) {
+  char *err = NULL;
+  if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+    snprintf(why, whysz, "%s", err ? err : sqlite3_errmsg(db));
+    sqlite3_free(err);
+    return -1;
+  }
+  return 0;
+}
+
+static int migrate(sqlite3 *db, const char *path, char *why, size_t whysz) {
+  sqlite3_stmt *st;
+  int version = 0;
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) {
+    snprintf(why, whysz, "%s: %s", path, sqlite3_errmsg(db));
+    return -1;
+  }
+  if (sqlite3_step(st) == SQLITE_ROW) version = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  if (version > STORE_SCHEMA_VERSION) {
+    snprintf(why, whysz,
+             "%s: database schema version %d is newer than this build supports (%d); "
+             "use a newer nrfprov-mock or another --data-dir", path, version, STORE_SCHEMA_VERSION);
+    return -1;
+  }
+  for (int v = version; v < N_MIGRATIONS; v++) {
+    char sql[64], err[256];
+    if (exec(db, "BEGIN IMMEDIATE", err, sizeof err)) goto fail;
+    if (exec(db, migrations[v], err, sizeof err)) {
+      sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+      goto fail;
+    }
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
+    if (exec(db, sql, err, sizeof err) || exec(db, "COMMIT", err, sizeof err)) {
+      sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+      goto fail;
+    }
+    continue;
+  fail:
+    snprintf(why, whysz, "%s: migration to schema version %d failed: %s", path, v + 1, err);
+    return -1;
+  }
+  return 0;
+}
+
+int store_open(store **out, const char *path, char *why, size_t whysz) {
+  *out = NULL;
+  store *s = calloc(1, sizeof *s);
+  if (!s) return snprintf(why, whysz, "out of memory"), -1;
+  pthread_mutex_init(&s->lock, NULL);
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+    snprintf(why, whysz, "cannot open database %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
+    store_close(s);
+    return -1;
+  }
+  char err[256];
+  if (exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+                  "PRAGMA busy_timeout=5000;", err, sizeof err)) {
+    snprintf(why, whysz, "cannot open database %s: %s", path, err);
+    store_close(s);
+    return -1;
+  }
+  if (migrate(s->db, path, why, whysz)) {
+    store_close(s);
+    return -1;
+  }
+  *out = s;
+  return 0;
+}
+
+void store_close(store *s) {
+  if (!s) return;
+  for (int i = 0; i < STMT_CACHE; i++) sqlite3_finalize(s->cache[i].stmt);
+  if (s->db) sqlite3_close(s->db);
+  pthread_mutex_destroy(&s->lock);
+  free(s);
+}
+
+int store_begin(store *s) {
+  pthread_mutex_lock(&s->lock);
+  if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+    pthread_mutex_unlock(&s->lock);
+    return -1;
+  }
+  return 0;
+}
+
+int store_end(store *s, bool ok) {
+  int rc = 0;
+  if (ok && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) rc = -1;
+  if (!ok || rc) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  pthread_mutex_unlock(&s->lock);
+  return rc;
+}
+
+sqlite3_stmt *store__stmt(store *s, const char *sql) {
+  size_t h = ((uintptr_t)sql >> 3) % STMT_CACHE;
+  for (size_t i = 0; i < STMT_CACHE; i++) {
+    size_t k = (h + i) % STMT_CACHE;
+    if (s->cache[k].sql == sql) {
+      sqlite3_reset(s->cache[k].stmt);
+      sqlite3_clear_bindings(s->cache[k].stmt);
+      return s->cache[k].stmt;
+    }
+    if (!s->cache[k].sql) {
+      sqlite3_stmt *st;
+      if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        fprintf(stderr, "store: cannot prepare: %s: %s\n", sqlite3_errmsg(s->db), sql);
+        abort(); /* A bad statement is a programming error, caught by any test. */
+      }
+      s->cache[k].sql = sql;
+      s->cache[k].stmt = st;
+      return st;
+    }
+  }
+  abort(); /* More distinct statements than STMT_CACHE: raise it. */
+}
+
+sqlite3 *store__db(store *s) { return s->db; }
+
+int store_reset(store *s, const char *team_owner_id) {
+  if (!team_owner_id) {
+    /* Deleting the teams cascades to everything they own. */
+    return sqlite3_exec(s->db, "DELETE FROM teams; DELETE FROM identities;", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+  }
+  sqlite3_stmt *st = store__stmt(s, "DELETE FROM teams WHERE owner_id = ?1");
+  sqlite3_bind_text(st, 1, team_owner_id, -1, SQLITE_STATIC);
+  return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+}
+
+int64_t store_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void store_format_time(int64_t ms, char *buf, size_t n) {
+  time_t sec = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&sec, &tm);
+  size_t k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(buf + k, n - k, ".%03dZ", (int)(ms % 1000));
+}

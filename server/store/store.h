@@ -1,0 +1,46 @@
+/* The SQLite store: schema, migrations and every SQL statement of the mock.
+ *
+ * One connection, serialised by one mutex: a request holds the store for its whole
+ * transaction (store_begin .. store_commit), which keeps the service code free of
+ * locking concerns. SQLite answers in microseconds here, so the lock is not the
+ * bottleneck (see bench/). Nothing outside store/ writes SQL.
+ */
+#ifndef NRFPROV_STORE_H
+#define NRFPROV_STORE_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store store;
+
+/* The schema version this build writes (PRAGMA user_version). */
+#define STORE_SCHEMA_VERSION 1
+
+/* Open path (":memory:" for in-memory), set WAL + synchronous=NORMAL, migrate.
+ * A database from a newer schema is refused. Returns 0 or -1 with why. */
+int store_open(store **out, const char *path, char *why, size_t whysz);
+/* Close the connection (finalises cached statements). */
+void store_close(store *s);
+
+/* Take the store for one request, starting a transaction; store_end commits (ok=true)
+ * or rolls back, and releases the store. */
+int store_begin(store *s);
+int store_end(store *s, bool ok);
+
+/* A cached prepared statement for sql (a string literal: cached by its address),
+ * reset and with bindings cleared. Only for store/ files. */
+sqlite3_stmt *store__stmt(store *s, const char *sql);
+/* The raw connection, for store/ files. */
+sqlite3 *store__db(store *s);
+
+/* Wipe all state; team_owner_id != NULL wipes that team only. Inside store_begin/end. */
+int store_reset(store *s, const char *team_owner_id);
+
+/* Milliseconds since the epoch (wall clock), the time unit of every stored stamp. */
+int64_t store_now_ms(void);
+/* Format ms as ISO 8601 UTC with milliseconds into buf (>= 25 bytes). */
+void store_format_time(int64_t ms, char *buf, size_t n);
+
+#endif

@@ -1,0 +1,10 @@
+/* Teams: rows keyed by API key, created on first use. */
+#ifndef NRFPROV_STORE_TEAMS_H
+#define NRFPROV_STORE_TEAMS_H
+
+#include "store.h"
+
+/* The row id of the team with this key, creating it. Inside store_begin/end. */
+int store_team_ensure(store *s, const char *api_key, const char *owner_id, const char *name, int64_t *id);
+
+#endif
