@@ -26,6 +26,7 @@ int err_set(err_t *e, err_id id, const char *fmt, ...) {
       va_start(ap, fmt);
       vsnprintf(e->message, sizeof e->message, fmt, ap);
       va_end(ap);
+      err_sanitize(e->message);
     } else {
       snprintf(e->message, sizeof e->message, "%s", error_rows[id].message);
     }
@@ -38,3 +39,33 @@ int err_code(err_id id) { return error_rows[clamp(id)].code; }
 int err_coap_code(err_id id) { return error_rows[clamp(id)].coap; }
 const char *err_name(err_id id) { return error_rows[clamp(id)].name; }
 const char *err_default_message(err_id id) { return error_rows[clamp(id)].message; }
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0. */
+static size_t utf8_len(const unsigned char *p) {
+  size_t n;
+  unsigned cp;
+  if (p[0] < 0x80) return 1;
+  if ((p[0] & 0xe0) == 0xc0) n = 2, cp = p[0] & 0x1f;
+  else if ((p[0] & 0xf0) == 0xe0) n = 3, cp = p[0] & 0x0f;
+  else if ((p[0] & 0xf8) == 0xf0) n = 4, cp = p[0] & 0x07;
+  else return 0;
+  for (size_t i = 1; i < n; i++) {
+    if ((p[i] & 0xc0) != 0x80) return 0;
+    cp = cp << 6 | (p[i] & 0x3f);
+  }
+  static const unsigned min[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+  return n;
+}
+
+void err_sanitize(char *s) {
+  unsigned char *p = (unsigned char *)s;
+  while (*p) {
+    size_t n = utf8_len(p);
+    if (n == 0 || (n == 1 && *p < 0x20)) {
+      *p++ = '?';
+    } else {
+      p += n;
+    }
+  }
+}

@@ -60,5 +60,8 @@ int err_code(err_id id);
 int err_coap_code(err_id id);
 const char *err_name(err_id id);
 const char *err_default_message(err_id id);
+/* Replace invalid UTF-8 and control bytes with '?', so messages quoting client bytes
+ * (or cut mid-character) stay valid JSON strings. */
+void err_sanitize(char *s);
 
 #endif

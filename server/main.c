@@ -14,6 +14,8 @@
 #include "http/http.h"
 #include "log.h"
 #include "options.h"
+#include "pki/pki.h"
+#include "proto/attest.h"
 #include "service/svc.h"
 #include "store/store.h"
 
@@ -72,11 +74,20 @@ static int announce(const options *o, const listener *ls, size_t n, char *why, s
   return rc;
 }
 
+/* The local PKI: in memory, or in <data-dir>/pki (created on first start, reused). */
+static int open_pki(const options *o, pki **out, char *why, size_t whysz) {
+  char dir[4200];
+  snprintf(dir, sizeof dir, "%s/pki", o->data_dir);
+  pki_options po = {.dir = o->in_memory ? NULL : dir, .tls_hosts = o->tls_hosts, .ca_cert = o->ca_cert,
+                    .ca_key = o->ca_key, .tls_cert = o->tls_cert, .tls_key = o->tls_key};
+  return pki_open(out, &po, why, whysz);
+}
+
 static int serve(options *o) {
   char why[512] = "";
   int rc = 1;
   app a = {.opt = o, .started_ms = store_now_ms()};
-  listener ls[] = {{"http", NULL}};
+  listener ls[] = {{"http", NULL}, {"https", NULL}};
   sigset_t sigs;
 
   log_configure((log_level)log_level_parse(o->log_level), !strcmp(o->log_format, "json"));
@@ -88,7 +99,8 @@ static int serve(options *o) {
     snprintf(dbpath, sizeof dbpath, "%s/state.db", o->data_dir);
   }
   if (store_open(&a.store, dbpath, why, sizeof why)) goto out;
-  svc_config sc = {0};
+  if (open_pki(o, &a.pki, why, sizeof why)) goto out;
+  svc_config sc = {.api_keys_file = o->api_keys, .strict_identity = o->strict_identity};
   if (svc_open(&a.svc, a.store, a.pki, &sc, why, sizeof why)) goto out;
 
   /* Block the stop signals before any thread starts, so only sigwait() sees them. */
@@ -100,6 +112,11 @@ static int serve(options *o) {
   if (o->http_port >= 0) {
     http_listen l = {.bind = o->bind, .port = o->http_port, .threads = o->threads};
     if (http_start(&ls[0].http, &a, &l, why, sizeof why)) goto out;
+  }
+  if (o->https_port >= 0) {
+    http_listen l = {.bind = o->bind, .port = o->https_port, .threads = o->threads,
+                     .cert_pem = pki_server_cert_pem(a.pki), .key_pem = pki_server_key_pem(a.pki)};
+    if (http_start(&ls[1].http, &a, &l, why, sizeof why)) goto out;
   }
   if (announce(o, ls, sizeof ls / sizeof ls[0], why, sizeof why)) goto out;
   log_msg(LOG_INFO, "serving; data %s", o->in_memory ? "in memory" : o->data_dir);
@@ -113,11 +130,31 @@ out:
   for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++) http_stop(ls[i].http);
   svc_close(a.svc);
   store_close(a.store);
+  pki_close(a.pki);
   return rc;
+}
+
+/* `nrfprov-mock token decode <token>`: the token's fields as JSON, or the defect. */
+static int token_decode(int argc, char **argv) {
+  if (argc != 4 || strcmp(argv[2], "decode")) {
+    fprintf(stderr, "usage: nrfprov-mock token decode <token>\n");
+    return 1;
+  }
+  attest_token t;
+  char why[256], *json = NULL;
+  if (attest_decode(argv[3], strlen(argv[3]), &t, why, sizeof why)) {
+    fprintf(stderr, "nrfprov-mock: token is not well-formed: %s\n", why);
+    return 1;
+  }
+  if (attest_to_json(&t, &json)) return 1;
+  printf("%s\n", json);
+  free(json);
+  return 0;
 }
 
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
+  if (argc >= 2 && !strcmp(argv[1], "token")) return token_decode(argc, argv);
   options o;
   char why[512];
   int rc = options_parse(&o, argc, argv, why, sizeof why);

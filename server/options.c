@@ -1,5 +1,6 @@
 /* The option table and the one parser that reads it (argv, NRFPROV_* environment). */
 #include "options.h"
+#include "pki/pki.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -27,10 +28,26 @@ static const opt_row option_table[] = {
    "address every listener binds to (IPv4 or IPv6 literal)"},
   {"http-port", T_PORT, F(http_port), "8080", NULL, false,
    "HTTP port for the owner, device and control APIs; 0 = any free port, -1 = off"},
+  {"https-port", T_PORT, F(https_port), "8443", NULL, false,
+   "HTTPS port (same routes as HTTP, server certificate from the local CA); 0 = any free port, -1 = off"},
   {"data-dir", T_STRING, F(data_dir), "./nrfprov-data", NULL, false,
    "directory holding state.db (SQLite) and pki/"},
   {"in-memory", T_BOOL, F(in_memory), "false", NULL, false,
    "keep everything in memory: SQLite :memory: and an in-memory PKI; no files written"},
+  {"api-keys", T_STRING, F(api_keys), NULL, NULL, false,
+   "strict mode: only the API keys listed in FILE (one 'key[,team name]' per line) are accepted"},
+  {"strict-identity", T_BOOL, F(strict_identity), "false", NULL, false,
+   "refuse devices with no registered identity key (device-protocol 4.3)"},
+  {"tls-hosts", T_STRING, F(tls_hosts), PKI_DEFAULT_TLS_HOSTS, NULL, false,
+   "comma-separated DNS names and IP addresses for the server certificate's subjectAltNames"},
+  {"ca-cert", T_STRING, F(ca_cert), NULL, NULL, false,
+   "PEM CA certificate to use instead of generating one (with --ca-key)"},
+  {"ca-key", T_STRING, F(ca_key), NULL, NULL, true,
+   "PEM private key of --ca-cert"},
+  {"tls-cert", T_STRING, F(tls_cert), NULL, NULL, false,
+   "PEM server certificate (chain) to use instead of generating one (with --tls-key)"},
+  {"tls-key", T_STRING, F(tls_key), NULL, NULL, true,
+   "PEM private key of --tls-cert"},
   {"threads", T_COUNT, F(threads), "2", NULL, false,
    "HTTP worker threads (libmicrohttpd thread pool); at least 1"},
   {"log-level", T_CHOICE, F(log_level), "info", "debug|info|warn|error", false,
@@ -154,6 +171,11 @@ int options_parse(options *o, int argc, char **argv, char *why, size_t whysz) {
     }
     snprintf(origin, sizeof origin, "--%s", r->flag);
     if (set_value(o, r, v, origin, why, whysz)) return -1;
+  }
+  if (!o->ca_cert != !o->ca_key || !o->tls_cert != !o->tls_key) {
+    snprintf(why, whysz, "%s", !o->ca_cert != !o->ca_key ? "--ca-cert and --ca-key go together"
+                                                         : "--tls-cert and --tls-key go together");
+    return -1;
   }
   if (o->threads < 1) {
     snprintf(why, whysz, "--threads: must be at least 1");

@@ -1,10 +1,12 @@
 /* The control API (/_mock/…): health, configuration, reset. Control calls need no API
  * key except where they act on one team's device. */
-#include "control.h"
+#include "handlers.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "options.h"
+#include "pki/pki.h"
 #include "store/store.h"
 
 void control_health(http_req *r) {
@@ -26,4 +28,10 @@ void control_reset(http_req *r) {
     return;
   }
   http__empty(r, 204);
+}
+
+void control_ca(http_req *r) {
+  const char *pem = pki_ca_pem(r->app->pki);
+  char *copy = strdup(pem);
+  http__bytes(r, 200, "application/x-pem-file", copy, strlen(copy));
 }

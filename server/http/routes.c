@@ -1,13 +1,39 @@
 /* The route table: every HTTP path the mock serves, in one place. Handlers live in one
- * file per resource family. Order matters only between patterns that could match the
- * same path (literal segments before {} ones). */
-#include "control.h"
-#include "route.h"
+ * file per resource family (handlers.h). A path matching a pattern whose method differs
+ * answers 405 with Allow. */
+#include "handlers.h"
 
 const http_route http__routes[] = {
+  /* Control API (control-api.md §2). */
   {"GET", "/_mock/health", control_health},
   {"GET", "/_mock/config", control_config},
   {"POST", "/_mock/reset", control_reset},
+  {"GET", "/_mock/ca", control_ca},
+
+  /* Claimed devices (owner-api.md §2). */
+  {"POST", "/v1/claimed-devices", claimed_devices_claim},
+  {"GET", "/v1/claimed-devices", claimed_devices_list},
+  {"POST", "/v1/identities/claimed-devices", claimed_devices_claim},
+  {"POST", "/v1/claimed-devices/bulk", claimed_devices_bulk},
+  {"GET", "/v1/bulk-ops-requests/{}", bulk_ops_get},
+  {"GET", "/v1/claimed-devices/{}", claimed_devices_get},
+  {"DELETE", "/v1/claimed-devices/{}", claimed_devices_unclaim},
+  {"POST", "/v1/claimed-devices/{}/block", claimed_devices_block},
+  {"POST", "/v1/claimed-devices/{}/unblock", claimed_devices_unblock},
+  {"PUT", "/v1/claimed-devices/{}/tags", claimed_devices_tags},
+
+  /* Provisioning commands (owner-api.md §3) and their control calls. */
+  {"POST", "/v1/claimed-devices/{}/provisioning", commands_create},
+  {"GET", "/v1/claimed-devices/{}/provisioning", commands_list},
+  {"DELETE", "/v1/claimed-devices/{}/provisioning", commands_reset},
+  {"GET", "/v1/claimed-devices/{}/provisioning/{}", commands_get},
+  {"DELETE", "/v1/claimed-devices/{}/provisioning/{}", commands_discard},
+  {"POST", "/_mock/claimed-devices/{}/provisioning/{}/result", control_settle},
+  {"POST", "/_mock/claimed-devices/{}/provisioning/{}/deliver", control_deliver},
+
+  /* The device-facing protocol (device-protocol.md §2). */
+  {"GET", "/v1/provisioning/commands", device_commands},
+  {"POST", "/v1/provisioning/response", device_response},
 };
 
 const size_t http__n_routes = sizeof http__routes / sizeof http__routes[0];

@@ -59,7 +59,6 @@ void http__json(http_req *r, unsigned status, json_t *body) {
 void http__error(http_req *r, const err_t *e) {
   if (e->id == ERR_INTERNAL)
     log_msg(LOG_ERROR, "request %s %s %s: %s", r->request_id, r->method, r->path, e->message);
-  if (e->id == ERR_METHOD_NOT_ALLOWED) r->allow = r->allow ? r->allow : "";
   http__json(r, (unsigned)err_http_status(e->id), json_pack("{s:i, s:s}", "code", err_code(e->id), "message", e->message));
 }
 
@@ -70,6 +69,7 @@ void http__fail(http_req *r, err_id id, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(e.message, sizeof e.message, fmt, ap);
     va_end(ap);
+    err_sanitize(e.message);
   } else {
     snprintf(e.message, sizeof e.message, "%s", err_default_message(id));
   }

@@ -23,4 +23,85 @@ void svc__uuid_format(const uint8_t b[16], char out[37]);
 /* Resolve a team inside an open transaction. */
 int svc__team(svc *s, const char *api_key, svc_team *out, err_t *e);
 
+
+
+#include <jansson.h>
+
+#define SVC_MAX_TAGS 100
+
+/* A parsed tag list (owner-api §2.2: split on commas, trimmed, de-duplicated). */
+typedef struct {
+  char *v[SVC_MAX_TAGS];
+  size_t n;
+} svc_tags;
+
+/* Parse a JSON array of (comma-separated) tags; NULL/null = none. 40004 names the field. */
+int svc__tags_from_json(const char *field, json_t *v, svc_tags *list, err_t *e);
+/* Parse comma-separated tags from text (a CSV field). */
+int svc__tags_from_text(const char *field, const char *text, svc_tags *list, err_t *e);
+json_t *svc__tags_json(const svc_tags *list);
+void svc__tags_free(svc_tags *list);
+/* Missing, null, "", [] or {} (the 40001 rule). */
+bool svc__empty(json_t *v);
+/* A list answer {"items", "total", "pageNextToken"?}; items stolen. */
+json_t *svc__list(json_t *items, int64_t total, int limit, int64_t last_seq);
+void svc__new_uuid(char out[37]);
+void svc__time(int64_t ms, char out[32]);
+bool svc__uuid_valid(const char *s);
+#include "store/claims.h"
+#include <mbedtls/pk.h>
+/* The claimed-device object of a row. */
+json_t *svc__claim_json(const store_claim *c);
+/* Load a claim of team_id and render it; 404 when absent. */
+int svc__claim_view(svc *s, int64_t team_id, const char *device_id, json_t **out, err_t *e);
+/* Check obj's signature against the device's registered identity key (if any; with
+ * --strict-identity one is required). 40003 on failure; fills imei when registered. */
+int svc__check_signature(svc *s, const char *device_id, const char *what,
+                         int (*verify)(const void *obj, const mbedtls_pk_context *pub), const void *obj,
+                         char imei[32], err_t *e);
+
+/* One step a device runs: an AT command (kind 0), a config (1) or finished (2). */
+typedef struct {
+  bool pre;                  /* a pre-step (correlation id suffix .s) */
+  int kind;
+  const char *set_cmd;       /* AT: "%KEYGEN" */
+  char *params;              /* AT: malloc'd parameters */
+  const unsigned *ignore;    /* AT: CME errors to ignore */
+  size_t n_ignore;
+  json_t *config;            /* config: the properties object (borrowed) */
+  json_t *owner;             /* the request JSON the borrowed parts belong to, if held */
+} svc_step;
+
+/* Validate a {"description", "request"} object (field = message prefix, "" or
+ * "commands[2]."); fills the command type. */
+int svc__command_validate(json_t *cmd, const char *field, char type[40], err_t *e);
+/* The steps of a validated request: 1 or 2 (pre-step first); free with svc__steps_free. */
+int svc__command_steps(const char *type, json_t *request, svc_step steps[2]);
+void svc__steps_free(svc_step *steps, int n);
+#include "store/commands.h"
+
+/* The command object of a row. */
+json_t *svc__command_json(const store_command *c);
+/* The claim of device_id in team t (inside a transaction); 404 when absent. */
+int svc__team_claim(svc *s, const svc_team *t, const char *device_id, store_claim *c, err_t *e);
+/* Queue a validated command ({"description", "request"}) at the end of the claim's queue. */
+int svc__command_queue(svc *s, int64_t claim_seq, const char *type, json_t *cmd, const char *rule_id, char id[37], err_t *e);
+
+/* How a command ended, from a device response or a settle call. */
+typedef struct {
+  bool failed;
+  unsigned cme;
+  const char *message;  /* raw AT response or error text; may be NULL */
+  json_t *response;     /* settle call: the response to store, or NULL */
+} svc_outcome;
+/* Settle an unfinished command: SUCCEEDED with its response (onboarding for
+ * cloudAccessKeyGeneration), or FAILED with errorResponse and every later unfinished
+ * command CANCELLED. The caller records the report outcome. */
+int svc__settle(svc *s, const store_claim *c, const store_command *k, const svc_outcome *o, err_t *e);
+/* Queue the commands of every active rule matching the claim's tags that has not
+ * applied to it yet (owner-api §4.3). */
+int svc__apply_rules(svc *s, const store_claim *c, err_t *e);
+/* Onboard the device of a succeeded cloudAccessKeyGeneration: verify the CSR of the
+ * %KEYGEN value, issue a certificate with the local CA, create the device (owner-api §6). */
+int svc__onboard(svc *s, const store_claim *c, const store_command *k, const char *keygen_value, err_t *e);
 #endif

@@ -40,4 +40,81 @@ void svc_owner_id(const char *api_key, char out[37]);
 /* Wipe all state, or one team's (api_key != NULL). */
 int svc_reset(svc *s, const char *api_key, err_t *e);
 
+
+
+/* ---- lists ---- */
+
+typedef struct {
+  int limit;       /* 1..100 */
+  int64_t before;  /* keyset position from pageNextToken; 0 = first page */
+} svc_page;
+
+/* Parse pageLimit and pageNextToken (either may be NULL = absent). 40006 on bad values. */
+int svc_page_parse(const char *page_limit, const char *page_token, svc_page *out, err_t *e);
+
+/* ---- claimed devices (owner-api §2) ---- */
+
+typedef struct {
+  const char *tags, *status, *blocked, *device_type; /* raw query values, NULL = absent */
+} svc_claim_query;
+
+/* Claim one device from a JSON body {"claimToken", "tags"}; dry_run stores nothing and
+ * answers {"message"}. *out: the claimed-device object. */
+int svc_claim(svc *s, const svc_team *t, json_t *body, bool dry_run, json_t **out, err_t *e);
+/* Bulk claim from CSV; *out {"claimedIds", "failed"}. */
+int svc_claim_csv(svc *s, const svc_team *t, const char *csv, size_t len, json_t **out, err_t *e);
+/* The older asynchronous form: runs the bulk claim, records it, *out {"bulkOpsRequestId"}. */
+int svc_claim_csv_op(svc *s, const svc_team *t, const char *csv, size_t len, json_t **out, err_t *e);
+/* A recorded bulk operation. */
+int svc_bulk_op_get(svc *s, const svc_team *t, const char *id, json_t **out, err_t *e);
+int svc_claim_list(svc *s, const svc_team *t, const svc_claim_query *q, const svc_page *p, json_t **out, err_t *e);
+int svc_claim_get(svc *s, const svc_team *t, const char *device_id, json_t **out, err_t *e);
+int svc_unclaim(svc *s, const svc_team *t, const char *device_id, err_t *e);
+int svc_claim_block(svc *s, const svc_team *t, const char *device_id, bool blocked, json_t **out, err_t *e);
+/* Replace tags from {"tags": [...]}. */
+int svc_claim_set_tags(svc *s, const svc_team *t, const char *device_id, json_t *body, json_t **out, err_t *e);
+
+/* ---- provisioning commands (owner-api §3) ---- */
+
+/* Queue a command from {"description", "request": {type: params}}; *out the command. */
+int svc_command_create(svc *s, const svc_team *t, const char *device_id, json_t *body, json_t **out, err_t *e);
+int svc_command_list(svc *s, const svc_team *t, const char *device_id, const svc_page *p, json_t **out, err_t *e);
+int svc_command_get(svc *s, const svc_team *t, const char *device_id, const char *command_id, json_t **out, err_t *e);
+/* Discard a PENDING command (40905 otherwise). */
+int svc_command_discard(svc *s, const svc_team *t, const char *device_id, const char *command_id, err_t *e);
+/* Remove every command of the device and its applied-rule marks; new queue id. */
+int svc_commands_reset(svc *s, const svc_team *t, const char *device_id, err_t *e);
+/* Control API: settle a command as a device report would ({"status", "cmeError"?, "message"?, "response"?}). */
+int svc_command_settle(svc *s, const svc_team *t, const char *device_id, const char *command_id, json_t *body,
+                       json_t **out, err_t *e);
+/* Control API: PENDING -> IN_PROGRESS as if the device had fetched it. */
+int svc_command_deliver(svc *s, const svc_team *t, const char *device_id, const char *command_id, json_t **out, err_t *e);
+
+/* ---- the device-facing protocol (device-protocol §2–§5), shared by HTTP and CoAP ---- */
+
+typedef struct {
+  char device_id[37];
+} svc_device;
+
+/* Check a device credential: a JWT, or "att.<attestation token>" (the HTTP Bearer value
+ * or the CoAP auth payload). ERR_FORBIDDEN for a malformed, expired or badly signed
+ * credential; ERR_NOT_CLAIMED / ERR_FORBIDDEN (blocked) from the claim. A successful
+ * check is a contact: active rules apply. */
+int svc_device_auth(svc *s, const char *credential, size_t len, svc_device *out, err_t *e);
+
+typedef struct {
+  const char *after;   /* may be NULL or "" */
+  long rx_max;         /* 0 = no cap */
+  int limit;           /* entries per message; 10 when the device sends none */
+  /* Total bytes of the transport's response for a body of n bytes (headers included). */
+  size_t (*frame)(size_t n);
+} svc_fetch;
+
+/* Parse the device query values (rxMaxSize, limit) into f; ERR_BAD_QUERY on bad values. */
+int svc_fetch_parse(const char *rx_max, const char *limit, svc_fetch *f, err_t *e);
+/* The next commands for the device as CBOR (*cbor malloc'd; *len 0 = nothing to do).
+ * Re-checks claim (401) and block (403). */
+int svc_device_fetch(svc *s, const char *device_id, const svc_fetch *f, uint8_t **cbor, size_t *len, err_t *e);
+/* Apply the device's CBOR responses. ERR_BAD_CBOR when undecodable. */
+int svc_device_report(svc *s, const char *device_id, const uint8_t *cbor, size_t len, err_t *e);
 #endif

@@ -74,7 +74,9 @@ void mock_startv(mock *m, const char *const *extra) {
       if (!strcmp(extra[i], port_flags[p])) has_port[p] = 1;
   }
   argv[n++] = mock_binary();
-  if (!has_port[0]) argv[n++] = "--http-port", argv[n++] = "0";
+  /* Every listener on a free port unless the test says otherwise. */
+  for (int p = 0; p < 2; p++)
+    if (!has_port[p]) argv[n++] = port_flags[p], argv[n++] = "0";
   argv[n++] = "--ready-file";
   argv[n++] = m->ready_file;
   if (!has_data_dir) argv[n++] = "--in-memory";
@@ -316,3 +318,38 @@ void http_resp_free(http_resp *r) {
   free(r->headers);
   free(r);
 }
+
+#include "proto/attest.h"
+
+static void random_bytes(unsigned char *b, size_t n) {
+  FILE *f = fopen("/dev/urandom", "rb");
+  cr_assert(f && fread(b, 1, n, f) == n);
+  fclose(f);
+}
+
+void make_token_for(const unsigned char id[16], unsigned type, char *out, size_t n) {
+  unsigned char fw[16], nonce[16];
+  random_bytes(fw, 16);
+  random_bytes(nonce, 16);
+  cr_assert(attest_encode(id, type, fw, nonce, NULL, out, n) > 0);
+}
+
+void make_token(char *out, size_t n, char uuid_out[37]) {
+  unsigned char id[16];
+  random_bytes(id, 16);
+  id[6] = (id[6] & 0x0f) | 0x40;
+  id[8] = (id[8] & 0x3f) | 0x80;
+  make_token_for(id, 3, out, n);
+  if (uuid_out) attest_uuid_format(id, uuid_out);
+}
+
+void claim_new(mock *m, const char *key, const char *tags_json, char uuid_out[37]) {
+  char tok[1100], body[1400];
+  make_token(tok, sizeof tok, uuid_out);
+  snprintf(body, sizeof body, "{\"claimToken\":\"%s\"%s%s}", tok, tags_json ? ",\"tags\":" : "", tags_json ? tags_json : "");
+  http_resp *r = owner(m, key, "POST", "/v1/claimed-devices", body);
+  cr_assert_eq(r->status, 201, "claim: %ld %s", r->status, r->body);
+  http_resp_free(r);
+}
+
+long long jint(json_t *o, const char *key) { return json_integer_value(json_object_get(o, key)); }

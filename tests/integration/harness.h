@@ -55,4 +55,16 @@ char *read_file(const char *path, size_t *len);
 /* json_object_get + string, or "" */
 const char *jstr(json_t *o, const char *key);
 
+
+
+/* A fresh well-formed attestation token for a random device (type 3, unverifiable
+ * signature); the device UUID in uuid_out (may be NULL). */
+void make_token(char *out, size_t n, char uuid_out[37]);
+/* The same for a given device id bytes and type. */
+void make_token_for(const unsigned char id[16], unsigned type, char *out, size_t n);
+/* Claim a fresh device for team key; returns its id in uuid_out. Asserts 201. */
+void claim_new(mock *m, const char *key, const char *tags_json, char uuid_out[37]);
+/* Integer field of a JSON object. */
+long long jint(json_t *o, const char *key);
+
 #endif

@@ -1,0 +1,116 @@
+/* HTTP handlers of claimed devices (owner-api §2). The claim endpoint tells JSON from
+ * CSV by content, because public clients send bulk CSV with no Content-Type. */
+#include <string.h>
+#include <strings.h>
+
+#include "handlers.h"
+
+/* CSV when Content-Type says text/csv, or when the first non-blank byte is neither
+ * '{' nor '[' (owner-api §1). An empty body is JSON, so it gets the JSON error. */
+static bool body_is_csv(http_req *r) {
+  const char *ct = http__header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+  if (ct && !strncasecmp(ct, "text/csv", 8)) return true;
+  for (size_t i = 0; i < r->body_len; i++) {
+    char c = r->body[i];
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') continue;
+    return c != '{' && c != '[';
+  }
+  return false;
+}
+
+/* Answer a service result: the object with status ok_status, or the error. */
+static void answer(http_req *r, int rc, const err_t *e, unsigned ok_status, json_t *out) {
+  if (rc) http__error(r, e);
+  else http__json(r, ok_status, out);
+}
+
+void claimed_devices_claim(http_req *r) {
+  if (!http__owner_auth(r)) return;
+  err_t e;
+  json_t *out = NULL;
+  int rc;
+  if (body_is_csv(r)) {
+    rc = svc_claim_csv(r->app->svc, &r->team, r->body ? r->body : "", r->body_len, &out, &e);
+    answer(r, rc, &e, 200, out);
+    return;
+  }
+  const char *dry = http__query(r, "dryrun");
+  if (dry && strcmp(dry, "true") && strcmp(dry, "false")) {
+    http__fail(r, ERR_BAD_QUERY, "dryrun: must be true or false");
+    return;
+  }
+  json_t *body = http__body_object(r);
+  if (!body) return;
+  bool dry_run = dry && !strcmp(dry, "true");
+  rc = svc_claim(r->app->svc, &r->team, body, dry_run, &out, &e);
+  json_decref(body);
+  answer(r, rc, &e, dry_run ? 202 : 201, out);
+}
+
+void claimed_devices_bulk(http_req *r) {
+  if (!http__owner_auth(r)) return;
+  err_t e;
+  json_t *out = NULL;
+  int rc = svc_claim_csv_op(r->app->svc, &r->team, r->body ? r->body : "", r->body_len, &out, &e);
+  answer(r, rc, &e, 202, out);
+}
+
+void bulk_ops_get(http_req *r) {
+  if (!http__owner_auth(r)) return;
+  err_t e;
+  json_t *out = NULL;
+  int rc = svc_bulk_op_get(r->app->svc, &r->team, r->params[0], &out, &e);
+  answer(r, rc, &e, 200, out);
+}
+
+void claimed_devices_list(http_req *r) {
+  if (!http__owner_auth(r)) return;
+  err_t e;
+  svc_page p;
+  json_t *out = NULL;
+  if (svc_page_parse(http__query(r, "pageLimit"), http__query(r, "pageNextToken"), &p, &e)) {
+    http__error(r, &e);
+    return;
+  }
+  svc_claim_query q = {http__query(r, "tags"), http__query(r, "status"), http__query(r, "blocked"),
+                       http__query(r, "deviceType")};
+  int rc = svc_claim_list(r->app->svc, &r->team, &q, &p, &out, &e);
+  answer(r, rc, &e, 200, out);
+}
+
+void claimed_devices_get(http_req *r) {
+  if (!http__owner_auth(r)) return;
+  err_t e;
+  json_t *out = NULL;
+  int rc = svc_claim_get(r->app->svc, &r->team, r->params[0], &out, &e);
+  answer(r, rc, &e, 200, out);
+}
+
+void claimed_devices_unclaim(http_req *r) {
+  if (!http__owner_auth(r)) return;
+  err_t e;
+  if (svc_unclaim(r->app->svc, &r->team, r->params[0], &e)) http__error(r, &e);
+  else http__empty(r, 204);
+}
+
+static void block(http_req *r, bool blocked) {
+  if (!http__owner_auth(r)) return;
+  err_t e;
+  json_t *out = NULL;
+  int rc = svc_claim_block(r->app->svc, &r->team, r->params[0], blocked, &out, &e);
+  answer(r, rc, &e, 200, out);
+}
+
+void claimed_devices_block(http_req *r) { block(r, true); }
+void claimed_devices_unblock(http_req *r) { block(r, false); }
+
+void claimed_devices_tags(http_req *r) {
+  if (!http__owner_auth(r)) return;
+  json_t *body = http__body_object(r);
+  if (!body) return;
+  err_t e;
+  json_t *out = NULL;
+  int rc = svc_claim_set_tags(r->app->svc, &r->team, r->params[0], body, &out, &e);
+  json_decref(body);
+  answer(r, rc, &e, 200, out);
+}

@@ -1,0 +1,37 @@
+/* Every HTTP handler, by resource family; the route table (routes.c) names them. */
+#ifndef NRFPROV_HTTP_HANDLERS_H
+#define NRFPROV_HTTP_HANDLERS_H
+
+#include "route.h"
+
+/* control.c */
+void control_health(http_req *r);
+void control_config(http_req *r);
+void control_reset(http_req *r);
+void control_ca(http_req *r);
+
+/* claimed_devices.c */
+void claimed_devices_claim(http_req *r);
+void claimed_devices_bulk(http_req *r);
+void bulk_ops_get(http_req *r);
+void claimed_devices_list(http_req *r);
+void claimed_devices_get(http_req *r);
+void claimed_devices_unclaim(http_req *r);
+void claimed_devices_block(http_req *r);
+void claimed_devices_unblock(http_req *r);
+void claimed_devices_tags(http_req *r);
+
+/* commands.c */
+void commands_create(http_req *r);
+void commands_list(http_req *r);
+void commands_get(http_req *r);
+void commands_discard(http_req *r);
+void commands_reset(http_req *r);
+void control_settle(http_req *r);
+void control_deliver(http_req *r);
+
+/* device_api.c */
+void device_commands(http_req *r);
+void device_response(http_req *r);
+
+#endif

@@ -1,0 +1,340 @@
+/* Claimed devices (owner-api §2): claim, dry run, bulk CSV, list, get, unclaim, block,
+ * tags. A claim checks the attestation token fully (structure, then the registered
+ * identity's signature) before anything is stored. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/attest.h"
+#include "proto/claimcsv.h"
+#include "proto/es256.h"
+#include "service/internal.h"
+#include "store/claims.h"
+
+#define MAX_BULK_ROWS 1000
+
+json_t *svc__claim_json(const store_claim *c) {
+  char claimed[32], updated[32];
+  svc__time(c->claimed_at, claimed);
+  svc__time(c->updated_at, updated);
+  json_t *tags = json_loads(c->tags_json ? c->tags_json : "[]", 0, NULL);
+  json_t *o = json_pack("{s:s, s:s, s:s}", "id", c->device_id, "deviceType", c->device_type, "firmwareId", c->firmware_id);
+  if (*c->imei) json_object_set_new(o, "imei", json_string(c->imei));
+  json_object_set_new(o, "ownerId", json_string(c->owner_id));
+  json_object_set_new(o, "ownershipStatus", json_string("IDENTIFIED"));
+  json_object_set_new(o, "tags", tags ? tags : json_array());
+  json_object_set_new(o, "status", json_string(c->status));
+  json_object_set_new(o, "blocked", json_boolean(c->blocked));
+  json_object_set_new(o, "claimedAt", json_string(claimed));
+  json_object_set_new(o, "updatedAt", json_string(updated));
+  return o;
+}
+
+/* Reload a claim as the API shows it. */
+int svc__claim_view(svc *s, int64_t team_id, const char *device_id, json_t **out, err_t *e) {
+  store_claim c;
+  int rc = store_claim_get(s->store, team_id, device_id, &c);
+  if (rc < 0) return err_set(e, ERR_INTERNAL, "cannot read device %s", device_id);
+  if (rc > 0) return err_set(e, ERR_NOT_FOUND, "no claimed device %s", device_id);
+  *out = svc__claim_json(&c);
+  store_claim_row_free(&c);
+  return 0;
+}
+
+int svc__check_signature(svc *s, const char *device_id, const char *what,
+                         int (*verify)(const void *obj, const mbedtls_pk_context *pub), const void *obj,
+                         char imei[32], err_t *e) {
+  char *pem = NULL;
+  int rc = store_identity_get(s->store, device_id, &pem, imei);
+  if (rc < 0) return err_set(e, ERR_INTERNAL, "cannot read identities");
+  if (rc > 0) {
+    if (s->strict_identity)
+      return err_set(e, ERR_TOKEN_SIGNATURE, "%s: device %s has no registered identity key (--strict-identity)", what, device_id);
+    return 0;
+  }
+  mbedtls_pk_context pk;
+  mbedtls_pk_init(&pk);
+  char why[160];
+  rc = es256_pubkey_from_pem(&pk, pem, why, sizeof why) ? -1 : verify(obj, &pk);
+  mbedtls_pk_free(&pk);
+  free(pem);
+  if (rc) return err_set(e, ERR_TOKEN_SIGNATURE, "%s: signature does not verify against the registered identity key of device %s", what, device_id);
+  return 0;
+}
+
+static int verify_attest(const void *obj, const mbedtls_pk_context *pub) { return attest_verify(obj, pub); }
+
+/* Every check of a claim, then (unless dry) the insert. Inside a transaction.
+ * field names the token's origin in messages ("claimToken"). */
+static int claim_one(svc *s, const svc_team *t, const char *token, const svc_tags *tags, bool dry,
+                     char device_id[37], err_t *e) {
+  attest_token tok;
+  char why[256], imei[32] = "", type[32];
+  if (attest_decode(token, strlen(token), &tok, why, sizeof why))
+    return err_set(e, ERR_TOKEN_MALFORMED, "claimToken: %s", why);
+  snprintf(device_id, 37, "%s", tok.device_uuid);
+  int rc = svc__check_signature(s, tok.device_uuid, "claimToken", verify_attest, &tok, imei, e);
+  if (rc) return rc;
+  store_claim c;
+  rc = store_claim_get(s->store, 0, tok.device_uuid, &c);
+  if (rc < 0) return err_set(e, ERR_INTERNAL, "cannot read claims");
+  if (rc == 0) {
+    bool mine = c.team_id == t->id;
+    store_claim_row_free(&c);
+    return mine ? err_set(e, ERR_CLAIMED_BY_YOU, "device %s is already claimed by your team", tok.device_uuid)
+                : err_set(e, ERR_CLAIMED_BY_OTHER, "device %s is claimed by another team", tok.device_uuid);
+  }
+  if (dry) return 0;
+  char queue[37];
+  int64_t seq;
+  svc__new_uuid(queue);
+  const char *type_name = attest_device_type_name(tok.device_type, type, sizeof type);
+  if (store_claim_insert(s->store, t->id, tok.device_uuid, type_name, tok.firmware_uuid, imei, queue, &seq) ||
+      store_claim_set_tags(s->store, seq, t->id, (const char *const *)tags->v, tags->n))
+    return err_set(e, ERR_INTERNAL, "cannot store the claim of %s", tok.device_uuid);
+  return 0;
+}
+
+int svc_claim(svc *s, const svc_team *t, json_t *body, bool dry_run, json_t **out, err_t *e) {
+  json_t *tok = json_object_get(body, "claimToken");
+  svc_tags tags = {0};
+  if (svc__empty(tok)) return err_set(e, ERR_MISSING_FIELD, "claimToken: required");
+  if (!json_is_string(tok)) return err_set(e, ERR_BAD_FIELD, "claimToken: must be a string");
+  int rc = svc__tags_from_json("tags", json_object_get(body, "tags"), &tags, e);
+  if (rc) return rc;
+  char device_id[37] = "";
+  if (store_begin(s->store)) {
+    svc__tags_free(&tags);
+    return err_set(e, ERR_INTERNAL, "store unavailable");
+  }
+  rc = claim_one(s, t, json_string_value(tok), &tags, dry_run, device_id, e);
+  if (!rc && !dry_run) rc = svc__claim_view(s, t->id, device_id, out, e);
+  if (!rc && dry_run) *out = json_pack("{s:s}", "message", "Device can be claimed");
+  if (store_end(s->store, rc == 0) && !rc) {
+    json_decref(*out);
+    rc = err_set(e, ERR_INTERNAL, "cannot commit the claim");
+  }
+  svc__tags_free(&tags);
+  return rc;
+}
+
+/* The bulk claim itself, inside a transaction: each row as a single claim. */
+static int claim_rows(svc *s, const svc_team *t, const char *csv, size_t len, json_t **out, err_t *e) {
+  claimcsv_row *rows = NULL;
+  size_t n = 0;
+  char why[256];
+  int rc = claimcsv_parse(csv, len, MAX_BULK_ROWS, &rows, &n, why, sizeof why);
+  if (rc == -2) return err_set(e, ERR_TOO_LARGE, "CSV holds more than %d rows; nothing was claimed", MAX_BULK_ROWS);
+  if (rc) return err_set(e, ERR_BAD_JSON, "CSV cannot be parsed: %s; nothing was claimed", why);
+  json_t *ids = json_array(), *failed = json_array();
+  for (size_t i = 0; i < n; i++) {
+    svc_tags tags = {0};
+    err_t re;
+    char device_id[37];
+    int r;
+    if (!*rows[i].token) r = err_set(&re, ERR_MISSING_FIELD, "claimToken: required");
+    else r = svc__tags_from_text("tags", rows[i].tags ? rows[i].tags : "", &tags, &re);
+    if (!r) r = claim_one(s, t, rows[i].token, &tags, false, device_id, &re);
+    svc__tags_free(&tags);
+    if (r == -(int)ERR_INTERNAL) {
+      json_decref(ids);
+      json_decref(failed);
+      claimcsv_free(rows, n);
+      *e = re;
+      return r;
+    }
+    if (r)
+      json_array_append_new(failed, json_pack("{s:I, s:s, s:i, s:s}", "row", (json_int_t)rows[i].row, "claimToken",
+                                              rows[i].token, "code", err_code(re.id), "message", re.message));
+    else
+      json_array_append_new(ids, json_string(device_id));
+  }
+  claimcsv_free(rows, n);
+  *out = json_pack("{s:o, s:o}", "claimedIds", ids, "failed", failed);
+  return 0;
+}
+
+int svc_claim_csv(svc *s, const svc_team *t, const char *csv, size_t len, json_t **out, err_t *e) {
+  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  int rc = claim_rows(s, t, csv, len, out, e);
+  if (store_end(s->store, rc == 0) && !rc) {
+    json_decref(*out);
+    rc = err_set(e, ERR_INTERNAL, "cannot commit the bulk claim");
+  }
+  return rc;
+}
+
+int svc_claim_csv_op(svc *s, const svc_team *t, const char *csv, size_t len, json_t **out, err_t *e) {
+  int64_t requested = store_now_ms();
+  json_t *result = NULL;
+  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  int rc = claim_rows(s, t, csv, len, &result, e);
+  if (!rc) {
+    char id[37], req[32], done[32];
+    svc__new_uuid(id);
+    svc__time(requested, req);
+    svc__time(store_now_ms(), done);
+    json_t *op = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O, s:O}", "bulkOpsRequestId", id, "status", "SUCCEEDED",
+                           "endpoint", "CLAIM_DEVICES", "requestedAt", req, "completedAt", done, "claimedIds",
+                           json_object_get(result, "claimedIds"), "failed", json_object_get(result, "failed"));
+    char *text = json_dumps(op, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (store_bulk_op_put(s->store, t->id, id, text, requested, store_now_ms()))
+      rc = err_set(e, ERR_INTERNAL, "cannot record the bulk operation");
+    free(text);
+    json_decref(op);
+    if (!rc) *out = json_pack("{s:s}", "bulkOpsRequestId", id);
+  }
+  json_decref(result);
+  if (store_end(s->store, rc == 0) && !rc) {
+    json_decref(*out);
+    rc = err_set(e, ERR_INTERNAL, "cannot commit the bulk claim");
+  }
+  return rc;
+}
+
+int svc_bulk_op_get(svc *s, const svc_team *t, const char *id, json_t **out, err_t *e) {
+  char *text = NULL;
+  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  int rc = store_bulk_op_get(s->store, t->id, id, &text);
+  store_end(s->store, true);
+  if (rc < 0) return err_set(e, ERR_INTERNAL, "cannot read bulk operations");
+  if (rc > 0) return err_set(e, ERR_NOT_FOUND, "no bulk operation %s", id);
+  *out = json_loads(text, 0, NULL);
+  free(text);
+  return *out ? 0 : err_set(e, ERR_INTERNAL, "bulk operation %s is unreadable", id);
+}
+
+/* Comma-separated query values as a JSON array text, validated by ok (may be NULL). */
+static int query_list(const char *name, const char *v, bool (*ok)(const char *), char **json, err_t *e) {
+  *json = NULL;
+  if (!v) return 0;
+  json_t *a = json_array();
+  char *copy = strdup(v), *save = NULL;
+  for (char *p = strtok_r(copy, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+    while (*p == ' ') p++;
+    size_t n = strlen(p);
+    while (n && p[n - 1] == ' ') p[--n] = 0;
+    if (!n) continue;
+    if (ok && !ok(p)) {
+      err_set(e, ERR_BAD_QUERY, "%s: '%.40s' is not a valid value", name, p);
+      free(copy);
+      json_decref(a);
+      return -(int)ERR_BAD_QUERY;
+    }
+    json_array_append_new(a, json_string(p));
+  }
+  free(copy);
+  if (!json_array_size(a)) {
+    json_decref(a);
+    return err_set(e, ERR_BAD_QUERY, "%s: must name at least one value", name);
+  }
+  *json = json_dumps(a, JSON_COMPACT);
+  json_decref(a);
+  return 0;
+}
+
+static bool status_ok(const char *v) {
+  return !strcmp(v, "READY") || !strcmp(v, "PENDING") || !strcmp(v, "PROVISIONED") || !strcmp(v, "ERROR");
+}
+
+typedef struct {
+  json_t *items;
+  int64_t last;
+} list_acc;
+
+static void add_claim(const store_claim *c, void *ud) {
+  list_acc *a = ud;
+  json_array_append_new(a->items, svc__claim_json(c));
+  a->last = c->seq;
+}
+
+int svc_claim_list(svc *s, const svc_team *t, const svc_claim_query *q, const svc_page *p, json_t **out, err_t *e) {
+  store_claim_filter f = {.blocked = -1, .device_type = q->device_type};
+  char *tags = NULL, *statuses = NULL;
+  int rc;
+  if (q->blocked) {
+    if (!strcmp(q->blocked, "true")) f.blocked = 1;
+    else if (!strcmp(q->blocked, "false")) f.blocked = 0;
+    else return err_set(e, ERR_BAD_QUERY, "blocked: must be true or false");
+  }
+  if (q->device_type && !*q->device_type) return err_set(e, ERR_BAD_QUERY, "deviceType: must not be empty");
+  if ((rc = query_list("tags", q->tags, NULL, &tags, e)) || (rc = query_list("status", q->status, status_ok, &statuses, e))) {
+    free(tags);
+    return rc;
+  }
+  f.tags_json = tags;
+  f.statuses_json = statuses;
+  list_acc acc = {json_array(), 0};
+  int64_t total = 0;
+  if (store_begin(s->store)) rc = err_set(e, ERR_INTERNAL, "store unavailable");
+  else {
+    if (store_claim_list(s->store, t->id, &f, p->before, p->limit, add_claim, &acc, &total))
+      rc = err_set(e, ERR_INTERNAL, "cannot list claimed devices");
+    store_end(s->store, true);
+  }
+  free(tags);
+  free(statuses);
+  if (rc) {
+    json_decref(acc.items);
+    return rc;
+  }
+  *out = svc__list(acc.items, total, p->limit, acc.last);
+  return 0;
+}
+
+int svc_claim_get(svc *s, const svc_team *t, const char *device_id, json_t **out, err_t *e) {
+  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  int rc = svc__claim_view(s, t->id, device_id, out, e);
+  store_end(s->store, true);
+  return rc;
+}
+
+int svc_unclaim(svc *s, const svc_team *t, const char *device_id, err_t *e) {
+  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  int rc = store_claim_delete(s->store, t->id, device_id);
+  if (rc < 0) rc = err_set(e, ERR_INTERNAL, "cannot unclaim %s", device_id);
+  else if (rc > 0) rc = err_set(e, ERR_NOT_FOUND, "no claimed device %s", device_id);
+  store_end(s->store, rc == 0);
+  return rc;
+}
+
+int svc_claim_block(svc *s, const svc_team *t, const char *device_id, bool blocked, json_t **out, err_t *e) {
+  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  store_claim c;
+  int rc = store_claim_get(s->store, t->id, device_id, &c);
+  if (rc < 0) rc = err_set(e, ERR_INTERNAL, "cannot read device %s", device_id);
+  else if (rc > 0) rc = err_set(e, ERR_NOT_FOUND, "no claimed device %s", device_id);
+  else {
+    store_claim_row_free(&c);
+    if (store_claim_set_blocked(s->store, c.seq, blocked)) rc = err_set(e, ERR_INTERNAL, "cannot update %s", device_id);
+    else rc = svc__claim_view(s, t->id, device_id, out, e);
+  }
+  store_end(s->store, rc == 0);
+  return rc;
+}
+
+int svc_claim_set_tags(svc *s, const svc_team *t, const char *device_id, json_t *body, json_t **out, err_t *e) {
+  json_t *v = json_object_get(body, "tags");
+  svc_tags tags = {0};
+  /* An empty array is allowed here: it is how a device leaves every group. */
+  if (!v || json_is_null(v)) return err_set(e, ERR_MISSING_FIELD, "tags: required");
+  int rc = svc__tags_from_json("tags", v, &tags, e);
+  if (rc) return rc;
+  if (store_begin(s->store)) {
+    svc__tags_free(&tags);
+    return err_set(e, ERR_INTERNAL, "store unavailable");
+  }
+  store_claim c;
+  rc = store_claim_get(s->store, t->id, device_id, &c);
+  if (rc < 0) rc = err_set(e, ERR_INTERNAL, "cannot read device %s", device_id);
+  else if (rc > 0) rc = err_set(e, ERR_NOT_FOUND, "no claimed device %s", device_id);
+  else {
+    store_claim_row_free(&c);
+    if (store_claim_set_tags(s->store, c.seq, t->id, (const char *const *)tags.v, tags.n) || store_claim_touch(s->store, c.seq))
+      rc = err_set(e, ERR_INTERNAL, "cannot update %s", device_id);
+    else rc = svc__claim_view(s, t->id, device_id, out, e);
+  }
+  store_end(s->store, rc == 0);
+  svc__tags_free(&tags);
+  return rc;
+}

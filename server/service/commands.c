@@ -1,0 +1,214 @@
+/* Provisioning commands seen from the owner (owner-api §3): create with the 20-unfinished
+ * limit, list, get, discard, reset, and the control API's settle and deliver. The
+ * results a device reports are applied by svc__settle(), shared with device.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "service/internal.h"
+#include "store/commands.h"
+
+#define MAX_UNFINISHED 20
+
+json_t *svc__command_json(const store_command *c) {
+  char created[32], updated[32];
+  svc__time(c->created_at, created);
+  svc__time(c->updated_at, updated);
+  json_t *o = json_pack("{s:s}", "id", c->id);
+  if (c->description) json_object_set_new(o, "description", json_string(c->description));
+  json_t *req = json_loads(c->request, 0, NULL);
+  json_object_set_new(o, "request", req ? req : json_object());
+  json_object_set_new(o, "status", json_string(c->status));
+  if (c->response) {
+    json_t *resp = json_loads(c->response, 0, NULL);
+    if (resp) json_object_set_new(o, "response", resp);
+  }
+  if (*c->rule_id) json_object_set_new(o, "ruleId", json_string(c->rule_id));
+  json_object_set_new(o, "createdAt", json_string(created));
+  json_object_set_new(o, "updatedAt", json_string(updated));
+  return o;
+}
+
+/* The claim of device_id in team t, inside a transaction; 404 when absent. */
+int svc__team_claim(svc *s, const svc_team *t, const char *device_id, store_claim *c, err_t *e) {
+  int rc = store_claim_get(s->store, t->id, device_id, c);
+  if (rc < 0) return err_set(e, ERR_INTERNAL, "cannot read device %s", device_id);
+  if (rc > 0) return err_set(e, ERR_NOT_FOUND, "no claimed device %s", device_id);
+  return 0;
+}
+
+int svc__command_queue(svc *s, int64_t claim_seq, const char *type, json_t *cmd, const char *rule_id, char id[37], err_t *e) {
+  int64_t qseq;
+  json_t *d = json_object_get(cmd, "description");
+  char *request = json_dumps(json_object_get(cmd, "request"), JSON_COMPACT | JSON_PRESERVE_ORDER);
+  svc__new_uuid(id);
+  int rc = 0;
+  if (!request || store_claim_take_qseq(s->store, claim_seq, &qseq) ||
+      store_command_insert(s->store, claim_seq, qseq, id, type, json_string_value(d), request, rule_id) ||
+      store_claim_touch(s->store, claim_seq))
+    rc = err_set(e, ERR_INTERNAL, "cannot queue the command");
+  free(request);
+  return rc;
+}
+
+static int command_view(svc *s, int64_t claim_seq, const char *id, json_t **out, err_t *e) {
+  store_command c;
+  int rc = store_command_get(s->store, claim_seq, id, &c);
+  if (rc < 0) return err_set(e, ERR_INTERNAL, "cannot read command %s", id);
+  if (rc > 0) return err_set(e, ERR_NOT_FOUND, "no command %s on this device", id);
+  *out = svc__command_json(&c);
+  store_command_free(&c);
+  return 0;
+}
+
+int svc_command_create(svc *s, const svc_team *t, const char *device_id, json_t *body, json_t **out, err_t *e) {
+  char type[40], id[37];
+  int rc = svc__command_validate(body, "", type, e);
+  if (rc) return rc;
+  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  store_claim c;
+  int64_t unfinished = 0;
+  if (!(rc = svc__team_claim(s, t, device_id, &c, e))) {
+    store_claim_row_free(&c);
+    if (store_command_count_unfinished(s->store, c.seq, &unfinished)) rc = err_set(e, ERR_INTERNAL, "cannot count commands");
+    else if (unfinished >= MAX_UNFINISHED)
+      rc = err_set(e, ERR_TOO_MANY_COMMANDS, "device %s already has %d unfinished commands", device_id, MAX_UNFINISHED);
+    else if (!(rc = svc__command_queue(s, c.seq, type, body, NULL, id, e)))
+      rc = command_view(s, c.seq, id, out, e);
+  }
+  store_end(s->store, rc == 0);
+  return rc;
+}
+
+typedef struct {
+  json_t *items;
+  int64_t last;
+} list_acc;
+
+static void add_command(const store_command *c, void *ud) {
+  list_acc *a = ud;
+  json_array_append_new(a->items, svc__command_json(c));
+  a->last = c->seq;
+}
+
+int svc_command_list(svc *s, const svc_team *t, const char *device_id, const svc_page *p, json_t **out, err_t *e) {
+  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  store_claim c;
+  list_acc acc = {json_array(), 0};
+  int64_t total = 0;
+  int rc = svc__team_claim(s, t, device_id, &c, e);
+  if (!rc) {
+    store_claim_row_free(&c);
+    /* Commands list oldest first, so the keyset runs upwards: the token holds the last seq. */
+    if (store_command_list(s->store, c.seq, p->before, p->limit, add_command, &acc, &total))
+      rc = err_set(e, ERR_INTERNAL, "cannot list commands");
+  }
+  store_end(s->store, true);
+  if (rc) {
+    json_decref(acc.items);
+    return rc;
+  }
+  *out = svc__list(acc.items, total, p->limit, acc.last);
+  return 0;
+}
+
+int svc_command_get(svc *s, const svc_team *t, const char *device_id, const char *command_id, json_t **out, err_t *e) {
+  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  store_claim c;
+  int rc = svc__team_claim(s, t, device_id, &c, e);
+  if (!rc) {
+    store_claim_row_free(&c);
+    rc = command_view(s, c.seq, command_id, out, e);
+  }
+  store_end(s->store, true);
+  return rc;
+}
+
+/* Load one command of one team's device for a change; 404s as for reads. */
+static int load(svc *s, const svc_team *t, const char *device_id, const char *command_id, store_claim *c,
+                store_command *k, err_t *e) {
+  int rc = svc__team_claim(s, t, device_id, c, e);
+  if (rc) return rc;
+  store_claim_row_free(c);
+  rc = store_command_get(s->store, c->seq, command_id, k);
+  if (rc < 0) return err_set(e, ERR_INTERNAL, "cannot read command %s", command_id);
+  if (rc > 0) return err_set(e, ERR_NOT_FOUND, "no command %s on device %s", command_id, device_id);
+  return 0;
+}
+
+int svc_command_discard(svc *s, const svc_team *t, const char *device_id, const char *command_id, err_t *e) {
+  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  store_claim c;
+  store_command k;
+  int rc = load(s, t, device_id, command_id, &c, &k, e);
+  if (!rc) {
+    if (strcmp(k.status, "PENDING"))
+      rc = err_set(e, ERR_NOT_PENDING, "command %s is %s; only a PENDING command can be discarded", command_id, k.status);
+    else if (store_command_delete(s->store, k.seq) || store_claim_touch(s->store, c.seq))
+      rc = err_set(e, ERR_INTERNAL, "cannot discard command %s", command_id);
+    store_command_free(&k);
+  }
+  store_end(s->store, rc == 0);
+  return rc;
+}
+
+int svc_commands_reset(svc *s, const svc_team *t, const char *device_id, err_t *e) {
+  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  store_claim c;
+  int rc = svc__team_claim(s, t, device_id, &c, e);
+  if (!rc) {
+    char queue[37];
+    store_claim_row_free(&c);
+    svc__new_uuid(queue);
+    if (store_commands_reset(s->store, c.seq, queue)) rc = err_set(e, ERR_INTERNAL, "cannot reset device %s", device_id);
+  }
+  store_end(s->store, rc == 0);
+  return rc;
+}
+
+int svc_command_settle(svc *s, const svc_team *t, const char *device_id, const char *command_id, json_t *body,
+                       json_t **out, err_t *e) {
+  json_t *status = json_object_get(body, "status"), *cme = json_object_get(body, "cmeError"),
+         *msg = json_object_get(body, "message"), *resp = json_object_get(body, "response");
+  if (svc__empty(status)) return err_set(e, ERR_MISSING_FIELD, "status: required");
+  const char *st = json_string_value(status);
+  if (!st || (strcmp(st, "SUCCEEDED") && strcmp(st, "FAILED")))
+    return err_set(e, ERR_BAD_FIELD, "status: must be SUCCEEDED or FAILED");
+  if (cme && !json_is_null(cme) && (!json_is_integer(cme) || json_integer_value(cme) < 0 || json_integer_value(cme) > 65535))
+    return err_set(e, ERR_BAD_FIELD, "cmeError: must be an integer from 0 to 65535");
+  if (msg && !json_is_null(msg) && !json_is_string(msg)) return err_set(e, ERR_BAD_FIELD, "message: must be a string");
+  if (resp && !json_is_null(resp) && !json_is_object(resp)) return err_set(e, ERR_BAD_FIELD, "response: must be an object");
+  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  store_claim c;
+  store_command k;
+  int rc = load(s, t, device_id, command_id, &c, &k, e);
+  if (!rc) {
+    if (strcmp(k.status, "PENDING") && strcmp(k.status, "IN_PROGRESS")) {
+      rc = err_set(e, ERR_COMMAND_FINAL, "command %s is already %s", command_id, k.status);
+    } else {
+      svc_outcome o = {.failed = !strcmp(st, "FAILED"), .cme = (unsigned)json_integer_value(cme),
+                       .message = json_string_value(msg), .response = json_is_object(resp) ? resp : NULL};
+      if ((rc = svc__settle(s, &c, &k, &o, e)) == 0) rc = store_claim_set_report(s->store, c.seq, o.failed ? 2 : 1)
+                                                            ? err_set(e, ERR_INTERNAL, "cannot record the report") : 0;
+    }
+    store_command_free(&k);
+    if (!rc) rc = command_view(s, c.seq, command_id, out, e);
+  }
+  store_end(s->store, rc == 0);
+  return rc;
+}
+
+int svc_command_deliver(svc *s, const svc_team *t, const char *device_id, const char *command_id, json_t **out, err_t *e) {
+  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  store_claim c;
+  store_command k;
+  int rc = load(s, t, device_id, command_id, &c, &k, e);
+  if (!rc) {
+    if (strcmp(k.status, "PENDING")) rc = err_set(e, ERR_COMMAND_FINAL, "command %s is %s, not PENDING", command_id, k.status);
+    else if (store_command_set_status(s->store, k.seq, "IN_PROGRESS", NULL)) rc = err_set(e, ERR_INTERNAL, "cannot update command");
+    store_command_free(&k);
+    if (!rc) rc = command_view(s, c.seq, command_id, out, e);
+  }
+  store_end(s->store, rc == 0);
+  return rc;
+}

@@ -1,0 +1,146 @@
+/* Service helpers shared by the resource families: page tokens, tag lists, ids, times. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uuid/uuid.h>
+
+#include "proto/b64url.h"
+#include "service/internal.h"
+
+int svc_page_parse(const char *page_limit, const char *page_token, svc_page *out, err_t *e) {
+  out->limit = 20;
+  out->before = 0;
+  if (page_limit) {
+    char *end;
+    long n = strtol(page_limit, &end, 10);
+    if (!*page_limit || *end || n < 1 || n > 100)
+      return err_set(e, ERR_BAD_QUERY, "pageLimit: must be an integer from 1 to 100, got '%.40s'", page_limit);
+    out->limit = (int)n;
+  }
+  if (page_token) {
+    uint8_t raw[32];
+    size_t n = 0;
+    char text[33];
+    long long v = 0;
+    char *end;
+    if (!*page_token || strlen(page_token) > 40 || b64url_decode(page_token, strlen(page_token), raw, sizeof raw - 1, &n) ||
+        n < 3 || memcmp(raw, "k1:", 3))
+      return err_set(e, ERR_BAD_QUERY, "pageNextToken: not a token this server issued");
+    memcpy(text, raw + 3, n - 3);
+    text[n - 3] = 0;
+    v = strtoll(text, &end, 10);
+    if (*end || v <= 0) return err_set(e, ERR_BAD_QUERY, "pageNextToken: not a token this server issued");
+    out->before = v;
+  }
+  return 0;
+}
+
+void svc__page_token(int64_t last_seq, char out[48]) {
+  char raw[32];
+  int n = snprintf(raw, sizeof raw, "k1:%lld", (long long)last_seq);
+  b64url_encode((const uint8_t *)raw, (size_t)n, out, 48);
+}
+
+json_t *svc__list(json_t *items, int64_t total, int limit, int64_t last_seq) {
+  json_t *o = json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)total);
+  /* A next token only when this page is full and more rows may follow. */
+  if ((int)json_array_size(items) == limit && last_seq > 0) {
+    char tok[48];
+    svc__page_token(last_seq, tok);
+    json_object_set_new(o, "pageNextToken", json_string(tok));
+  }
+  return o;
+}
+
+void svc__new_uuid(char out[37]) {
+  uuid_t u;
+  uuid_generate_random(u);
+  uuid_unparse_lower(u, out);
+}
+
+void svc__time(int64_t ms, char out[32]) { store_format_time(ms, out, 32); }
+
+bool svc__uuid_valid(const char *s) {
+  if (strlen(s) != 36) return false;
+  for (int i = 0; i < 36; i++) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (s[i] != '-') return false;
+    } else if (!isxdigit((unsigned char)s[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+static bool tag_char(char c) { return isalnum((unsigned char)c) || strchr("._:=/-", c); }
+
+/* Append the comma-separated tags of text to list (trimmed, empties dropped, de-duplicated). */
+static int split_tags(const char *field, const char *text, svc_tags *list, err_t *e) {
+  const char *p = text;
+  while (*p) {
+    const char *comma = strchr(p, ',');
+    size_t n = comma ? (size_t)(comma - p) : strlen(p);
+    const char *a = p, *b = p + n;
+    while (a < b && isspace((unsigned char)*a)) a++;
+    while (b > a && isspace((unsigned char)b[-1])) b--;
+    size_t len = (size_t)(b - a);
+    if (len) {
+      if (len > 64) return err_set(e, ERR_BAD_FIELD, "%s: tag '%.64s…' is longer than 64 characters", field, a);
+      for (const char *q = a; q < b; q++)
+        if (!tag_char(*q))
+          return err_set(e, ERR_BAD_FIELD, "%s: tag '%.*s' may only hold letters, digits and ._:=/-", field, (int)len, a);
+      bool dup = false;
+      for (size_t i = 0; i < list->n && !dup; i++) dup = strlen(list->v[i]) == len && !memcmp(list->v[i], a, len);
+      if (!dup) {
+        if (list->n == SVC_MAX_TAGS) return err_set(e, ERR_BAD_FIELD, "%s: more than %d tags", field, SVC_MAX_TAGS);
+        list->v[list->n++] = strndup(a, len);
+      }
+    }
+    p += n + (comma ? 1 : 0);
+  }
+  return 0;
+}
+
+int svc__tags_from_json(const char *field, json_t *v, svc_tags *list, err_t *e) {
+  list->n = 0;
+  if (!v || json_is_null(v)) return 0;
+  if (!json_is_array(v)) return err_set(e, ERR_BAD_FIELD, "%s: must be an array of strings", field);
+  size_t i;
+  json_t *x;
+  json_array_foreach(v, i, x) {
+    if (!json_is_string(x)) {
+      svc__tags_free(list);
+      return err_set(e, ERR_BAD_FIELD, "%s[%zu]: must be a string", field, i);
+    }
+    int rc = split_tags(field, json_string_value(x), list, e);
+    if (rc) {
+      svc__tags_free(list);
+      return rc;
+    }
+  }
+  return 0;
+}
+
+int svc__tags_from_text(const char *field, const char *text, svc_tags *list, err_t *e) {
+  list->n = 0;
+  int rc = split_tags(field, text, list, e);
+  if (rc) svc__tags_free(list);
+  return rc;
+}
+
+json_t *svc__tags_json(const svc_tags *list) {
+  json_t *a = json_array();
+  for (size_t i = 0; i < list->n; i++) json_array_append_new(a, json_string(list->v[i]));
+  return a;
+}
+
+void svc__tags_free(svc_tags *list) {
+  for (size_t i = 0; i < list->n; i++) free(list->v[i]);
+  list->n = 0;
+}
+
+bool svc__empty(json_t *v) {
+  return !v || json_is_null(v) || (json_is_string(v) && !json_string_length(v)) ||
+         (json_is_array(v) && !json_array_size(v)) || (json_is_object(v) && !json_object_size(v));
+}

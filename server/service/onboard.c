@@ -1,0 +1,96 @@
+/* Rules applying at contact (owner-api §4.3) and onboarding into device management
+ * (owner-api §6): the two things a device's own traffic sets off beyond its queue. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "pki/pki.h"
+#include "proto/es256.h"
+#include "proto/keygen.h"
+#include "service/internal.h"
+#include "store/devices.h"
+#include "store/rules.h"
+
+typedef struct {
+  int64_t seq;
+  char id[37];
+  json_t *commands;
+} pending_rule;
+
+typedef struct {
+  pending_rule *v;
+  size_t n;
+} rule_acc;
+
+static void collect_rule(const store_rule_ref *r, void *ud) {
+  rule_acc *a = ud;
+  a->v = realloc(a->v, (a->n + 1) * sizeof *a->v);
+  pending_rule *p = &a->v[a->n++];
+  p->seq = r->seq;
+  snprintf(p->id, sizeof p->id, "%s", r->id);
+  p->commands = json_loads(r->commands, 0, NULL);
+}
+
+int svc__apply_rules(svc *s, const store_claim *c, err_t *e) {
+  rule_acc a = {0};
+  int rc = 0;
+  if (store_rules_unapplied(s->store, c->seq, collect_rule, &a)) rc = err_set(e, ERR_INTERNAL, "cannot read rules");
+  for (size_t i = 0; i < a.n; i++) {
+    size_t k;
+    json_t *cmd;
+    json_array_foreach(a.v[i].commands, k, cmd) {
+      char type[40], id[37];
+      err_t ve;
+      /* Rules are validated when saved; a command that no longer validates is skipped. */
+      if (rc || svc__command_validate(cmd, "", type, &ve)) continue;
+      rc = svc__command_queue(s, c->seq, type, cmd, a.v[i].id, id, e);
+    }
+    if (!rc && store_rule_mark_applied(s->store, a.v[i].seq, c->seq)) rc = err_set(e, ERR_INTERNAL, "cannot mark the rule applied");
+    json_decref(a.v[i].commands);
+  }
+  free(a.v);
+  return rc;
+}
+
+static int verify_keygen(const void *obj, const mbedtls_pk_context *pub) { return keygen_verify_cose(obj, pub); }
+
+int svc__onboard(svc *s, const store_claim *c, const store_command *k, const char *value, err_t *e) {
+  uint8_t der[4096];
+  size_t derlen;
+  char why[256], imei[32];
+  char *cert = NULL;
+  err_t ve;
+  if (!s->pki) return 0;
+  if (keygen_decode(value, der, sizeof der, &derlen, why, sizeof why)) {
+    log_msg(LOG_WARN, "device %s: not onboarded: %%KEYGEN answer: %s", c->device_id, why);
+    return 0;
+  }
+  if (svc__check_signature(s, c->device_id, "%KEYGEN answer", verify_keygen, value, imei, &ve)) {
+    log_msg(LOG_WARN, "device %s: not onboarded: %s", c->device_id, ve.message);
+    return 0;
+  }
+  if (pki_issue_device_cert(s->pki, der, derlen, c->device_id, &cert, why, sizeof why)) {
+    log_msg(LOG_WARN, "device %s: not onboarded: CSR: %s", c->device_id, why);
+    return 0;
+  }
+  json_t *req = json_loads(k->request, 0, NULL);
+  json_t *p = json_object_get(req, "cloudAccessKeyGeneration");
+  json_t *group = json_object_get(p, "deviceManagementGroup"), *fw = json_object_get(p, "firmwareTypes");
+  json_t *tags = json_array();
+  if (json_string_length(group)) json_array_append(tags, group);
+  char *tags_text = json_dumps(tags, JSON_COMPACT);
+  json_t *firmware = json_pack("{s:o}", "supports", json_is_array(fw) ? json_incref(fw) : json_array());
+  char *fw_text = json_dumps(firmware, JSON_COMPACT);
+  int rc = 0;
+  if (store_device_upsert(s->store, c->team_id, c->device_id, json_string_value(json_object_get(p, "subType")), tags_text,
+                          fw_text, cert))
+    rc = err_set(e, ERR_INTERNAL, "cannot onboard device %s", c->device_id);
+  free(tags_text);
+  free(fw_text);
+  json_decref(tags);
+  json_decref(firmware);
+  json_decref(req);
+  free(cert);
+  return rc;
+}

@@ -1,0 +1,46 @@
+/* The device scenario table (device-protocol §2–§5): each scenario is a function of the
+ * transport, so HTTP, HTTPS, CoAP and CoAPs run the same table. A scenario starts from a
+ * fresh mock (the suite's .init) passed in. */
+#ifndef NRFPROV_SCENARIOS_H
+#define NRFPROV_SCENARIOS_H
+
+#include "harness_device.h"
+
+typedef void (*scenario_fn)(mock *m, dev_transport t);
+
+void sc_nothing_queued(mock *m, dev_transport t);
+void sc_fetch_report_provisioned(mock *m, dev_transport t);
+void sc_failure_cancels_the_rest(mock *m, dev_transport t);
+void sc_unclaimed(mock *m, dev_transport t);
+void sc_blocked(mock *m, dev_transport t);
+void sc_bad_credentials(mock *m, dev_transport t);
+void sc_limit(mock *m, dev_transport t);
+void sc_redelivery_after(mock *m, dev_transport t);
+void sc_jwt_auth(mock *m, dev_transport t);
+void sc_bad_cbor(mock *m, dev_transport t);
+
+/* Define one Criterion test per scenario for a transport. */
+#define SCENARIO_TESTS(suite, transport)                                                  \
+  Test(suite, nothing_queued) { sc_nothing_queued(&m, transport); }                      \
+  Test(suite, fetch_report_provisioned) { sc_fetch_report_provisioned(&m, transport); }  \
+  Test(suite, failure_cancels_the_rest) { sc_failure_cancels_the_rest(&m, transport); }  \
+  Test(suite, unclaimed) { sc_unclaimed(&m, transport); }                                \
+  Test(suite, blocked) { sc_blocked(&m, transport); }                                    \
+  Test(suite, bad_credentials) { sc_bad_credentials(&m, transport); }                    \
+  Test(suite, limit) { sc_limit(&m, transport); }                                        \
+  Test(suite, redelivery_after) { sc_redelivery_after(&m, transport); }                  \
+  Test(suite, jwt_auth) { sc_jwt_auth(&m, transport); }                                  \
+  Test(suite, bad_cbor) { sc_bad_cbor(&m, transport); }
+
+/* Helpers shared by device tests. */
+/* Claim a fresh device for KEY; credential "att.<token>" in cred, id in uuid. */
+void sc_claim(mock *m, char cred[1200], char uuid[37]);
+/* Queue a command (JSON request object text) and return its id. */
+void sc_queue(mock *m, const char *uuid, const char *request_json, char id[37]);
+/* The status of a command / of the device. */
+const char *sc_command_status(mock *m, const char *uuid, const char *id, char out[24]);
+const char *sc_device_status(mock *m, const char *uuid, char out[24]);
+
+#define SC_KEY "device-team"
+
+#endif
