@@ -8,6 +8,7 @@ packages=(
   libmicrohttpd-dev libcoap3-dev libcoap3-bin libmbedtls-dev libjansson-dev libcbor-dev
   libcsv-dev uuid-dev libsqlite3-dev
   libcriterion-dev libcurl4-openssl-dev curl
+  clang libclang-rt-14-dev
 )
 
 missing=()

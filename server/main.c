@@ -1,5 +1,5 @@
 /* nrfprov-mock: option parsing, start-up, the ready announcement, signals, shutdown.
- * Also the human subcommands (`token decode`). Start-up is all-or-nothing: any failure
+ * Also the human subcommands (`token decode`, `ca --print`). Start-up is all-or-nothing: any failure
  * prints one line on stderr and exits 1 with nothing left running. */
 #include <errno.h>
 #include <jansson.h>
@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "coap/coap.h"
 #include "http/http.h"
 #include "log.h"
 #include "options.h"
@@ -21,7 +22,8 @@
 
 typedef struct {
   const char *name;
-  http_server *http;
+  http_server *http;  /* one of these two */
+  coap_listener *coap;
 } listener;
 
 /* mkdir -p with mode 0700 for what it creates. */
@@ -51,8 +53,8 @@ static int announce(const options *o, const listener *ls, size_t n, char *why, s
   size_t k = (size_t)snprintf(line, sizeof line, "nrfprov-mock ready");
   json_t *ready = json_object();
   for (size_t i = 0; i < n; i++) {
-    if (!ls[i].http) continue;
-    int port = http_port(ls[i].http);
+    if (!ls[i].http && !ls[i].coap) continue;
+    int port = ls[i].http ? http_port(ls[i].http) : coap_listener_port(ls[i].coap);
     k += (size_t)snprintf(line + k, sizeof line - k, " %s=%s:%d", ls[i].name, host, port);
     json_object_set_new(ready, ls[i].name, json_pack("{s:s, s:i}", "host", o->bind, "port", port));
   }
@@ -87,7 +89,7 @@ static int serve(options *o) {
   char why[512] = "";
   int rc = 1;
   app a = {.opt = o, .started_ms = store_now_ms()};
-  listener ls[] = {{"http", NULL}, {"https", NULL}};
+  listener ls[] = {{"http", NULL, NULL}, {"https", NULL, NULL}, {"coap", NULL, NULL}, {"coaps", NULL, NULL}};
   sigset_t sigs;
 
   log_configure((log_level)log_level_parse(o->log_level), !strcmp(o->log_format, "json"));
@@ -118,6 +120,8 @@ static int serve(options *o) {
                      .cert_pem = pki_server_cert_pem(a.pki), .key_pem = pki_server_key_pem(a.pki)};
     if (http_start(&ls[1].http, &a, &l, why, sizeof why)) goto out;
   }
+  if (o->coap_port >= 0 && coap_listener_start(&ls[2].coap, &a, o->bind, o->coap_port, false, why, sizeof why)) goto out;
+  if (o->coaps_port >= 0 && coap_listener_start(&ls[3].coap, &a, o->bind, o->coaps_port, true, why, sizeof why)) goto out;
   if (announce(o, ls, sizeof ls / sizeof ls[0], why, sizeof why)) goto out;
   log_msg(LOG_INFO, "serving; data %s", o->in_memory ? "in memory" : o->data_dir);
 
@@ -127,6 +131,8 @@ static int serve(options *o) {
   rc = 0;
 out:
   if (rc && *why) fprintf(stderr, "nrfprov-mock: %s\n", why);
+  /* CoAP first: its listeners started last. */
+  for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++) coap_listener_stop(ls[i].coap);
   for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++) http_stop(ls[i].http);
   svc_close(a.svc);
   store_close(a.store);
@@ -152,9 +158,35 @@ static int token_decode(int argc, char **argv) {
   return 0;
 }
 
+/* `nrfprov-mock ca --print [--data-dir DIR]`: the CA certificate PEM to flash into a
+ * device. Every server option applies (--data-dir, --ca-cert/--ca-key, --in-memory, the
+ * NRFPROV_* variables); the PKI is created in <data-dir>/pki when there is none, exactly
+ * as the server would create it, so the CA printed is the one the server will use. */
+static int ca_print(int argc, char **argv) {
+  char **args = calloc((size_t)argc + 1, sizeof *args), why[512];
+  int n = 0, print = 0, rc = 1;
+  args[n++] = argv[0];
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "--print")) print = 1;
+    else args[n++] = argv[i];
+  }
+  options o;
+  pki *p = NULL;
+  int parsed = options_parse(&o, n, args, why, sizeof why);
+  if (!print && parsed >= 0) snprintf(why, sizeof why, "usage: nrfprov-mock ca --print [--data-dir DIR]");
+  if (parsed == 1) rc = 0;
+  else if (parsed < 0 || !print || open_pki(&o, &p, why, sizeof why)) fprintf(stderr, "nrfprov-mock: %s\n", why);
+  else rc = fputs(pki_ca_pem(p), stdout) < 0 || fflush(stdout) ? 1 : 0;
+  pki_close(p);
+  options_free(&o);
+  free(args);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   if (argc >= 2 && !strcmp(argv[1], "token")) return token_decode(argc, argv);
+  if (argc >= 2 && !strcmp(argv[1], "ca")) return ca_print(argc, argv);
   options o;
   char why[512];
   int rc = options_parse(&o, argc, argv, why, sizeof why);

@@ -34,4 +34,22 @@ void control_deliver(http_req *r);
 void device_commands(http_req *r);
 void device_response(http_req *r);
 
+/* rules.c */
+void rules_create(http_req *r);
+void rules_list(http_req *r);
+void rules_get(http_req *r);
+void rules_update(http_req *r);
+void rules_delete(http_req *r);
+
+/* tags.c */
+void tags_list(http_req *r);
+void tags_create(http_req *r);
+void tags_get(http_req *r);
+void tags_delete(http_req *r);
+
+/* devices.c */
+void devices_list(http_req *r);
+void devices_get(http_req *r);
+void devices_delete(http_req *r);
+
 #endif

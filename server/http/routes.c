@@ -31,6 +31,31 @@ const http_route http__routes[] = {
   {"POST", "/_mock/claimed-devices/{}/provisioning/{}/result", control_settle},
   {"POST", "/_mock/claimed-devices/{}/provisioning/{}/deliver", control_deliver},
 
+  /* Provisioning rules (owner-api.md §4). */
+  {"POST", "/v1/provisioning-rules", rules_create},
+  {"GET", "/v1/provisioning-rules", rules_list},
+  {"GET", "/v1/provisioning-rules/{}", rules_get},
+  {"PATCH", "/v1/provisioning-rules/{}", rules_update},
+  {"DELETE", "/v1/provisioning-rules/{}", rules_delete},
+
+  /* Provisioning tags and groups (owner-api.md §5). A tag may hold '/' (decoded from
+   * %2F), so one to four segments name it; tags.c takes the rest of the path. */
+  {"GET", "/v1/provisioning/tags", tags_list},
+  {"POST", "/v1/provisioning/tags", tags_create},
+  {"GET", "/v1/provisioning/tags/{}", tags_get},
+  {"DELETE", "/v1/provisioning/tags/{}", tags_delete},
+  {"GET", "/v1/provisioning/tags/{}/{}", tags_get},
+  {"DELETE", "/v1/provisioning/tags/{}/{}", tags_delete},
+  {"GET", "/v1/provisioning/tags/{}/{}/{}", tags_get},
+  {"DELETE", "/v1/provisioning/tags/{}/{}/{}", tags_delete},
+  {"GET", "/v1/provisioning/tags/{}/{}/{}/{}", tags_get},
+  {"DELETE", "/v1/provisioning/tags/{}/{}/{}/{}", tags_delete},
+
+  /* Device management: onboarded devices (owner-api.md §6). */
+  {"GET", "/v1/devices", devices_list},
+  {"GET", "/v1/devices/{}", devices_get},
+  {"DELETE", "/v1/devices/{}", devices_delete},
+
   /* The device-facing protocol (device-protocol.md §2). */
   {"GET", "/v1/provisioning/commands", device_commands},
   {"POST", "/v1/provisioning/response", device_response},

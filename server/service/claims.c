@@ -43,10 +43,11 @@ int svc__claim_view(svc *s, int64_t team_id, const char *device_id, json_t **out
 
 int svc__check_signature(svc *s, const char *device_id, const char *what,
                          int (*verify)(const void *obj, const mbedtls_pk_context *pub), const void *obj,
-                         char imei[32], err_t *e) {
+                         char imei[32], int *registered, err_t *e) {
   char *pem = NULL;
   int rc = store_identity_get(s->store, device_id, &pem, imei);
   if (rc < 0) return err_set(e, ERR_INTERNAL, "cannot read identities");
+  if (registered) *registered = rc == 0;
   if (rc > 0) {
     if (s->strict_identity)
       return err_set(e, ERR_TOKEN_SIGNATURE, "%s: device %s has no registered identity key (--strict-identity)", what, device_id);
@@ -73,7 +74,7 @@ static int claim_one(svc *s, const svc_team *t, const char *token, const svc_tag
   if (attest_decode(token, strlen(token), &tok, why, sizeof why))
     return err_set(e, ERR_TOKEN_MALFORMED, "claimToken: %s", why);
   snprintf(device_id, 37, "%s", tok.device_uuid);
-  int rc = svc__check_signature(s, tok.device_uuid, "claimToken", verify_attest, &tok, imei, e);
+  int rc = svc__check_signature(s, tok.device_uuid, "claimToken", verify_attest, &tok, imei, NULL, e);
   if (rc) return rc;
   store_claim c;
   rc = store_claim_get(s->store, 0, tok.device_uuid, &c);

@@ -188,8 +188,10 @@ int svc_command_settle(svc *s, const svc_team *t, const char *device_id, const c
     } else {
       svc_outcome o = {.failed = !strcmp(st, "FAILED"), .cme = (unsigned)json_integer_value(cme),
                        .message = json_string_value(msg), .response = json_is_object(resp) ? resp : NULL};
-      if ((rc = svc__settle(s, &c, &k, &o, e)) == 0) rc = store_claim_set_report(s->store, c.seq, o.failed ? 2 : 1)
-                                                            ? err_set(e, ERR_INTERNAL, "cannot record the report") : 0;
+      store_device_claim dc;
+      if (store_claim_for_device(s->store, device_id, &dc)) rc = err_set(e, ERR_INTERNAL, "cannot read device %s", device_id);
+      else if ((rc = svc__settle(s, &dc, &k, &o, e)) == 0 && store_claim_set_report(s->store, c.seq, o.failed ? 2 : 1))
+        rc = err_set(e, ERR_INTERNAL, "cannot record the report");
     }
     store_command_free(&k);
     if (!rc) rc = command_view(s, c.seq, command_id, out, e);

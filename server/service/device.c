@@ -20,44 +20,67 @@ static int verify_jwt(const void *obj, const mbedtls_pk_context *pub) { return j
 static int verify_attest(const void *obj, const mbedtls_pk_context *pub) { return attest_verify(obj, pub); }
 
 /* The claim of a device for the device API: 401 unclaimed, 403 blocked. */
-static int device_claim(svc *s, const char *device_id, store_claim *c, err_t *e) {
-  int rc = store_claim_get(s->store, 0, device_id, c);
+static int device_claim(svc *s, const char *device_id, store_device_claim *c, err_t *e) {
+  int rc = store_claim_for_device(s->store, device_id, c);
   if (rc < 0) return err_set(e, ERR_INTERNAL, "cannot read claims");
   if (rc > 0) return err_set(e, ERR_NOT_CLAIMED, "device %s is not claimed", device_id);
-  if (c->blocked) {
-    store_claim_row_free(c);
-    return err_set(e, ERR_FORBIDDEN, "device %s is blocked", device_id);
+  if (c->blocked) return err_set(e, ERR_FORBIDDEN, "device %s is blocked", device_id);
+  return 0;
+}
+
+/* A decoded device credential, ready for its signature check. */
+typedef struct {
+  bool is_attest;
+  attest_token att;
+  jwt_device jwt;
+} credential;
+
+static int decode_credential(const char *cred, size_t len, credential *c, char device_id[37], err_t *e) {
+  char why[256];
+  c->is_attest = len > 4 && !strncmp(cred, "att.", 4);
+  if (c->is_attest) {
+    if (attest_decode(cred + 4, len - 4, &c->att, why, sizeof why)) return err_set(e, ERR_FORBIDDEN, "attestation token: %s", why);
+    snprintf(device_id, 37, "%s", c->att.device_uuid);
+  } else {
+    if (jwt_parse(cred, len, store_now_ms() / 1000, &c->jwt, why, sizeof why)) return err_set(e, ERR_FORBIDDEN, "JWT: %s", why);
+    snprintf(device_id, 37, "%s", c->jwt.device_uuid);
   }
   return 0;
 }
 
+/* The answer a device gets for a claim state learned earlier (0 = may go on). */
+static int state_answer(svc_poll_state st, const char *device_id, err_t *e) {
+  if (st == POLL_NOT_CLAIMED) return err_set(e, ERR_NOT_CLAIMED, "device %s is not claimed", device_id);
+  if (st == POLL_BLOCKED) return err_set(e, ERR_FORBIDDEN, "device %s is blocked", device_id);
+  return 0;
+}
+
+static svc_poll_state state_of(int rc) {
+  return rc == -(int)ERR_NOT_CLAIMED ? POLL_NOT_CLAIMED : rc == -(int)ERR_FORBIDDEN ? POLL_BLOCKED : rc == 0 ? POLL_BUSY : POLL_UNKNOWN;
+}
+
 int svc_device_auth(svc *s, const char *cred, size_t len, svc_device *out, err_t *e) {
-  char why[256], imei[32];
-  int rc;
+  credential c;
+  char imei[32];
+  int rc = decode_credential(cred, len, &c, out->device_id, e);
+  if (rc) return rc;
+  /* Fast path: no identity to verify against and a known claim state. */
+  svc_poll_entry pe;
+  if (!s->strict_identity && svc__poll_lookup(s, out->device_id, store_generation(s->store), &pe) && pe.no_identity == 1 &&
+      pe.state != POLL_UNKNOWN)
+    return state_answer(pe.state, out->device_id, e);
   if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
-  if (len > 4 && !strncmp(cred, "att.", 4)) {
-    attest_token t;
-    if (attest_decode(cred + 4, len - 4, &t, why, sizeof why)) rc = err_set(e, ERR_FORBIDDEN, "attestation token: %s", why);
-    else {
-      snprintf(out->device_id, sizeof out->device_id, "%s", t.device_uuid);
-      rc = svc__check_signature(s, t.device_uuid, "attestation token", verify_attest, &t, imei, e);
-    }
-  } else {
-    jwt_device j;
-    if (jwt_parse(cred, len, store_now_ms() / 1000, &j, why, sizeof why)) rc = err_set(e, ERR_FORBIDDEN, "JWT: %s", why);
-    else {
-      snprintf(out->device_id, sizeof out->device_id, "%s", j.device_uuid);
-      rc = svc__check_signature(s, j.device_uuid, "JWT", verify_jwt, &j, imei, e);
-    }
-  }
+  uint64_t gen = store_generation(s->store);
+  int registered = -1;
+  rc = c.is_attest ? svc__check_signature(s, out->device_id, "attestation token", verify_attest, &c.att, imei, &registered, e)
+                   : svc__check_signature(s, out->device_id, "JWT", verify_jwt, &c.jwt, imei, &registered, e);
   /* A bad signature is 40003 on the owner API; on the device API it is a 403. */
   if (rc == -(int)ERR_TOKEN_SIGNATURE) e->id = ERR_FORBIDDEN, rc = -(int)ERR_FORBIDDEN;
-  store_claim c;
-  if (!rc && !(rc = device_claim(s, out->device_id, &c, e))) {
-    rc = svc__apply_rules(s, &c, e);
-    store_claim_row_free(&c);
-  }
+  store_device_claim dc;
+  svc_poll_state st = POLL_UNKNOWN;
+  if (!rc) st = state_of(rc = device_claim(s, out->device_id, &dc, e));
   store_end(s->store, rc == 0);
+  if (registered >= 0) svc__poll_remember(s, out->device_id, gen, !registered, st);
   return rc;
 }
 
@@ -80,7 +103,7 @@ int svc_fetch_parse(const char *rx_max, const char *limit, svc_fetch *f, err_t *
 
 /* A correlation id "<queue id>.<hex seq>[.s]" of the claim's queue, as a step position
  * (2*seq for a pre-step, 2*seq+1 for a main step); 0 when it is not one of ours. */
-static int64_t step_position(const store_claim *c, const char *cid) {
+static int64_t step_position(const store_device_claim *c, const char *cid) {
   size_t ql = strlen(c->queue_id);
   if (!cid || strncmp(cid, c->queue_id, ql) || cid[ql] != '.') return 0;
   char *end;
@@ -137,7 +160,7 @@ typedef struct {
   const char *keys[10], *values[10];
 } wire_step;
 
-static void wire(const store_claim *c, const queued *q, const svc_step *st, wire_step *w) {
+static void wire(const store_device_claim *c, const queued *q, const svc_step *st, wire_step *w) {
   memset(w, 0, sizeof *w);
   snprintf(w->cid, sizeof w->cid, "%s.%llx%s", c->queue_id, (unsigned long long)q->cmd.qseq, st->pre ? ".s" : "");
   w->d.cid = w->cid;
@@ -160,7 +183,7 @@ static void wire(const store_claim *c, const queued *q, const svc_step *st, wire
 }
 
 /* Fail a command on the server side because its step cannot fit rxMaxSize. */
-static int fail_unfit(svc *s, const store_claim *c, const store_command *k, long rx_max, err_t *e) {
+static int fail_unfit(svc *s, const store_device_claim *c, const store_command *k, long rx_max, err_t *e) {
   char msg[96];
   snprintf(msg, sizeof msg, "command does not fit the device's rxMaxSize (%ld bytes)", rx_max);
   svc_outcome o = {.failed = true, .cme = 0, .message = msg};
@@ -169,7 +192,7 @@ static int fail_unfit(svc *s, const store_claim *c, const store_command *k, long
   return rc;
 }
 
-static int fetch(svc *s, const store_claim *c, const svc_fetch *f, uint8_t **cbor, size_t *len, err_t *e) {
+static int fetch(svc *s, const store_device_claim *c, const svc_fetch *f, uint8_t **cbor, size_t *len, err_t *e) {
   int64_t after = step_position(c, f->after);
   queue_acc qa = {0};
   *cbor = NULL;
@@ -178,7 +201,8 @@ static int fetch(svc *s, const store_claim *c, const svc_fetch *f, uint8_t **cbo
     queue_free(&qa);
     return err_set(e, ERR_INTERNAL, "cannot read the queue");
   }
-  wire_step *ws = calloc(MAX_STEPS, sizeof *ws);
+  if (!qa.n) return 0; /* The common poll: nothing queued, nothing allocated. */
+  wire_step *ws = malloc((size_t)(f->limit < MAX_STEPS ? f->limit : MAX_STEPS) * sizeof *ws);
   size_t n = 0, body = 0;
   int rc = 0;
   bool full = false;
@@ -229,23 +253,29 @@ static int fetch(svc *s, const store_claim *c, const svc_fetch *f, uint8_t **cbo
 }
 
 int svc_device_fetch(svc *s, const char *device_id, const svc_fetch *f, uint8_t **cbor, size_t *len, err_t *e) {
+  *cbor = NULL;
+  *len = 0;
+  /* Fast path: nothing was queued for this device at the current generation. */
+  svc_poll_entry pe;
+  if (svc__poll_lookup(s, device_id, store_generation(s->store), &pe) && pe.state != POLL_UNKNOWN && pe.state != POLL_BUSY)
+    return state_answer(pe.state, device_id, e);
   if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
-  store_claim c;
+  uint64_t gen = store_generation(s->store);
+  store_device_claim c;
   int rc = device_claim(s, device_id, &c, e);
-  if (!rc) {
-    rc = svc__apply_rules(s, &c, e);
+  if (!rc && !(rc = svc__apply_rules(s, &c, e))) {
     /* Re-read the claim: applying rules may have advanced the queue. */
-    store_claim_row_free(&c);
-    if (!rc && !(rc = device_claim(s, device_id, &c, e))) {
-      rc = fetch(s, &c, f, cbor, len, e);
-      store_claim_row_free(&c);
-    }
+    if (!(rc = device_claim(s, device_id, &c, e))) rc = fetch(s, &c, f, cbor, len, e);
   }
+  svc_poll_state st = rc ? state_of(rc) : *len ? POLL_BUSY : POLL_IDLE;
+  /* What was learned holds at gen only when this transaction changed nothing. */
+  bool learned = !store_changed(s->store);
   if (store_end(s->store, rc == 0) && !rc) {
     free(*cbor);
     *cbor = NULL;
-    rc = err_set(e, ERR_INTERNAL, "cannot commit");
+    return err_set(e, ERR_INTERNAL, "cannot commit");
   }
+  if (learned) svc__poll_remember(s, device_id, gen, -1, st);
   return rc;
 }
 
@@ -268,7 +298,7 @@ static json_t *success_response(const store_command *k, const char *msg) {
   return json_pack("{s:o}", k->type, inner);
 }
 
-int svc__settle(svc *s, const store_claim *c, const store_command *k, const svc_outcome *o, err_t *e) {
+int svc__settle(svc *s, const store_device_claim *c, const store_command *k, const svc_outcome *o, err_t *e) {
   json_t *resp;
   if (o->failed)
     resp = json_pack("{s:{s:i, s:s}}", "errorResponse", "cmeError", (int)o->cme, "message", o->message ? o->message : "");
@@ -292,7 +322,7 @@ int svc__settle(svc *s, const store_claim *c, const store_command *k, const svc_
   return rc;
 }
 
-static int report(svc *s, const store_claim *c, const dcbor_response *r, size_t n, err_t *e) {
+static int report(svc *s, const store_device_claim *c, const dcbor_response *r, size_t n, err_t *e) {
   bool settled = false, failed = false;
   for (size_t i = 0; i < n; i++) {
     int64_t pos = step_position(c, r[i].cid);
@@ -333,16 +363,10 @@ int svc_device_report(svc *s, const char *device_id, const uint8_t *cbor, size_t
   int rc;
   if (store_begin(s->store)) rc = err_set(e, ERR_INTERNAL, "store unavailable");
   else {
-    store_claim c;
+    store_device_claim c;
     rc = device_claim(s, device_id, &c, e);
-    if (!rc) {
-      rc = report(s, &c, r, n, e);
-      store_claim_row_free(&c);
-    }
-    if (!rc && !(rc = device_claim(s, device_id, &c, e))) {
-      rc = svc__apply_rules(s, &c, e);
-      store_claim_row_free(&c);
-    }
+    if (!rc) rc = report(s, &c, r, n, e);
+    if (!rc && !(rc = device_claim(s, device_id, &c, e))) rc = svc__apply_rules(s, &c, e);
     if (store_end(s->store, rc == 0) && !rc) rc = err_set(e, ERR_INTERNAL, "cannot commit");
   }
   dcbor_responses_free(r, n);

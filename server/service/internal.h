@@ -5,18 +5,38 @@
 #include "service/svc.h"
 #include "store/store.h"
 
+#include <pthread.h>
+
 typedef struct {
   char *key, *name;
 } svc_key;
 
+/* What the device endpoints know of a device at one store generation (poll_cache.c). */
+typedef enum { POLL_UNKNOWN, POLL_IDLE, POLL_BUSY, POLL_NOT_CLAIMED, POLL_BLOCKED } svc_poll_state;
+typedef struct {
+  uint64_t gen;          /* 0 = empty slot */
+  char device_id[37];
+  int no_identity;       /* 1 no identity registered, 0 one is, -1 unknown */
+  svc_poll_state state;
+} svc_poll_entry;
+
 struct svc {
   store *store;
+  svc_poll_entry *poll_cache;
+  pthread_mutex_t poll_lock;
   pki *pki;
   bool strict_identity;
   bool strict_keys;
   svc_key *keys;
   size_t n_keys;
 };
+
+int svc__poll_cache_init(svc *s);
+void svc__poll_cache_free(svc *s);
+/* The entry of device_id if it was learned at generation gen. */
+bool svc__poll_lookup(svc *s, const char *device_id, uint64_t gen, svc_poll_entry *out);
+/* Record facts learned at generation gen (no_identity -1 / state POLL_UNKNOWN: not learned). */
+void svc__poll_remember(svc *s, const char *device_id, uint64_t gen, int no_identity, svc_poll_state state);
 
 /* Format 16 bytes as a lower-case 8-4-4-4-12 UUID. */
 void svc__uuid_format(const uint8_t b[16], char out[37]);
@@ -55,10 +75,11 @@ json_t *svc__claim_json(const store_claim *c);
 /* Load a claim of team_id and render it; 404 when absent. */
 int svc__claim_view(svc *s, int64_t team_id, const char *device_id, json_t **out, err_t *e);
 /* Check obj's signature against the device's registered identity key (if any; with
- * --strict-identity one is required). 40003 on failure; fills imei when registered. */
+ * --strict-identity one is required). 40003 on failure; fills imei and sets *registered
+ * (may be NULL) to whether an identity exists. */
 int svc__check_signature(svc *s, const char *device_id, const char *what,
                          int (*verify)(const void *obj, const mbedtls_pk_context *pub), const void *obj,
-                         char imei[32], err_t *e);
+                         char imei[32], int *registered, err_t *e);
 
 /* One step a device runs: an AT command (kind 0), a config (1) or finished (2). */
 typedef struct {
@@ -97,11 +118,11 @@ typedef struct {
 /* Settle an unfinished command: SUCCEEDED with its response (onboarding for
  * cloudAccessKeyGeneration), or FAILED with errorResponse and every later unfinished
  * command CANCELLED. The caller records the report outcome. */
-int svc__settle(svc *s, const store_claim *c, const store_command *k, const svc_outcome *o, err_t *e);
+int svc__settle(svc *s, const store_device_claim *c, const store_command *k, const svc_outcome *o, err_t *e);
 /* Queue the commands of every active rule matching the claim's tags that has not
  * applied to it yet (owner-api §4.3). */
-int svc__apply_rules(svc *s, const store_claim *c, err_t *e);
+int svc__apply_rules(svc *s, const store_device_claim *c, err_t *e);
 /* Onboard the device of a succeeded cloudAccessKeyGeneration: verify the CSR of the
  * %KEYGEN value, issue a certificate with the local CA, create the device (owner-api §6). */
-int svc__onboard(svc *s, const store_claim *c, const store_command *k, const char *keygen_value, err_t *e);
+int svc__onboard(svc *s, const store_device_claim *c, const store_command *k, const char *keygen_value, err_t *e);
 #endif

@@ -32,7 +32,7 @@ static void collect_rule(const store_rule_ref *r, void *ud) {
   p->commands = json_loads(r->commands, 0, NULL);
 }
 
-int svc__apply_rules(svc *s, const store_claim *c, err_t *e) {
+int svc__apply_rules(svc *s, const store_device_claim *c, err_t *e) {
   rule_acc a = {0};
   int rc = 0;
   if (store_rules_unapplied(s->store, c->seq, collect_rule, &a)) rc = err_set(e, ERR_INTERNAL, "cannot read rules");
@@ -55,7 +55,7 @@ int svc__apply_rules(svc *s, const store_claim *c, err_t *e) {
 
 static int verify_keygen(const void *obj, const mbedtls_pk_context *pub) { return keygen_verify_cose(obj, pub); }
 
-int svc__onboard(svc *s, const store_claim *c, const store_command *k, const char *value, err_t *e) {
+int svc__onboard(svc *s, const store_device_claim *c, const store_command *k, const char *value, err_t *e) {
   uint8_t der[4096];
   size_t derlen;
   char why[256], imei[32];
@@ -66,7 +66,7 @@ int svc__onboard(svc *s, const store_claim *c, const store_command *k, const cha
     log_msg(LOG_WARN, "device %s: not onboarded: %%KEYGEN answer: %s", c->device_id, why);
     return 0;
   }
-  if (svc__check_signature(s, c->device_id, "%KEYGEN answer", verify_keygen, value, imei, &ve)) {
+  if (svc__check_signature(s, c->device_id, "%KEYGEN answer", verify_keygen, value, imei, NULL, &ve)) {
     log_msg(LOG_WARN, "device %s: not onboarded: %s", c->device_id, ve.message);
     return 0;
   }

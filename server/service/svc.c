@@ -59,6 +59,10 @@ int svc_open(svc **out, store *st, pki *p, const svc_config *c, char *why, size_
   s->pki = p;
   s->strict_identity = c->strict_identity;
   s->strict_keys = c->api_keys_file != NULL;
+  if (svc__poll_cache_init(s)) {
+    svc_close(s);
+    return snprintf(why, whysz, "out of memory"), -1;
+  }
   if (c->api_keys_file && load_api_keys(s, c->api_keys_file, why, whysz)) {
     svc_close(s);
     return -1;
@@ -74,6 +78,7 @@ void svc_close(svc *s) {
     free(s->keys[i].name);
   }
   free(s->keys);
+  if (s->poll_cache) svc__poll_cache_free(s);
   free(s);
 }
 

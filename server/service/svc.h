@@ -98,8 +98,8 @@ typedef struct {
 
 /* Check a device credential: a JWT, or "att.<attestation token>" (the HTTP Bearer value
  * or the CoAP auth payload). ERR_FORBIDDEN for a malformed, expired or badly signed
- * credential; ERR_NOT_CLAIMED / ERR_FORBIDDEN (blocked) from the claim. A successful
- * check is a contact: active rules apply. */
+ * credential; ERR_NOT_CLAIMED / ERR_FORBIDDEN (blocked) from the claim. Rules apply
+ * at the fetch or report that follows (the contacts that can carry their commands). */
 int svc_device_auth(svc *s, const char *credential, size_t len, svc_device *out, err_t *e);
 
 typedef struct {
@@ -117,4 +117,35 @@ int svc_fetch_parse(const char *rx_max, const char *limit, svc_fetch *f, err_t *
 int svc_device_fetch(svc *s, const char *device_id, const svc_fetch *f, uint8_t **cbor, size_t *len, err_t *e);
 /* Apply the device's CBOR responses. ERR_BAD_CBOR when undecodable. */
 int svc_device_report(svc *s, const char *device_id, const uint8_t *cbor, size_t len, err_t *e);
+
+/* ---- provisioning rules (owner-api §4) ---- */
+
+/* Create a rule from {"name", "description"?, "active"?, "tags", "commands"}; *out the rule. */
+int svc_rule_create(svc *s, const svc_team *t, json_t *body, json_t **out, err_t *e);
+/* The team's rules in creation order. */
+int svc_rule_list(svc *s, const svc_team *t, const svc_page *p, json_t **out, err_t *e);
+int svc_rule_get(svc *s, const svc_team *t, const char *rule_id, json_t **out, err_t *e);
+/* Partial update of a DRAFT rule ({"active": true} activates it); 40903 for an ACTIVE one. */
+int svc_rule_update(svc *s, const svc_team *t, const char *rule_id, json_t *body, json_t **out, err_t *e);
+/* Delete a rule; the commands it already queued stay. */
+int svc_rule_delete(svc *s, const svc_team *t, const char *rule_id, err_t *e);
+
+/* ---- provisioning tags and groups (owner-api §5) ---- */
+
+/* The team's tags in creation order, with their device and rule counts. */
+int svc_tag_list(svc *s, const svc_team *t, const svc_page *p, json_t **out, err_t *e);
+/* Create a tag from {"tag", "description"?}: 40902 when it exists. */
+int svc_tag_create(svc *s, const svc_team *t, json_t *body, json_t **out, err_t *e);
+/* One tag with its first 100 device ids (newest claim first) and the rules targeting it. */
+int svc_tag_get(svc *s, const svc_team *t, const char *tag, json_t **out, err_t *e);
+/* Delete an unused tag: 40906 while a claimed device or a rule holds it. */
+int svc_tag_delete(svc *s, const svc_team *t, const char *tag, err_t *e);
+
+/* ---- device management: onboarded devices (owner-api §6) ---- */
+
+/* The team's onboarded devices, newest first. */
+int svc_onboarded_list(svc *s, const svc_team *t, const svc_page *p, json_t **out, err_t *e);
+int svc_onboarded_get(svc *s, const svc_team *t, const char *device_id, json_t **out, err_t *e);
+/* Remove an onboarded device; its claim stays. */
+int svc_onboarded_delete(svc *s, const svc_team *t, const char *device_id, err_t *e);
 #endif

@@ -55,6 +55,20 @@ int store_claim_get(store *s, int64_t team_id, const char *device_id, store_clai
   return rc == SQLITE_DONE ? 1 : -1;
 }
 
+int store_claim_for_device(store *s, const char *device_id, store_device_claim *out) {
+  sqlite3_stmt *st = store__stmt(s, "SELECT seq, team_id, next_qseq, blocked, queue_id FROM claims WHERE device_id = ?1");
+  sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_ROW) return rc == SQLITE_DONE ? 1 : -1;
+  out->seq = sqlite3_column_int64(st, 0);
+  out->team_id = sqlite3_column_int64(st, 1);
+  out->next_qseq = sqlite3_column_int64(st, 2);
+  out->blocked = sqlite3_column_int(st, 3);
+  snprintf(out->device_id, sizeof out->device_id, "%s", device_id);
+  copy_text(st, 4, out->queue_id, sizeof out->queue_id);
+  return 0;
+}
+
 int store_claim_insert(store *s, int64_t team_id, const char *device_id, const char *device_type,
                        const char *firmware_id, const char *imei, const char *queue_id, int64_t *seq) {
   sqlite3_stmt *st = store__stmt(s, "INSERT INTO claims (device_id, team_id, device_type, firmware_id, imei,"

@@ -25,6 +25,14 @@ typedef struct {
 void store_claim_row_free(store_claim *c);
 /* The claim of device_id in any team (team_id 0) or in one team. 0 found, 1 none, -1 error. */
 int store_claim_get(store *s, int64_t team_id, const char *device_id, store_claim *out);
+/* The few columns the device endpoints need, without the derived status (the hot path
+ * of every device poll). 0 found, 1 none, -1 error. */
+typedef struct {
+  int64_t seq, team_id, next_qseq;
+  int blocked;
+  char device_id[37], queue_id[37];
+} store_device_claim;
+int store_claim_for_device(store *s, const char *device_id, store_device_claim *out);
 /* Insert a claim; fills out (seq, times). */
 int store_claim_insert(store *s, int64_t team_id, const char *device_id, const char *device_type,
                        const char *firmware_id, const char *imei, const char *queue_id, int64_t *seq);

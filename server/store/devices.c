@@ -1,6 +1,10 @@
 /* SQL of onboarded devices. */
 #include "devices.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 int store_device_upsert(store *s, int64_t team_id, const char *id, const char *sub_type, const char *tags,
                         const char *firmware, const char *certificate_pem) {
   sqlite3_stmt *st = store__stmt(s,
@@ -15,4 +19,71 @@ int store_device_upsert(store *s, int64_t team_id, const char *id, const char *s
   if (certificate_pem) sqlite3_bind_text(st, 6, certificate_pem, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 7, store_now_ms());
   return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+}
+
+#define DEVICE_COLUMNS "seq, id, sub_type, tags, firmware, certificate_pem, created_at"
+
+static char *dup_text(sqlite3_stmt *st, int col) {
+  const unsigned char *t = sqlite3_column_text(st, col);
+  return t ? strdup((const char *)t) : NULL;
+}
+
+static void read_device(sqlite3_stmt *st, store_device *d) {
+  d->seq = sqlite3_column_int64(st, 0);
+  snprintf(d->id, sizeof d->id, "%s", (const char *)sqlite3_column_text(st, 1));
+  d->sub_type = dup_text(st, 2);
+  d->tags = dup_text(st, 3);
+  d->firmware = dup_text(st, 4);
+  d->certificate_pem = dup_text(st, 5);
+  d->created_at = sqlite3_column_int64(st, 6);
+}
+
+void store_device_free(store_device *d) {
+  free(d->sub_type);
+  free(d->tags);
+  free(d->firmware);
+  free(d->certificate_pem);
+  d->sub_type = d->tags = d->firmware = d->certificate_pem = NULL;
+}
+
+int store_device_get(store *s, int64_t team_id, const char *id, store_device *out) {
+  sqlite3_stmt *st = store__stmt(s, "SELECT " DEVICE_COLUMNS " FROM devices WHERE team_id = ?1 AND id = ?2");
+  sqlite3_bind_int64(st, 1, team_id);
+  sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    read_device(st, out);
+    return 0;
+  }
+  return rc == SQLITE_DONE ? 1 : -1;
+}
+
+int store_device_list(store *s, int64_t team_id, int64_t before, int limit,
+                      void (*fn)(const store_device *d, void *ud), void *ud, int64_t *total) {
+  sqlite3_stmt *st = store__stmt(s, "SELECT " DEVICE_COLUMNS " FROM devices WHERE team_id = ?1"
+                                    " AND (?2 = 0 OR seq < ?2) ORDER BY seq DESC LIMIT ?3");
+  sqlite3_bind_int64(st, 1, team_id);
+  sqlite3_bind_int64(st, 2, before);
+  sqlite3_bind_int(st, 3, limit);
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    store_device d;
+    read_device(st, &d);
+    fn(&d, ud);
+    store_device_free(&d);
+  }
+  if (rc != SQLITE_DONE) return -1;
+  st = store__stmt(s, "SELECT count(*) FROM devices WHERE team_id = ?1");
+  sqlite3_bind_int64(st, 1, team_id);
+  if (sqlite3_step(st) != SQLITE_ROW) return -1;
+  *total = sqlite3_column_int64(st, 0);
+  return 0;
+}
+
+int store_device_delete(store *s, int64_t team_id, const char *id) {
+  sqlite3_stmt *st = store__stmt(s, "DELETE FROM devices WHERE team_id = ?1 AND id = ?2");
+  sqlite3_bind_int64(st, 1, team_id);
+  sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) != SQLITE_DONE) return -1;
+  return sqlite3_changes(store__db(s)) ? 0 : 1;
 }

@@ -3,6 +3,7 @@
 #include "store.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,8 @@
 struct store {
   sqlite3 *db;
   pthread_mutex_t lock;
+  atomic_uint_fast64_t generation;
+  sqlite3_int64 changes_at_begin;
   struct {
     const char *sql;
     sqlite3_stmt *stmt;
@@ -79,6 +82,13 @@ static const char *const migrations[] = {
   "CREATE TABLE bulk_ops ("
   "  id TEXT PRIMARY KEY, team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,"
   "  result TEXT NOT NULL, requested_at INTEGER NOT NULL, completed_at INTEGER NOT NULL);",
+  /* 2: indexes for the lists of rules, tags and onboarded devices (keyset order within
+   * a team; an index on tags(team_id) ends with the rowid, the tags' keyset), and for
+   * the cascade from a deleted rule to its applied marks. */
+  "CREATE INDEX rules_team ON rules(team_id, seq);"
+  "CREATE INDEX tags_team ON tags(team_id);"
+  "CREATE INDEX devices_team ON devices(team_id, seq);"
+  "CREATE INDEX rule_applied_rule ON rule_applied(rule_seq);",
 };
 
 #define N_MIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
@@ -163,19 +173,42 @@ void store_close(store *s) {
   free(s);
 }
 
+/* Run one cached statement with no result rows (BEGIN, COMMIT, ROLLBACK). */
+static int step_once(store *s, const char *sql) {
+  sqlite3_stmt *st = store__stmt(s, sql);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
 int store_begin(store *s) {
   pthread_mutex_lock(&s->lock);
-  if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+  if (step_once(s, "BEGIN")) {
     pthread_mutex_unlock(&s->lock);
     return -1;
   }
+  s->changes_at_begin = sqlite3_total_changes64(s->db);
   return 0;
 }
 
+bool store_changed(store *s) { return sqlite3_total_changes64(s->db) != s->changes_at_begin; }
+
+uint64_t store_generation(store *s) { return atomic_load(&s->generation); }
+
+void store_bump_generation(store *s) { atomic_fetch_add(&s->generation, 1); }
+
 int store_end(store *s, bool ok) {
   int rc = 0;
-  if (ok && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) rc = -1;
-  if (!ok || rc) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  /* Statements left on a row would keep a read snapshot open past the commit, which in
+   * WAL mode starves checkpoints; finish them first. */
+  for (sqlite3_stmt *st = NULL; (st = sqlite3_next_stmt(s->db, st));)
+    if (sqlite3_stmt_busy(st)) sqlite3_reset(st);
+  bool changed = store_changed(s);
+  if (ok && step_once(s, "COMMIT")) rc = -1;
+  if ((!ok || rc) && sqlite3_get_autocommit(s->db) == 0) step_once(s, "ROLLBACK");
+  /* Bumped under the lock, so a reader that saw the old value inside the lock and
+   * changed nothing knows its view holds until this moves. */
+  if (ok && !rc && changed) store_bump_generation(s);
   pthread_mutex_unlock(&s->lock);
   return rc;
 }
@@ -206,6 +239,7 @@ sqlite3_stmt *store__stmt(store *s, const char *sql) {
 sqlite3 *store__db(store *s) { return s->db; }
 
 int store_reset(store *s, const char *team_owner_id) {
+  store_bump_generation(s); /* Cascaded deletes are not all counted as changes. */
   if (!team_owner_id) {
     /* Deleting the teams cascades to everything they own. */
     return sqlite3_exec(s->db, "DELETE FROM teams; DELETE FROM identities;", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;

@@ -16,7 +16,7 @@
 typedef struct store store;
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /* Open path (":memory:" for in-memory), set WAL + synchronous=NORMAL, migrate.
  * A database from a newer schema is refused. Returns 0 or -1 with why. */
@@ -28,6 +28,14 @@ void store_close(store *s);
  * or rolls back, and releases the store. */
 int store_begin(store *s);
 int store_end(store *s, bool ok);
+
+/* The store's generation: a counter that moves whenever a transaction that changed rows
+ * commits. Readers outside the lock use it to tell whether what they learned is stale. */
+uint64_t store_generation(store *s);
+/* True when the open transaction has changed rows so far. */
+bool store_changed(store *s);
+/* Move the generation (after changes SQLite does not count, such as a restore). */
+void store_bump_generation(store *s);
 
 /* A cached prepared statement for sql (a string literal: cached by its address),
  * reset and with bindings cleared. Only for store/ files. */

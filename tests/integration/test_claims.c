@@ -605,3 +605,32 @@ Test(claims_strict, api_keys_file_limits_teams) {
   mock_stop(&s);
   unlink(path);
 }
+
+TestSuite(token_cli, .timeout = 30);
+
+Test(token_cli, decode_prints_the_fixture_fields) {
+  json_t *j = public_tokens();
+  size_t i;
+  json_t *t;
+  json_array_foreach(json_object_get(j, "tokens"), i, t) {
+    char out[4096], err[1024];
+    const char *args[] = {"token", "decode", jstr(t, "token"), NULL};
+    cr_assert_eq(run_mock_binary(args, out, sizeof out, err, sizeof err), 0, "%s", err);
+    json_t *d = json_loads(out, 0, NULL);
+    cr_assert(d, "JSON: %s", out);
+    const char *keys[] = {"deviceId", "deviceType", "firmwareId", "nonceHex", "coseKidHex", NULL};
+    for (int k = 0; keys[k]; k++) cr_assert_str_eq(jstr(d, keys[k]), jstr(t, keys[k]), "%s", keys[k]);
+    cr_assert_eq(jint(d, "messageType"), 1);
+    cr_assert_eq(jint(d, "deviceTypeCode"), jint(t, "deviceTypeCode"));
+    json_decref(d);
+  }
+  json_decref(j);
+}
+
+Test(token_cli, decode_of_a_malformed_token_exits_1_naming_the_defect) {
+  char out[1024], err[1024];
+  const char *args[] = {"token", "decode", "abc.def", NULL};
+  cr_assert_eq(run_mock_binary(args, out, sizeof out, err, sizeof err), 1);
+  cr_assert(strlen(err) > 10 && strchr(err, '\n') == err + strlen(err) - 1, "one line: %s", err);
+  cr_assert_eq(out[0], 0);
+}

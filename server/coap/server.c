@@ -1,0 +1,451 @@
+/* libcoap listener: context, endpoint, DTLS, the I/O thread, per-session state, the one
+ * dispatch function (request -> route -> answer -> log line).
+ *
+ * Each listener has its own libcoap context driven by its own thread: the thread waits
+ * in poll() on libcoap's epoll descriptor and on a wake-up pipe, so a stop is noticed at
+ * once instead of after a timeout. libcoap handles RFC 7959 itself
+ * (COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY): Block1 bodies (with Request-Tag)
+ * reach handlers whole, and large answers go out Block2-wise from libcoap's cache, so a
+ * handler runs, and a request is logged, once per request body, not once per block.
+ *
+ * DTLS Connection ID: libcoap 4.3.1 has no API for it (no RFC 9146 support in its
+ * OpenSSL layer), so a client that asks for a CID gets a handshake without one and
+ * re-handshakes when its address changes. Not faked here.
+ */
+#include "coap.h"
+
+#include <arpa/inet.h>
+#include <coap3/coap.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* libcoap's coap_debug.h defines the syslog level macros, two of which collide with the
+ * names of log.h's enum; libcoap levels are used by number below. */
+#undef LOG_DEBUG
+#undef LOG_INFO
+#include "log.h"
+#include "pki/pki.h"
+#include "route.h"
+
+#define COAP_LEVEL_WARNING 4
+#define COAP_LEVEL_INFO 6
+
+struct coap_listener {
+  app *app;
+  coap_context_t *ctx;
+  const char *protocol; /* "coap" or "coaps" */
+  int port;
+  int wake[2];          /* stop pipe: the thread polls the read end */
+  pthread_t thread;
+  bool thread_started;
+  coap_peer *peers;     /* every session's state; touched by the listener thread only */
+};
+
+static pthread_mutex_t library_lock = PTHREAD_MUTEX_INITIALIZER;
+static int library_users;
+static atomic_uint_fast64_t request_counter;
+static uint32_t request_prefix;
+
+static int64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* libcoap's own messages (bind failures, DTLS alerts) become debug or warn lines. */
+static void on_library_log(coap_log_t level, const char *message) {
+  char buf[512];
+  snprintf(buf, sizeof buf, "%s", message);
+  buf[strcspn(buf, "\n")] = 0;
+  log_msg(level <= COAP_LEVEL_WARNING ? LOG_WARN : LOG_DEBUG, "libcoap: %s", buf);
+}
+
+static void library_acquire(void) {
+  pthread_mutex_lock(&library_lock);
+  if (!library_users++) {
+    coap_startup();
+    coap_set_log_handler(on_library_log);
+    int level = log_enabled(LOG_DEBUG) ? COAP_LEVEL_INFO : COAP_LEVEL_WARNING;
+    coap_set_log_level(level);
+    coap_dtls_set_log_level(level);
+  }
+  pthread_mutex_unlock(&library_lock);
+}
+
+static void library_release(void) {
+  pthread_mutex_lock(&library_lock);
+  if (!--library_users) coap_cleanup();
+  pthread_mutex_unlock(&library_lock);
+}
+
+/* ---- sessions -------------------------------------------------------------------- */
+
+static coap_peer *peer_of(coap_listener *l, coap_session_t *s) {
+  coap_peer *p = coap_session_get_app_data(s);
+  if (p) return p;
+  p = calloc(1, sizeof *p);
+  if (!p) return NULL;
+  p->session = s;
+  p->next = l->peers;
+  if (l->peers) l->peers->prev = p;
+  l->peers = p;
+  coap_session_set_app_data(s, p);
+  return p;
+}
+
+static void peer_free(coap_listener *l, coap_peer *p) {
+  if (p->prev) p->prev->next = p->next;
+  else l->peers = p->next;
+  if (p->next) p->next->prev = p->prev;
+  free(p);
+}
+
+/* A new or closed DTLS session never inherits an authentication; a deleted session
+ * takes its state with it. */
+static int on_event(coap_session_t *s, const coap_event_t event) {
+  coap_listener *l = coap_get_app_data(coap_session_get_context(s));
+  coap_peer *p = coap_session_get_app_data(s);
+  if (!l || !p) return 0;
+  switch (event) {
+  case COAP_EVENT_DTLS_CLOSED:
+  case COAP_EVENT_DTLS_CONNECTED:
+  case COAP_EVENT_DTLS_RENEGOTIATE:
+  case COAP_EVENT_DTLS_ERROR:
+    p->authed = false;
+    p->device_id[0] = 0;
+    break;
+  case COAP_EVENT_SERVER_SESSION_DEL:
+    coap_session_set_app_data(s, NULL);
+    peer_free(l, p);
+    break;
+  default:
+    break;
+  }
+  return 0;
+}
+
+/* ---- answers --------------------------------------------------------------------- */
+
+void coap__empty(coap_req *r, int code) {
+  free(r->payload);
+  r->payload = NULL;
+  r->payload_len = 0;
+  r->content_format = -1;
+  r->diag[0] = 0;
+  r->code = code;
+}
+
+void coap__bytes(coap_req *r, int code, int content_format, uint8_t *data, size_t len) {
+  coap__empty(r, code);
+  r->payload = data;
+  r->payload_len = len;
+  r->content_format = content_format;
+}
+
+void coap__error(coap_req *r, const err_t *e) {
+  if (e->id == ERR_INTERNAL) log_msg(LOG_ERROR, "request %s %s %s: %s", r->request_id, r->method, r->path, e->message);
+  coap__empty(r, err_coap_code(e->id));
+  snprintf(r->diag, sizeof r->diag, "%s", e->message);
+}
+
+void coap__fail(coap_req *r, err_id id, const char *fmt, ...) {
+  err_t e = {.id = id};
+  if (fmt) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e.message, sizeof e.message, fmt, ap);
+    va_end(ap);
+    err_sanitize(e.message);
+  } else {
+    snprintf(e.message, sizeof e.message, "%s", err_default_message(id));
+  }
+  coap__error(r, &e);
+}
+
+/* ---- reading --------------------------------------------------------------------- */
+
+const char *coap__query(const coap_req *r, const char *key) {
+  for (size_t i = 0; i < r->n_query; i++)
+    if (!strcmp(r->query[i].key, key)) return r->query[i].value;
+  return NULL;
+}
+
+/* Split the Uri-Query options into key/value pairs. Each option is one item, so a value
+ * may hold any byte but NUL; "after=" is an item with an empty value. */
+static void read_query(coap_req *r, const coap_pdu_t *request) {
+  coap_opt_filter_t f;
+  coap_opt_iterator_t it;
+  coap_opt_t *o;
+  size_t used = 0;
+  coap_option_filter_clear(&f);
+  coap_option_filter_set(&f, COAP_OPTION_URI_QUERY);
+  coap_option_iterator_init(request, &it, &f);
+  while ((o = coap_option_next(&it)) && r->n_query < COAP_MAX_QUERY) {
+    size_t n = coap_opt_length(o);
+    if (used + n + 1 > sizeof r->query_buf) break;
+    char *item = r->query_buf + used;
+    memcpy(item, coap_opt_value(o), n);
+    item[n] = 0;
+    used += n + 1;
+    char *eq = strchr(item, '=');
+    if (eq) *eq = 0;
+    r->query[r->n_query].key = item;
+    r->query[r->n_query].value = eq ? eq + 1 : NULL;
+    r->n_query++;
+  }
+}
+
+static const char *method_name(coap_pdu_code_t code) {
+  switch (code) {
+  case COAP_REQUEST_CODE_GET: return "GET";
+  case COAP_REQUEST_CODE_POST: return "POST";
+  case COAP_REQUEST_CODE_PUT: return "PUT";
+  case COAP_REQUEST_CODE_DELETE: return "DELETE";
+  case COAP_REQUEST_CODE_FETCH: return "FETCH";
+  case COAP_REQUEST_CODE_PATCH: return "PATCH";
+  case COAP_REQUEST_CODE_IPATCH: return "IPATCH";
+  default: return "?";
+  }
+}
+
+static void release_payload(coap_session_t *s, void *data) {
+  (void)s;
+  free(data);
+}
+
+/* ---- dispatch -------------------------------------------------------------------- */
+
+/* Every request of every resource comes through here: the one place where a request is
+ * matched to its route, handled, answered and logged (and where fault injection,
+ * control-api §2, belongs). */
+static void on_request(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
+                       const coap_string_t *query, coap_pdu_t *response) {
+  coap_listener *l = coap_get_app_data(coap_session_get_context(session));
+  coap_str_const_t *uri = coap_resource_get_uri_path(resource);
+  const char *method = method_name(coap_pdu_get_code(request));
+  const coap_route *route = NULL;
+  for (size_t i = 0; i < coap__n_routes && !route; i++)
+    if (uri && strlen(coap__routes[i].path) == uri->length && !memcmp(coap__routes[i].path, uri->s, uri->length) &&
+        !strcmp(coap__routes[i].method, method))
+      route = &coap__routes[i];
+
+  coap_req *r = calloc(1, sizeof *r);
+  coap_peer *peer = peer_of(l, session);
+  if (!r || !peer || !route) {
+    /* libcoap calls us only for registered (path, method) pairs, so !route cannot be. */
+    coap_pdu_set_code(response, COAP_RESPONSE_CODE(route ? 500 : 405));
+    free(r);
+    return;
+  }
+  r->app = l->app;
+  r->peer = peer;
+  r->protocol = l->protocol;
+  r->method = method;
+  r->path = route->path;
+  r->start_us = now_us();
+  r->content_format = -1;
+  snprintf(r->request_id, sizeof r->request_id, "%08x%010llx", request_prefix,
+           (unsigned long long)atomic_fetch_add(&request_counter, 1));
+  read_query(r, request);
+
+  size_t len = 0, offset = 0, total = 0;
+  const uint8_t *data = NULL;
+  if (coap_get_data_large(request, &len, &data, &offset, &total)) {
+    r->body = data;
+    r->body_len = len;
+  }
+  if (r->body_len > COAP_MAX_BODY)
+    coap__fail(r, ERR_TOO_LARGE, "body is larger than %d bytes", COAP_MAX_BODY);
+  else
+    route->handler(r);
+
+  coap_pdu_set_code(response, COAP_RESPONSE_CODE(r->code));
+  if (r->payload) {
+    /* libcoap owns the payload from here, and frees it once the last block is sent. */
+    coap_add_data_large_response(resource, session, request, response, query, (uint16_t)r->content_format, -1, 0,
+                                 r->payload_len, r->payload, release_payload, r->payload);
+    r->payload = NULL;
+  } else if (r->diag[0]) {
+    coap_add_data(response, strlen(r->diag), (const uint8_t *)r->diag);
+  }
+
+  char status[8];
+  snprintf(status, sizeof status, "%d.%02d", r->code / 100, r->code % 100);
+  log_request_line line = {
+    .request_id = r->request_id, .protocol = r->protocol, .method = r->method, .path = r->path,
+    .status = status, .device_id = r->device_id, .duration_ms = (double)(now_us() - r->start_us) / 1000.0,
+  };
+  log_request(&line);
+  free(r);
+}
+
+/* ---- the listener ---------------------------------------------------------------- */
+
+static void *run(void *arg) {
+  coap_listener *l = arg;
+  int fd = coap_context_get_coap_fd(l->ctx);
+  for (;;) {
+    if (fd < 0) {
+      /* libcoap built without epoll: no descriptor to wait on, so wait in libcoap with a
+       * short bound and look at the pipe between rounds. */
+      coap_io_process(l->ctx, 50);
+      struct pollfd w = {l->wake[0], POLLIN, 0};
+      if (poll(&w, 1, 0) > 0) break;
+      continue;
+    }
+    coap_tick_t now;
+    coap_ticks(&now);
+    /* When libcoap next has work of its own (retransmissions, block and session expiry);
+     * 0 = nothing scheduled. Waking at least once a second costs nothing. */
+    unsigned next = coap_io_prepare_epoll(l->ctx, now);
+    struct pollfd p[2] = {{fd, POLLIN, 0}, {l->wake[0], POLLIN, 0}};
+    int n = poll(p, 2, next && next < 1000 ? (int)next : 1000);
+    if (n < 0 && errno != EINTR) break;
+    if (p[1].revents) break;
+    coap_io_process(l->ctx, COAP_IO_NO_WAIT);
+  }
+  return NULL;
+}
+
+/* The port libcoap bound, read back from the endpoint's "address:port PROTO" text. */
+static int endpoint_port(const coap_endpoint_t *ep) {
+  const char *s = coap_endpoint_str(ep);
+  const char *colon = s ? strrchr(s, ':') : NULL;
+  return colon ? (int)strtol(colon + 1, NULL, 10) : 0;
+}
+
+static int set_address(coap_address_t *a, const char *bind, int port) {
+  coap_address_init(a);
+  if (strchr(bind, ':')) {
+    a->addr.sin6.sin6_family = AF_INET6;
+    a->addr.sin6.sin6_port = htons((uint16_t)port);
+    a->size = sizeof a->addr.sin6;
+    return inet_pton(AF_INET6, bind, &a->addr.sin6.sin6_addr) == 1 ? 0 : -1;
+  }
+  a->addr.sin.sin_family = AF_INET;
+  a->addr.sin.sin_port = htons((uint16_t)port);
+  a->size = sizeof a->addr.sin;
+  return inet_pton(AF_INET, bind, &a->addr.sin.sin_addr) == 1 ? 0 : -1;
+}
+
+/* The server certificate for DTLS: the PKI's leaf and key as PEM buffers. No client
+ * certificate is asked for; devices authenticate with their JWT or token instead. */
+static int set_pki(coap_listener *l, char *why, size_t whysz) {
+  if (!coap_dtls_is_supported()) return snprintf(why, whysz, "this libcoap has no DTLS support"), -1;
+  const char *cert = pki_server_leaf_pem(l->app->pki), *key = pki_server_key_pem(l->app->pki);
+  if (!cert || !key) return snprintf(why, whysz, "no server certificate for DTLS"), -1;
+  coap_dtls_pki_t p;
+  memset(&p, 0, sizeof p);
+  p.version = COAP_DTLS_PKI_SETUP_VERSION;
+  p.verify_peer_cert = 0;
+  p.pki_key.key_type = COAP_PKI_KEY_PEM_BUF;
+  p.pki_key.key.pem_buf.public_cert = (const uint8_t *)cert;
+  p.pki_key.key.pem_buf.public_cert_len = strlen(cert);
+  p.pki_key.key.pem_buf.private_key = (const uint8_t *)key;
+  p.pki_key.key.pem_buf.private_key_len = strlen(key);
+  if (!coap_context_set_pki(l->ctx, &p)) return snprintf(why, whysz, "libcoap refused the server certificate for DTLS"), -1;
+  return 0;
+}
+
+/* One resource per distinct path, with the shared handler for each of its methods. */
+static int add_resources(coap_listener *l) {
+  for (size_t i = 0; i < coap__n_routes; i++) {
+    bool seen = false;
+    for (size_t j = 0; j < i; j++) seen |= !strcmp(coap__routes[j].path, coap__routes[i].path);
+    if (seen) continue;
+    const char *path = coap__routes[i].path;
+    coap_resource_t *res = coap_resource_init(coap_new_str_const((const uint8_t *)path, strlen(path)),
+                                              COAP_RESOURCE_FLAGS_RELEASE_URI);
+    if (!res) return -1;
+    for (size_t j = i; j < coap__n_routes; j++) {
+      if (strcmp(coap__routes[j].path, path)) continue;
+      coap_request_t m = !strcmp(coap__routes[j].method, "GET") ? COAP_REQUEST_GET : COAP_REQUEST_POST;
+      coap_register_request_handler(res, m, on_request);
+    }
+    coap_add_resource(l->ctx, res);
+  }
+  return 0;
+}
+
+int coap_listener_start(coap_listener **out, app *a, const char *bind, int port, bool dtls, char *why, size_t whysz) {
+  *out = NULL;
+  if (!request_prefix) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    request_prefix = (uint32_t)(ts.tv_nsec ^ (ts.tv_sec << 12) ^ (uint32_t)getpid() << 20) | 1u;
+  }
+  coap_address_t addr;
+  if (set_address(&addr, bind, port)) return snprintf(why, whysz, "--bind: '%s' is not an IPv4 or IPv6 address", bind), -1;
+  coap_listener *l = calloc(1, sizeof *l);
+  if (!l) return snprintf(why, whysz, "out of memory"), -1;
+  l->app = a;
+  l->protocol = dtls ? "coaps" : "coap";
+  l->wake[0] = l->wake[1] = -1;
+  library_acquire();
+  l->ctx = coap_new_context(NULL);
+  if (!l->ctx) {
+    snprintf(why, whysz, "cannot create a libcoap context");
+    goto fail;
+  }
+  coap_set_app_data(l->ctx, l);
+  coap_context_set_block_mode(l->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+  coap_set_event_handler(l->ctx, on_event);
+  if (dtls && set_pki(l, why, whysz)) goto fail;
+  coap_endpoint_t *ep = coap_new_endpoint(l->ctx, &addr, dtls ? COAP_PROTO_DTLS : COAP_PROTO_UDP);
+  if (!ep) {
+    snprintf(why, whysz, "cannot listen for %s on %s port %d/udp (address in use, or not an address of this machine)",
+             l->protocol, bind, port);
+    goto fail;
+  }
+  l->port = endpoint_port(ep);
+  if (l->port <= 0) {
+    snprintf(why, whysz, "cannot tell which port the %s listener bound", l->protocol);
+    goto fail;
+  }
+  if (add_resources(l)) {
+    snprintf(why, whysz, "cannot create the CoAP resources");
+    goto fail;
+  }
+  if (pipe2(l->wake, O_CLOEXEC | O_NONBLOCK)) {
+    snprintf(why, whysz, "pipe: %s", strerror(errno));
+    goto fail;
+  }
+  if (pthread_create(&l->thread, NULL, run, l)) {
+    snprintf(why, whysz, "cannot start the %s thread", l->protocol);
+    goto fail;
+  }
+  l->thread_started = true;
+  *out = l;
+  return 0;
+fail:
+  coap_listener_stop(l);
+  return -1;
+}
+
+int coap_listener_port(const coap_listener *l) { return l ? l->port : 0; }
+
+void coap_listener_stop(coap_listener *l) {
+  if (!l) return;
+  if (l->thread_started) {
+    ssize_t w;
+    do w = write(l->wake[1], "x", 1);
+    while (w < 0 && errno == EINTR);
+    pthread_join(l->thread, NULL);
+  }
+  /* Freeing the context deletes its sessions; what they still hold is freed after. */
+  if (l->ctx) coap_free_context(l->ctx);
+  while (l->peers) peer_free(l, l->peers);
+  if (l->wake[0] >= 0) close(l->wake[0]);
+  if (l->wake[1] >= 0) close(l->wake[1]);
+  library_release();
+  free(l);
+}

@@ -1,0 +1,54 @@
+/* The poll cache: what the device endpoints last learned about a device, tagged with the
+ * store generation it was learned at (store_generation()). A device polling with
+ * nothing to do — the common case by far — is then answered without touching SQLite,
+ * and any committed change anywhere makes every entry stale at once, so the cache can
+ * never answer from an outdated state. Direct-mapped: a collision just evicts. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "service/internal.h"
+
+#define POLL_CACHE_SIZE 4096
+
+static unsigned slot_of(const char *device_id) {
+  unsigned h = 2166136261u;
+  for (const char *p = device_id; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+  return h % POLL_CACHE_SIZE;
+}
+
+int svc__poll_cache_init(svc *s) {
+  s->poll_cache = calloc(POLL_CACHE_SIZE, sizeof *s->poll_cache);
+  pthread_mutex_init(&s->poll_lock, NULL);
+  return s->poll_cache ? 0 : -1;
+}
+
+void svc__poll_cache_free(svc *s) {
+  free(s->poll_cache);
+  pthread_mutex_destroy(&s->poll_lock);
+}
+
+bool svc__poll_lookup(svc *s, const char *device_id, uint64_t gen, svc_poll_entry *out) {
+  svc_poll_entry *e = &s->poll_cache[slot_of(device_id)];
+  pthread_mutex_lock(&s->poll_lock);
+  bool hit = e->gen == gen && e->gen != 0 && !strcmp(e->device_id, device_id);
+  if (hit) *out = *e;
+  pthread_mutex_unlock(&s->poll_lock);
+  return hit;
+}
+
+void svc__poll_remember(svc *s, const char *device_id, uint64_t gen, int no_identity, svc_poll_state state) {
+  svc_poll_entry *e = &s->poll_cache[slot_of(device_id)];
+  pthread_mutex_lock(&s->poll_lock);
+  if (e->gen != gen || strcmp(e->device_id, device_id)) {
+    /* A new generation or another device: start over, knowing nothing else. */
+    memset(e, 0, sizeof *e);
+    snprintf(e->device_id, sizeof e->device_id, "%s", device_id);
+    e->gen = gen;
+    e->no_identity = -1;
+  }
+  if (no_identity >= 0) e->no_identity = no_identity;
+  if (state != POLL_UNKNOWN) e->state = state;
+  pthread_mutex_unlock(&s->poll_lock);
+}
