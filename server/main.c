@@ -12,11 +12,15 @@
 
 #include "app.h"
 #include "coap/coap.h"
+#include "faults.h"
 #include "http/http.h"
+#include "journal.h"
 #include "log.h"
+#include "metrics.h"
 #include "options.h"
 #include "pki/pki.h"
 #include "proto/attest.h"
+#include "service/control.h"
 #include "service/svc.h"
 #include "store/store.h"
 
@@ -81,8 +85,27 @@ static int open_pki(const options *o, pki **out, char *why, size_t whysz) {
   char dir[4200];
   snprintf(dir, sizeof dir, "%s/pki", o->data_dir);
   pki_options po = {.dir = o->in_memory ? NULL : dir, .tls_hosts = o->tls_hosts, .ca_cert = o->ca_cert,
-                    .ca_key = o->ca_key, .tls_cert = o->tls_cert, .tls_key = o->tls_key};
+                    .ca_key = o->ca_key, .tls_cert = o->tls_cert, .tls_key = o->tls_key, .lazy = 1};
   return pki_open(out, &po, why, whysz);
+}
+
+/* Load --fixtures FILE (control-api §4) in one transaction; the defect in why. */
+static int load_fixtures(app *a, const char *path, char *why, size_t whysz) {
+  json_error_t je;
+  json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+  if (!doc) return snprintf(why, whysz, "--fixtures: %s: %s (line %d, column %d)", path, je.text, je.line, je.column), -1;
+  json_t *counts = NULL;
+  err_t e;
+  int rc = svc_fixtures_load(a->svc, doc, &counts, &e);
+  if (rc) snprintf(why, whysz, "--fixtures: %s: %s", path, e.message);
+  else {
+    char *text = json_dumps(counts, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    log_msg(LOG_INFO, "fixtures %s loaded: %s", path, text ? text : "");
+    free(text);
+  }
+  json_decref(counts);
+  json_decref(doc);
+  return rc ? -1 : 0;
 }
 
 static int serve(options *o) {
@@ -104,6 +127,14 @@ static int serve(options *o) {
   if (open_pki(o, &a.pki, why, sizeof why)) goto out;
   svc_config sc = {.api_keys_file = o->api_keys, .strict_identity = o->strict_identity};
   if (svc_open(&a.svc, a.store, a.pki, &sc, why, sizeof why)) goto out;
+  a.journal = journal_new((size_t)o->journal_size);
+  a.faults = faults_new();
+  a.metrics = metrics_new();
+  if (!a.journal || !a.faults || !a.metrics) {
+    snprintf(why, sizeof why, "out of memory");
+    goto out;
+  }
+  if (o->fixtures && load_fixtures(&a, o->fixtures, why, sizeof why)) goto out;
 
   /* Block the stop signals before any thread starts, so only sigwait() sees them. */
   sigemptyset(&sigs);
@@ -118,6 +149,10 @@ static int serve(options *o) {
   if (o->https_port >= 0) {
     http_listen l = {.bind = o->bind, .port = o->https_port, .threads = o->threads,
                      .cert_pem = pki_server_cert_pem(a.pki), .key_pem = pki_server_key_pem(a.pki)};
+    if (!l.cert_pem || !l.key_pem) {
+      snprintf(why, sizeof why, "cannot generate the local PKI");
+      goto out;
+    }
     if (http_start(&ls[1].http, &a, &l, why, sizeof why)) goto out;
   }
   if (o->coap_port >= 0 && coap_listener_start(&ls[2].coap, &a, o->bind, o->coap_port, false, why, sizeof why)) goto out;
@@ -135,6 +170,9 @@ out:
   for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++) coap_listener_stop(ls[i].coap);
   for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++) http_stop(ls[i].http);
   svc_close(a.svc);
+  journal_free(a.journal);
+  faults_free(a.faults);
+  metrics_free(a.metrics);
   store_close(a.store);
   pki_close(a.pki);
   return rc;
@@ -176,6 +214,7 @@ static int ca_print(int argc, char **argv) {
   if (!print && parsed >= 0) snprintf(why, sizeof why, "usage: nrfprov-mock ca --print [--data-dir DIR]");
   if (parsed == 1) rc = 0;
   else if (parsed < 0 || !print || open_pki(&o, &p, why, sizeof why)) fprintf(stderr, "nrfprov-mock: %s\n", why);
+  else if (!pki_ca_pem(p)) fprintf(stderr, "nrfprov-mock: cannot generate the local PKI\n");
   else rc = fputs(pki_ca_pem(p), stdout) < 0 || fflush(stdout) ? 1 : 0;
   pki_close(p);
   options_free(&o);

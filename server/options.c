@@ -42,6 +42,8 @@ static const opt_row option_table[] = {
    "strict mode: only the API keys listed in FILE (one 'key[,team name]' per line) are accepted"},
   {"strict-identity", T_BOOL, F(strict_identity), "false", NULL, false,
    "refuse devices with no registered identity key (device-protocol 4.3)"},
+  {"fixtures", T_STRING, F(fixtures), NULL, NULL, false,
+   "load this fixtures file (JSON: teams, identities, tags, claimedDevices, rules, commands) at start, in one transaction"},
   {"tls-hosts", T_STRING, F(tls_hosts), PKI_DEFAULT_TLS_HOSTS, NULL, false,
    "comma-separated DNS names and IP addresses for the server certificate's subjectAltNames"},
   {"ca-cert", T_STRING, F(ca_cert), NULL, NULL, false,
@@ -52,6 +54,8 @@ static const opt_row option_table[] = {
    "PEM server certificate (chain) to use instead of generating one (with --tls-key)"},
   {"tls-key", T_STRING, F(tls_key), NULL, NULL, true,
    "PEM private key of --tls-cert"},
+  {"journal-size", T_COUNT, F(journal_size), "1000", NULL, false,
+   "exchanges kept in the request journal (GET /_mock/requests), at most 1000000; 0 = off"},
   {"threads", T_COUNT, F(threads), "2", NULL, false,
    "HTTP worker threads (libmicrohttpd thread pool); at least 1"},
   {"log-level", T_CHOICE, F(log_level), "info", "debug|info|warn|error", false,
@@ -183,6 +187,11 @@ int options_parse(options *o, int argc, char **argv, char *why, size_t whysz) {
   }
   if (o->threads < 1) {
     snprintf(why, whysz, "--threads: must be at least 1");
+    return -1;
+  }
+  /* Each entry may hold up to ~8 KiB (path, query and bodies cut to 2 KiB each). */
+  if (o->journal_size > 1000000) {
+    snprintf(why, whysz, "--journal-size: at most 1000000 (got %d)", o->journal_size);
     return -1;
   }
   return 0;

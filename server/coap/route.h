@@ -36,7 +36,6 @@ typedef struct {
     const char *key, *value; /* value NULL for an item without '=' */
   } query[COAP_MAX_QUERY];
   size_t n_query;
-  char query_buf[COAP_MAX_QUERY * 256];
   char device_id[37]; /* for the log line, when known */
   /* The answer. */
   int code;              /* class*100 + detail, e.g. 205 */
@@ -44,6 +43,7 @@ typedef struct {
   size_t payload_len;
   int content_format;    /* -1 = none */
   char diag[320];        /* diagnostic payload of an error answer (RFC 7252 §5.5.2) */
+  char query_buf[COAP_MAX_QUERY * 256]; /* last: not cleared per request */
 } coap_req;
 
 typedef void (*coap_handler)(coap_req *r);

@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +37,7 @@
 #include "pki/pki.h"
 #include "route.h"
 
-#define COAP_LEVEL_WARNING 4
+#define COAP_LEVEL_CRIT 2
 #define COAP_LEVEL_INFO 6
 
 struct coap_listener {
@@ -61,12 +62,14 @@ static int64_t now_us(void) {
   return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* libcoap's own messages (bind failures, DTLS alerts) become debug or warn lines. */
+/* libcoap's own messages (socket errors, a client's failed DTLS handshake) are debug
+ * lines: what matters to the operator is reported by us (a bind failure is the one
+ * stderr line of a failed start), the rest is the clients' business. */
 static void on_library_log(coap_log_t level, const char *message) {
   char buf[512];
   snprintf(buf, sizeof buf, "%s", message);
   buf[strcspn(buf, "\n")] = 0;
-  log_msg(level <= COAP_LEVEL_WARNING ? LOG_WARN : LOG_DEBUG, "libcoap: %s", buf);
+  log_msg(level <= COAP_LEVEL_CRIT ? LOG_WARN : LOG_DEBUG, "libcoap: %s", buf);
 }
 
 static void library_acquire(void) {
@@ -74,7 +77,7 @@ static void library_acquire(void) {
   if (!library_users++) {
     coap_startup();
     coap_set_log_handler(on_library_log);
-    int level = log_enabled(LOG_DEBUG) ? COAP_LEVEL_INFO : COAP_LEVEL_WARNING;
+    int level = log_enabled(LOG_DEBUG) ? COAP_LEVEL_INFO : COAP_LEVEL_CRIT;
     coap_set_log_level(level);
     coap_dtls_set_log_level(level);
   }
@@ -238,14 +241,15 @@ static void on_request(coap_resource_t *resource, coap_session_t *session, const
         !strcmp(coap__routes[i].method, method))
       route = &coap__routes[i];
 
-  coap_req *r = calloc(1, sizeof *r);
   coap_peer *peer = peer_of(l, session);
-  if (!r || !peer || !route) {
+  if (!peer || !route) {
     /* libcoap calls us only for registered (path, method) pairs, so !route cannot be. */
     coap_pdu_set_code(response, COAP_RESPONSE_CODE(route ? 500 : 405));
-    free(r);
     return;
   }
+  /* On the listener thread's stack; the query buffer at its end needs no clearing. */
+  coap_req req, *r = &req;
+  memset(r, 0, offsetof(coap_req, query_buf));
   r->app = l->app;
   r->peer = peer;
   r->protocol = l->protocol;
@@ -278,14 +282,13 @@ static void on_request(coap_resource_t *resource, coap_session_t *session, const
     coap_add_data(response, strlen(r->diag), (const uint8_t *)r->diag);
   }
 
-  char status[8];
+  char status[16];
   snprintf(status, sizeof status, "%d.%02d", r->code / 100, r->code % 100);
   log_request_line line = {
     .request_id = r->request_id, .protocol = r->protocol, .method = r->method, .path = r->path,
     .status = status, .device_id = r->device_id, .duration_ms = (double)(now_us() - r->start_us) / 1000.0,
   };
   log_request(&line);
-  free(r);
 }
 
 /* ---- the listener ---------------------------------------------------------------- */
@@ -398,7 +401,7 @@ int coap_listener_start(coap_listener **out, app *a, const char *bind, int port,
   }
   coap_set_app_data(l->ctx, l);
   coap_context_set_block_mode(l->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
-  coap_set_event_handler(l->ctx, on_event);
+  coap_register_event_handler(l->ctx, on_event);
   if (dtls && set_pki(l, why, whysz)) goto fail;
   coap_endpoint_t *ep = coap_new_endpoint(l->ctx, &addr, dtls ? COAP_PROTO_DTLS : COAP_PROTO_UDP);
   if (!ep) {

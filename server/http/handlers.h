@@ -9,6 +9,16 @@ void control_health(http_req *r);
 void control_config(http_req *r);
 void control_reset(http_req *r);
 void control_ca(http_req *r);
+void control_requests(http_req *r);
+void control_requests_clear(http_req *r);
+void control_faults_add(http_req *r);
+void control_faults_list(http_req *r);
+void control_faults_clear(http_req *r);
+void control_faults_delete(http_req *r);
+void control_metrics(http_req *r);
+void control_snapshot(http_req *r);
+void control_restore(http_req *r);
+void control_fixtures(http_req *r);
 
 /* claimed_devices.c */
 void claimed_devices_claim(http_req *r);
@@ -51,5 +61,11 @@ void tags_delete(http_req *r);
 void devices_list(http_req *r);
 void devices_get(http_req *r);
 void devices_delete(http_req *r);
+
+/* identities.c */
+void identities_create(http_req *r);
+void identities_list(http_req *r);
+void identities_get(http_req *r);
+void identities_delete(http_req *r);
 
 #endif

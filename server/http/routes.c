@@ -10,6 +10,19 @@ const http_route http__routes[] = {
   {"POST", "/_mock/reset", control_reset},
   {"GET", "/_mock/ca", control_ca},
 
+  /* Control API: request journal, fault rules, metrics, snapshot and restore, fixtures
+   * (control-api.md §2, §4). */
+  {"GET", "/_mock/requests", control_requests},
+  {"DELETE", "/_mock/requests", control_requests_clear},
+  {"POST", "/_mock/faults", control_faults_add},
+  {"GET", "/_mock/faults", control_faults_list},
+  {"DELETE", "/_mock/faults", control_faults_clear},
+  {"DELETE", "/_mock/faults/{}", control_faults_delete},
+  {"GET", "/_mock/metrics", control_metrics},
+  {"POST", "/_mock/snapshot", control_snapshot},
+  {"POST", "/_mock/restore", control_restore},
+  {"POST", "/_mock/fixtures", control_fixtures},
+
   /* Claimed devices (owner-api.md §2). */
   {"POST", "/v1/claimed-devices", claimed_devices_claim},
   {"GET", "/v1/claimed-devices", claimed_devices_list},
@@ -55,6 +68,12 @@ const http_route http__routes[] = {
   {"GET", "/v1/devices", devices_list},
   {"GET", "/v1/devices/{}", devices_get},
   {"DELETE", "/v1/devices/{}", devices_delete},
+
+  /* Device identities, a control call (control-api.md §2, device-protocol.md §4.3). */
+  {"POST", "/_mock/identities", identities_create},
+  {"GET", "/_mock/identities", identities_list},
+  {"GET", "/_mock/identities/{}", identities_get},
+  {"DELETE", "/_mock/identities/{}", identities_delete},
 
   /* The device-facing protocol (device-protocol.md §2). */
   {"GET", "/v1/provisioning/commands", device_commands},

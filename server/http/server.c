@@ -1,11 +1,20 @@
-/* libmicrohttpd listener: request accumulation, routing, answers, request log lines.
+/* libmicrohttpd listener: request accumulation, routing, answers, request log lines,
+ * and the control API's hooks: fault injection before dispatch, the request journal and
+ * the metrics counters where the log line is written.
  *
  * The daemon runs a small pool of internal poll threads (not epoll: Debian 12's 0.9.75
  * starves many keep-alive connections under epoll). A request is handled in the pool
- * thread that read it; handlers are synchronous and short (one store transaction). */
+ * thread that read it; handlers are synchronous and short (one store transaction).
+ *
+ * Fault delays never block a pool thread: the connection is suspended
+ * (MHD_suspend_connection) and a timer thread per listener resumes it when its time has
+ * come, after which libmicrohttpd calls on_request again and the request goes on. On
+ * stop, every delayed connection is resumed at once and answered before the daemon is
+ * stopped (libmicrohttpd forbids stopping with suspended connections). */
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -13,15 +22,48 @@
 #include <string.h>
 #include <time.h>
 
+#include "faults.h"
+#include "journal.h"
 #include "log.h"
+#include "metrics.h"
 #include "route.h"
+#include "service/control.h"
+
+/* A connection suspended for a fault's delayMs, due to be resumed at due_us. */
+typedef struct delayed {
+  struct delayed *next;
+  struct MHD_Connection *conn;
+  int64_t due_us;
+} delayed;
 
 struct http_server {
   struct MHD_Daemon *daemon;
   app *app;
   const char *protocol;
   int port;
+  /* Fault delays: the suspended connections, soonest first, and their timer thread. */
+  pthread_mutex_t delay_lock;
+  pthread_cond_t delay_cond;
+  delayed *delays;
+  int suspended;        /* suspended, or resumed and not yet handled again */
+  bool stopping;
+  bool timer_started;
+  pthread_t timer;
 };
+
+/* One request as this file sees it: what handlers see (r, first, so the two pointers
+ * are the same) and what only the listener needs. */
+typedef struct {
+  http_req r;
+  bool started;         /* on_request has seen the headers */
+  char *query;          /* the raw query, without '?'; NULL when none or the journal is off */
+  int64_t wall_ms;      /* start, wall clock, for the journal */
+  const char *route;    /* the matched route pattern, for metrics */
+  bool suspended;       /* waiting out a fault's delay */
+  bool faulted;         /* a fault rule fired: fault, fault_id */
+  fault_action fault;
+  char fault_id[37];
+} http_exchange;
 
 static atomic_uint_fast64_t request_counter;
 static uint32_t request_prefix;
@@ -151,28 +193,218 @@ static bool match(http_req *r, const char *pattern, const char *path) {
   return !*p && !*u;
 }
 
-static void dispatch(http_req *r) {
-  char allow[64] = "";
+/* The route of r's method and path, or NULL: then *pattern is the first pattern that
+ * matched the path alone (405, methods in allow) or NULL (404). */
+static const http_route *find_route(http_req *r, const char **pattern, char allow[64]) {
+  *pattern = NULL;
+  *allow = 0;
   for (size_t i = 0; i < http__n_routes; i++) {
     const http_route *rt = &http__routes[i];
     if (!match(r, rt->pattern, r->path)) continue;
     if (!strcmp(rt->method, r->method)) {
-      rt->handler(r);
-      return;
+      *pattern = rt->pattern;
+      return rt;
     }
+    if (!*pattern) *pattern = rt->pattern;
     if (!strstr(allow, rt->method)) {
       if (*allow) strcat(allow, ", ");
       strcat(allow, rt->method);
     }
+  }
+  return NULL;
+}
+
+/* Route and handle r; returns the route pattern for metrics (NULL: no path matched). */
+static const char *dispatch(http_req *r) {
+  char allow[64];
+  const char *pattern;
+  const http_route *rt = find_route(r, &pattern, allow);
+  if (rt) {
+    rt->handler(r);
+    return pattern;
   }
   if (*allow) {
     static _Thread_local char allow_buf[64];
     snprintf(allow_buf, sizeof allow_buf, "%s", allow);
     r->allow = allow_buf;
     http__fail(r, ERR_METHOD_NOT_ALLOWED, "method %s not allowed on %s (allowed: %s)", r->method, r->path, allow);
-    return;
+    return pattern;
   }
   http__fail(r, ERR_NOT_FOUND, "no such path: %s", r->path);
+  return NULL;
+}
+
+/* ---- control API hooks: faults, journal, metrics ---------------------------------- */
+
+static bool is_control(const char *path) { return !strncmp(path, "/_mock/", 7) || !strcmp(path, "/_mock"); }
+
+static bool is_device_endpoint(const char *path) {
+  return !strcmp(path, "/v1/provisioning/commands") || !strcmp(path, "/v1/provisioning/response");
+}
+
+/* The value of "Authorization: Bearer <value>", or NULL. */
+static const char *bearer(http_req *r) {
+  const char *h = http__header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+  if (!h || strncasecmp(h, "Bearer ", 7)) return NULL;
+  h += 7 + strspn(h + 7, " ");
+  return *h ? h : NULL;
+}
+
+/* The device a request is about, as fault rules see it before any handler runs: the
+ * credential's device on the device endpoints (read, not verified), the {id} of an owner
+ * path under /v1/claimed-devices/ or /v1/devices/. "" when none. */
+static void device_of(http_req *r, char out[37]) {
+  *out = 0;
+  if (is_device_endpoint(r->path)) {
+    const char *cred = bearer(r);
+    if (!cred || svc_credential_device_id(cred, strlen(cred), out)) *out = 0;
+    return;
+  }
+  static const char *const prefixes[] = {"/v1/claimed-devices/", "/v1/devices/"};
+  for (size_t i = 0; i < 2; i++) {
+    size_t n = strlen(prefixes[i]);
+    if (strncmp(r->path, prefixes[i], n)) continue;
+    const char *seg = r->path + n;
+    size_t len = strcspn(seg, "/");
+    if (len && len <= 36 && strncmp(seg, "bulk", len)) snprintf(out, 37, "%.*s", (int)len, seg);
+  }
+}
+
+/* Check the fault rules; true when one fired (x->fault, x->fault_id). The device id and
+ * the team are worked out only when some rule matches on them. */
+static bool check_faults(http_server *h, http_exchange *x) {
+  http_req *r = &x->r;
+  faults *f = h->app->faults;
+  unsigned needs = faults_needs(f);
+  char device[37] = "", team_key[520] = "";
+  const char *key = bearer(r);
+  bool device_ep = is_device_endpoint(r->path);
+  fault_request q = {.protocol = r->protocol, .method = r->method, .path = r->path};
+  if (needs & (FAULT_NEEDS_DEVICE | FAULT_NEEDS_TEAM)) device_of(r, device);
+  if (*device) q.device_id = device;
+  /* match.team is an API key: the caller's own on owner calls, the key of the team that
+   * has claimed the device on device calls. */
+  if ((needs & FAULT_NEEDS_TEAM) && device_ep && *device && !svc_device_team_key(h->app->svc, device, team_key, sizeof team_key))
+    q.team = team_key;
+  else if (!device_ep)
+    q.team = key;
+  if (!faults_match(f, &q, &x->fault, x->fault_id)) return false;
+  x->faulted = true;
+  /* The handler may never run: fill in what the log line and the journal show. */
+  r->device_endpoint = device_ep;
+  if (!*device) device_of(r, device);
+  if (device_ep) snprintf(r->device_id, sizeof r->device_id, "%s", device);
+  else if (key && strlen(key) <= 512) svc_owner_id(key, r->team.owner_id);
+  return true;
+}
+
+/* Answer as a fired fault with status S asks: {"code": S*100, "message": "injected fault <id>"}. */
+static void answer_fault(http_exchange *x, int status) {
+  char msg[64];
+  snprintf(msg, sizeof msg, "injected fault %s", x->fault_id);
+  http__json(&x->r, (unsigned)status, json_pack("{s:i, s:s}", "code", status * 100, "message", msg));
+}
+
+static int64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Suspend x's connection for its fault's delay. False when it cannot be (no timer, or
+ * the listener is stopping): the request then goes on at once. */
+static bool suspend(http_server *h, http_exchange *x) {
+  delayed *d = malloc(sizeof *d);
+  if (!d) return false;
+  d->conn = x->r.conn;
+  d->due_us = now_us() + (int64_t)x->fault.delay_ms * 1000;
+  pthread_mutex_lock(&h->delay_lock);
+  if (!h->timer_started || h->stopping) {
+    pthread_mutex_unlock(&h->delay_lock);
+    free(d);
+    return false;
+  }
+  /* Suspended before the timer can see it, so it is never resumed before it is suspended. */
+  MHD_suspend_connection(x->r.conn);
+  x->suspended = true;
+  h->suspended++;
+  delayed **link = &h->delays;
+  while (*link && (*link)->due_us <= d->due_us) link = &(*link)->next;
+  d->next = *link;
+  *link = d;
+  pthread_cond_broadcast(&h->delay_cond);
+  pthread_mutex_unlock(&h->delay_lock);
+  return true;
+}
+
+/* x is back from its delay (or gone): no longer counted as suspended. */
+static void unsuspend(http_server *h, http_exchange *x) {
+  pthread_mutex_lock(&h->delay_lock);
+  if (x->suspended) {
+    x->suspended = false;
+    h->suspended--;
+    pthread_cond_broadcast(&h->delay_cond);
+  }
+  pthread_mutex_unlock(&h->delay_lock);
+}
+
+/* The timer thread: resume each delayed connection when due, all of them on stop. */
+static void *delay_timer(void *arg) {
+  http_server *h = arg;
+  pthread_mutex_lock(&h->delay_lock);
+  for (;;) {
+    delayed *d = h->delays;
+    if (d && (h->stopping || d->due_us <= now_us())) {
+      h->delays = d->next;
+      pthread_mutex_unlock(&h->delay_lock);
+      MHD_resume_connection(d->conn);
+      free(d);
+      pthread_mutex_lock(&h->delay_lock);
+      continue;
+    }
+    if (h->stopping) break;
+    if (!d) {
+      pthread_cond_wait(&h->delay_cond, &h->delay_lock);
+    } else {
+      struct timespec ts = {.tv_sec = (time_t)(d->due_us / 1000000), .tv_nsec = (long)(d->due_us % 1000000) * 1000};
+      pthread_cond_timedwait(&h->delay_cond, &h->delay_lock, &ts);
+    }
+  }
+  pthread_mutex_unlock(&h->delay_lock);
+  return NULL;
+}
+
+static bool is_cbor(const char *type) { return type && strstr(type, "cbor"); }
+
+/* Everything written once a request is answered (status 0: closed without an answer):
+ * the log line, the metrics counters, the journal entry (not for control calls). */
+static void record(http_server *h, http_exchange *x, unsigned status) {
+  http_req *r = &x->r;
+  char status_text[12];
+  if (status) snprintf(status_text, sizeof status_text, "%u", status);
+  else snprintf(status_text, sizeof status_text, "none");
+  double duration_ms = (double)(now_us() - r->start_us) / 1000.0;
+  const char *fault = x->faulted ? x->fault_id : NULL;
+  log_request_line l = {
+    .request_id = r->request_id, .protocol = r->protocol, .method = r->method, .path = r->path,
+    .status = status_text, .device_id = r->device_id, .team = r->team.owner_id, .fault = fault,
+    .duration_ms = duration_ms,
+  };
+  log_request(&l);
+  app *a = h->app;
+  metrics_request(a->metrics, r->protocol, x->route, status_text);
+  if (!strcmp(r->method, "GET") && !strcmp(r->path, "/v1/provisioning/commands")) metrics_device_poll(a->metrics, r->protocol);
+  if (!journal_enabled(a->journal) || is_control(r->path)) return;
+  journal_entry e = {
+    .time_ms = x->wall_ms, .request_id = r->request_id, .protocol = r->protocol, .method = r->method,
+    .path = r->path, .query = x->query, .status = (int)status, .device_id = r->device_id,
+    .team = r->team.owner_id, .duration_ms = duration_ms,
+    .request_body = r->body, .request_len = r->body_len,
+    .request_binary = is_cbor(http__header(r, MHD_HTTP_HEADER_CONTENT_TYPE)) || !strcmp(r->path, "/v1/provisioning/response"),
+    .response_body = r->resp, .response_len = r->resp_len, .response_binary = is_cbor(r->resp_type),
+    .fault = fault,
+  };
+  journal_add(a->journal, &e);
 }
 
 /* ---- libmicrohttpd callbacks ------------------------------------------------------ */
@@ -190,26 +422,21 @@ static enum MHD_Result queue_answer(http_req *r) {
   return ret;
 }
 
-static void log_line(http_req *r) {
-  char status[8];
-  snprintf(status, sizeof status, "%u", r->status);
-  log_request_line l = {
-    .request_id = r->request_id, .protocol = r->protocol, .method = r->method, .path = r->path,
-    .status = status, .device_id = r->device_id, .team = r->team.owner_id,
-    .duration_ms = (double)(now_us() - r->start_us) / 1000.0,
-  };
-  log_request(&l);
-}
-
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls) {
   (void)version;
   http_server *h = cls;
-  http_req *r = *con_cls;
-  if (!r) {
-    r = calloc(1, sizeof *r);
-    if (!r) return MHD_NO;
+  http_exchange *x = *con_cls;
+  if (!x) {
+    x = calloc(1, sizeof *x);
+    if (!x) return MHD_NO;
+    *con_cls = x;
+  }
+  http_req *r = &x->r;
+  if (!x->started) {
+    x->started = true;
+    x->wall_ms = wall_ms();
     r->app = h->app;
     r->conn = conn;
     r->method = method;
@@ -220,7 +447,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
              (unsigned long long)atomic_fetch_add(&request_counter, 1));
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY) r->too_large = true;
-    *con_cls = r;
     return MHD_YES;
   }
   if (*upload_size) {
@@ -247,23 +473,51 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     *upload_size = 0;
     return MHD_YES;
   }
-  if (r->too_large)
+  /* The whole request is in. Fault rules come first (never for control calls), so a
+   * fired fault keeps the request from the service altogether. */
+  if (x->suspended) {
+    unsuspend(h, x); /* back from a fault's delay: carry out the rest of the action */
+  } else if (faults_any(h->app->faults) && !is_control(r->path) && check_faults(h, x)) {
+    char allow[64];
+    find_route(r, &x->route, allow);
+    if (x->fault.delay_ms > 0 && suspend(h, x)) return MHD_YES;
+  }
+  if (x->faulted && fault_http_closes(&x->fault)) {
+    record(h, x, 0);
+    return MHD_NO; /* libmicrohttpd closes the connection without an answer */
+  }
+  if (x->faulted && fault_http_status(&x->fault))
+    answer_fault(x, fault_http_status(&x->fault));
+  else if (r->too_large)
     http__fail(r, ERR_TOO_LARGE, "body is larger than %d bytes", HTTP_MAX_BODY);
   else
-    dispatch(r);
-  log_line(r);
+    x->route = dispatch(r);
+  record(h, x, r->status);
   return queue_answer(r);
 }
 
+/* Called once per request with its full URI, before the headers are read: the
+ * request object starts here, holding the raw query the journal shows (libmicrohttpd
+ * hands on_request the path only). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
+  (void)conn;
+  http_server *h = cls;
+  http_exchange *x = calloc(1, sizeof *x);
+  const char *q = strchr(uri, '?');
+  if (x && q && q[1] && journal_enabled(h->app->journal)) x->query = strndup(q + 1, JOURNAL_CUT);
+  return x;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
-  (void)cls;
   (void)conn;
   (void)toe;
-  http_req *r = *con_cls;
-  if (!r) return;
-  free(r->body);
-  free(r->resp);
-  free(r);
+  http_exchange *x = *con_cls;
+  if (!x) return;
+  if (x->suspended) unsuspend(cls, x);
+  free(x->r.body);
+  free(x->r.resp);
+  free(x->query);
+  free(x);
   *con_cls = NULL;
 }
 
@@ -283,7 +537,7 @@ int http_start(http_server **out, app *a, const http_listen *l, char *why, size_
     request_prefix = (uint32_t)(ts.tv_nsec ^ (ts.tv_sec << 12) ^ (uint32_t)getpid() << 20);
   }
   struct sockaddr_storage ss = {0};
-  unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+  unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
   if (strchr(l->bind, ':')) {
     struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
     s6->sin6_family = AF_INET6;
@@ -300,6 +554,12 @@ int http_start(http_server **out, app *a, const http_listen *l, char *why, size_
   if (!h) return snprintf(why, whysz, "out of memory"), -1;
   h->app = a;
   h->protocol = l->cert_pem ? "https" : "http";
+  pthread_mutex_init(&h->delay_lock, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&h->delay_cond, &ca);
+  pthread_condattr_destroy(&ca);
   struct MHD_OptionItem tls[] = {
     {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)l->cert_pem},
     {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)l->key_pem},
@@ -313,15 +573,21 @@ int http_start(http_server **out, app *a, const http_listen *l, char *why, size_
     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
     MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
     MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+    MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
     MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, h,
     MHD_OPTION_ARRAY, l->cert_pem ? tls : &tls[2],
     MHD_OPTION_END);
   if (!h->daemon) {
     snprintf(why, whysz, "cannot listen for %s on %s port %d (address in use, or not an address of this machine)",
              h->protocol, l->bind, l->port);
+    pthread_cond_destroy(&h->delay_cond);
+    pthread_mutex_destroy(&h->delay_lock);
     free(h);
     return -1;
   }
+  /* Without the timer, fault delays are skipped (the request is answered at once). */
+  h->timer_started = pthread_create(&h->timer, NULL, delay_timer, h) == 0;
+  if (!h->timer_started) log_msg(LOG_WARN, "%s: no timer thread; fault delays will be skipped", h->protocol);
   const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
   h->port = info ? info->port : l->port;
   *out = h;
@@ -336,6 +602,22 @@ int http_port(const http_server *h) { return h->port; }
 void http_stop(http_server *h) {
   if (!h) return;
   MHD_quiesce_daemon(h->daemon);
+  /* Resume every delayed connection now and let it be answered (bounded wait): the
+   * daemon must not be stopped while any is suspended. */
+  pthread_mutex_lock(&h->delay_lock);
+  h->stopping = true;
+  pthread_cond_broadcast(&h->delay_cond);
+  pthread_mutex_unlock(&h->delay_lock);
+  if (h->timer_started) pthread_join(h->timer, NULL);
+  int64_t deadline = now_us() + 5000000;
+  pthread_mutex_lock(&h->delay_lock);
+  while (h->suspended > 0 && now_us() < deadline) {
+    struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000), .tv_nsec = (long)(deadline % 1000000) * 1000};
+    pthread_cond_timedwait(&h->delay_cond, &h->delay_lock, &ts);
+  }
+  pthread_mutex_unlock(&h->delay_lock);
   MHD_stop_daemon(h->daemon);
+  pthread_cond_destroy(&h->delay_cond);
+  pthread_mutex_destroy(&h->delay_lock);
   free(h);
 }

@@ -67,6 +67,11 @@ struct pki {
   char *server_chain_pem;
   char *server_leaf_pem;
   char *server_key_pem;
+  /* Lazy mode (pki_options.lazy): generation waits for the first use. */
+  pthread_mutex_t once_lock;
+  int pending;      /* 1 while nothing is generated yet */
+  int failed;       /* the deferred generation failed */
+  char *lazy_hosts; /* the tls_hosts to generate with */
 };
 
 /* One subjectAltName entry, as it goes into the certificate. */
@@ -805,6 +810,7 @@ int pki_open(pki **out, const pki_options *opts, char *why, size_t whysz) {
   pki *p = calloc(1, sizeof *p);
   if (!p) return fail(why, whysz, "out of memory");
   pthread_mutex_init(&p->lock, NULL);
+  pthread_mutex_init(&p->once_lock, NULL);
   mbedtls_entropy_init(&p->entropy);
   mbedtls_ctr_drbg_init(&p->drbg);
   mbedtls_x509_crt_init(&p->ca);
@@ -817,6 +823,19 @@ int pki_open(pki **out, const pki_options *opts, char *why, size_t whysz) {
     fail(why, whysz, "cannot seed the random generator: %s", tls_err(ret, e, sizeof e));
     pki_close(p);
     return -1;
+  }
+
+  if (o->lazy && !o->dir && !o->ca_cert && !o->tls_cert) {
+    /* Check the host list now, so a bad --tls-hosts still fails at start. */
+    host_list h;
+    if (parse_hosts(o->tls_hosts ? o->tls_hosts : PKI_DEFAULT_TLS_HOSTS, &h, why, whysz) != 0) {
+      pki_close(p);
+      return -1;
+    }
+    p->lazy_hosts = strdup(o->tls_hosts ? o->tls_hosts : PKI_DEFAULT_TLS_HOSTS);
+    p->pending = 1;
+    *out = p;
+    return 0;
   }
 
   int lock_fd = -1;
@@ -860,14 +879,32 @@ void pki_close(pki *p) {
   free(p->server_chain_pem);
   free(p->server_leaf_pem);
   free_secret(p->server_key_pem);
+  free(p->lazy_hosts);
   pthread_mutex_destroy(&p->lock);
+  pthread_mutex_destroy(&p->once_lock);
   free(p);
 }
 
-const char *pki_ca_pem(const pki *p) { return p->ca_pem; }
-const char *pki_server_cert_pem(const pki *p) { return p->server_chain_pem; }
-const char *pki_server_leaf_pem(const pki *p) { return p->server_leaf_pem; }
-const char *pki_server_key_pem(const pki *p) { return p->server_key_pem; }
+/* Generate a lazy PKI on first use. The getters take a const pki because, to callers,
+ * the PKI is one fixed thing; generating it late does not change what it is. */
+static int ensure(const pki *cp) {
+  pki *p = (pki *)cp;
+  pthread_mutex_lock(&p->once_lock);
+  if (p->pending) {
+    pki_options o = {.tls_hosts = p->lazy_hosts};
+    char why[256];
+    p->failed = setup_ca(p, &o, why, sizeof why) != 0 || setup_server(p, &o, why, sizeof why) != 0;
+    p->pending = 0;
+  }
+  int rc = p->failed ? -1 : 0;
+  pthread_mutex_unlock(&p->once_lock);
+  return rc;
+}
+
+const char *pki_ca_pem(const pki *p) { return ensure(p) ? NULL : p->ca_pem; }
+const char *pki_server_cert_pem(const pki *p) { return ensure(p) ? NULL : p->server_chain_pem; }
+const char *pki_server_leaf_pem(const pki *p) { return ensure(p) ? NULL : p->server_leaf_pem; }
+const char *pki_server_key_pem(const pki *p) { return ensure(p) ? NULL : p->server_key_pem; }
 
 /* Device certificates. */
 
@@ -909,6 +946,7 @@ int pki_issue_device_cert(pki *p, const uint8_t *csr_der, size_t csr_len, const 
   char e[160], subject[3 + 2 * MAX_CN_LEN + 1];
   if (cert_pem) *cert_pem = NULL;
   if (!p || !cert_pem) return fail(why, whysz, "no PKI or no place for the certificate");
+  if (ensure(p) != 0) return fail(why, whysz, "the local CA could not be generated");
   if (!csr_der || csr_len == 0) return fail(why, whysz, "CSR: empty");
   if (!device_id) return fail(why, whysz, "device id: missing");
   if (device_subject(device_id, subject, sizeof subject, why, whysz) != 0) return -1;

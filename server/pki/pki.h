@@ -18,6 +18,7 @@ typedef struct {
   const char *tls_hosts; /* comma-separated DNS names and IPs for the server cert SANs; NULL = PKI_DEFAULT_TLS_HOSTS */
   const char *ca_cert, *ca_key;   /* optional files: use this CA (both or neither) */
   const char *tls_cert, *tls_key; /* optional files: use this server cert/key (both or neither) */
+  int lazy;              /* in memory with no files given: generate on first use (faster start) */
 } pki_options;
 
 #define PKI_DEFAULT_TLS_HOSTS "provisioning-http.nrfcloud.com,coap.nrfcloud.com,localhost,127.0.0.1"

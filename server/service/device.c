@@ -290,7 +290,7 @@ static json_t *success_response(const store_command *k, const char *msg) {
     char value[4096], why[128], pem[2048];
     uint8_t der[1024];
     size_t derlen;
-    if (msg && !keygen_extract(msg, value, sizeof value) && !keygen_decode(value, der, sizeof der, &derlen, why, sizeof why) &&
+    if (msg && keygen_extract(msg, value, sizeof value) >= 0 && !keygen_decode(value, der, sizeof der, &derlen, why, sizeof why) &&
         keygen_der_to_pem(der, derlen, 0, pem, sizeof pem) >= 0)
       json_object_set_new(inner, "publicKey", json_string(pem));
   }

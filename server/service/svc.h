@@ -136,7 +136,7 @@ int svc_rule_delete(svc *s, const svc_team *t, const char *rule_id, err_t *e);
 int svc_tag_list(svc *s, const svc_team *t, const svc_page *p, json_t **out, err_t *e);
 /* Create a tag from {"tag", "description"?}: 40902 when it exists. */
 int svc_tag_create(svc *s, const svc_team *t, json_t *body, json_t **out, err_t *e);
-/* One tag with its first 100 device ids (newest claim first) and the rules targeting it. */
+/* One tag with its first 100 device ids (newest claim first) and first 100 rule ids. */
 int svc_tag_get(svc *s, const svc_team *t, const char *tag, json_t **out, err_t *e);
 /* Delete an unused tag: 40906 while a claimed device or a rule holds it. */
 int svc_tag_delete(svc *s, const svc_team *t, const char *tag, err_t *e);
@@ -148,4 +148,17 @@ int svc_onboarded_list(svc *s, const svc_team *t, const svc_page *p, json_t **ou
 int svc_onboarded_get(svc *s, const svc_team *t, const char *device_id, json_t **out, err_t *e);
 /* Remove an onboarded device; its claim stays. */
 int svc_onboarded_delete(svc *s, const svc_team *t, const char *device_id, err_t *e);
+
+/* ---- device identities (control-api §2, device-protocol §4.3) ---- */
+
+/* Register a device's identity key from {"deviceId", "publicKeyPem", "imei"?,
+ * "deviceType"?}, replacing an earlier one; *out the identity object. */
+int svc_identity_put(svc *s, json_t *body, json_t **out, err_t *e);
+/* Every registered identity: {"items", "total"}. */
+int svc_identity_list(svc *s, json_t **out, err_t *e);
+/* One identity; 404 when the device has none. */
+int svc_identity_get(svc *s, const char *device_id, json_t **out, err_t *e);
+/* Forget a device's identity key; 404 when it has none. */
+int svc_identity_delete(svc *s, const char *device_id, err_t *e);
+
 #endif

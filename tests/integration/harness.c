@@ -18,12 +18,12 @@
 #include <unistd.h>
 
 const char *mock_binary(void) {
-  const char *b = getenv("NRFPROV_MOCK_BIN");
+  const char *b = getenv("NRFPROV_TEST_MOCK_BIN");
   return b ? b : "./nrfprov-mock";
 }
 
 const char *fixtures_dir(void) {
-  const char *f = getenv("NRFPROV_FIXTURES");
+  const char *f = getenv("NRFPROV_TEST_FIXTURES");
   return f ? f : "fixtures";
 }
 

@@ -93,7 +93,8 @@ Test(skeleton, ready_file_and_ready_line_name_the_port) {
   json_decref(j);
   free(ready);
   char *log = read_file(m.log_file, NULL);
-  snprintf(want, sizeof want, "nrfprov-mock ready http=127.0.0.1:%d https=127.0.0.1:%d\n", m.http_port, m.https_port);
+  snprintf(want, sizeof want, "nrfprov-mock ready http=127.0.0.1:%d https=127.0.0.1:%d coap=127.0.0.1:%d coaps=127.0.0.1:%d\n",
+           m.http_port, m.https_port, m.coap_port, m.coaps_port);
   cr_assert(strstr(log, want), "ready line in %s", log);
   free(log);
 }

@@ -13,8 +13,8 @@
 
 static json_t *load_fixture(const char *rel)
 {
-  const char *dir = getenv("NRFPROV_FIXTURES");
-  cr_assert(dir, "NRFPROV_FIXTURES is not set");
+  const char *dir = getenv("NRFPROV_TEST_FIXTURES");
+  cr_assert(dir, "NRFPROV_TEST_FIXTURES is not set");
   char path[1024];
   snprintf(path, sizeof path, "%s/%s", dir, rel);
   json_error_t err;

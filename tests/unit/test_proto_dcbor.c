@@ -11,8 +11,8 @@
 
 static json_t *vectors(void)
 {
-  const char *dir = getenv("NRFPROV_FIXTURES");
-  cr_assert(dir, "NRFPROV_FIXTURES is not set");
+  const char *dir = getenv("NRFPROV_TEST_FIXTURES");
+  cr_assert(dir, "NRFPROV_TEST_FIXTURES is not set");
   char path[1024];
   snprintf(path, sizeof path, "%s/cbor/device-vectors.json", dir);
   json_error_t err;

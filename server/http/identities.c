@@ -1,0 +1,35 @@
+/* HTTP handlers of the control API's device identities (control-api §2):
+ * POST/GET /_mock/identities, GET/DELETE /_mock/identities/{id}. Like the other control
+ * calls they need no API key: identities belong to devices, not to teams. */
+#include "handlers.h"
+
+void identities_create(http_req *r) {
+  json_t *body = http__body_object(r);
+  if (!body) return;
+  err_t e;
+  json_t *out = NULL;
+  int rc = svc_identity_put(r->app->svc, body, &out, &e);
+  json_decref(body);
+  if (rc) http__error(r, &e);
+  else http__json(r, 201, out);
+}
+
+void identities_list(http_req *r) {
+  err_t e;
+  json_t *out = NULL;
+  if (svc_identity_list(r->app->svc, &out, &e)) http__error(r, &e);
+  else http__json(r, 200, out);
+}
+
+void identities_get(http_req *r) {
+  err_t e;
+  json_t *out = NULL;
+  if (svc_identity_get(r->app->svc, r->params[0], &out, &e)) http__error(r, &e);
+  else http__json(r, 200, out);
+}
+
+void identities_delete(http_req *r) {
+  err_t e;
+  if (svc_identity_delete(r->app->svc, r->params[0], &e)) http__error(r, &e);
+  else http__empty(r, 204);
+}

@@ -1,0 +1,73 @@
+/* Control API verbs over the store: snapshot, restore, metrics counts, and the lookups
+ * fault matching needs. Fixtures are in fixtures.c. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "proto/attest.h"
+#include "proto/jwt.h"
+#include "service/control.h"
+#include "service/internal.h"
+#include "store/control.h"
+
+int svc_snapshot(svc *s, const char *path, int64_t *bytes, err_t *e) {
+  char why[512];
+  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  int rc = store_snapshot(s->store, path, why, sizeof why);
+  store_end(s->store, true);
+  if (rc == -2) return err_set(e, ERR_BAD_FIELD, "path: %s", why);
+  if (rc) return err_set(e, ERR_INTERNAL, "snapshot failed: %s", why);
+  struct stat st;
+  *bytes = stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
+  return 0;
+}
+
+int svc_restore(svc *s, const char *path, err_t *e) {
+  char why[512];
+  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  int rc = store_restore(s->store, path, why, sizeof why);
+  if (store_end(s->store, rc == 0) && !rc) return err_set(e, ERR_INTERNAL, "cannot commit the restore");
+  if (rc == -2) return err_set(e, ERR_BAD_FIELD, "path: %s", why);
+  if (rc) return err_set(e, ERR_INTERNAL, "restore failed: %s", why);
+  return 0;
+}
+
+static void add_count(const char *status, int64_t n, void *ud) { json_object_set_new(ud, status, json_integer(n)); }
+
+int svc_stats(svc *s, json_t **commands_by_status, int64_t *db_bytes, err_t *e) {
+  /* Every status a command can have is shown, counted or not, so a series never vanishes. */
+  json_t *counts = json_pack("{s:i, s:i, s:i, s:i, s:i}", "PENDING", 0, "IN_PROGRESS", 0, "SUCCEEDED", 0, "FAILED", 0,
+                             "CANCELLED", 0);
+  if (store_begin(s->store)) {
+    json_decref(counts);
+    return err_set(e, ERR_INTERNAL, "store unavailable");
+  }
+  int rc = store_command_counts(s->store, add_count, counts) || store_db_size(s->store, db_bytes)
+           ? err_set(e, ERR_INTERNAL, "cannot count commands") : 0;
+  store_end(s->store, true);
+  if (rc) json_decref(counts);
+  else *commands_by_status = counts;
+  return rc;
+}
+
+int svc_credential_device_id(const char *cred, size_t len, char out[37]) {
+  char why[256];
+  if (len > 4 && !strncmp(cred, "att.", 4)) {
+    attest_token t;
+    if (attest_decode(cred + 4, len - 4, &t, why, sizeof why)) return -1;
+    snprintf(out, 37, "%s", t.device_uuid);
+    return 0;
+  }
+  jwt_device j;
+  /* now = 0: an expired JWT still names its device. */
+  if (jwt_parse(cred, len, 0, &j, why, sizeof why)) return -1;
+  snprintf(out, 37, "%s", j.device_uuid);
+  return 0;
+}
+
+int svc_device_team_key(svc *s, const char *device_id, char *key, size_t n) {
+  if (store_begin(s->store)) return 1;
+  int rc = store_device_team_key(s->store, device_id, key, n);
+  store_end(s->store, true);
+  return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,325 @@
+/* nrfprov-sim: a host program that behaves like an nRF91 running the SDK's provisioning
+ * client (control-api §3), so CI can run whole provisioning flows without hardware. This
+ * file holds the command line and the provisioning loop with its event lines; the device
+ * directory and the AT engine live in device.c, the transports in http.c and coap.c. It
+ * talks to the mock only through the device-facing protocol, never through its store.
+ *
+ * Event lines on stdout, one per step: START, NO_COMMANDS, NOT_CLAIMED,
+ * COMMAND <id> OK | COMMAND <id> ERROR <cme>, DONE, FAILED <reason>. Exit status 0 on
+ * DONE or NO_COMMANDS, 2 on NOT_CLAIMED, 1 otherwise. */
+#include <coap3/coap.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sim.h"
+
+#define MAX_FAULTS 16
+#define MAX_ROUNDS 1000 /* a service that never runs dry must not keep the simulator forever */
+#define EXIT_DONE 0
+#define EXIT_FAILED 1
+#define EXIT_NOT_CLAIMED 2
+
+static const char usage[] =
+  "usage: nrfprov-sim create   --dir DEV [--uuid U] [--type 6] [--imei I]\n"
+  "       nrfprov-sim token    --dir DEV\n"
+  "       nrfprov-sim jwt      --dir DEV\n"
+  "       nrfprov-sim identity --dir DEV\n"
+  "       nrfprov-sim run      --dir DEV --url http://…|https://…|coap://…|coaps://… [--ca FILE] [--once]\n"
+  "                            [--fail \"%KEYGEN=514\"]… [--rx-max 2048] [--tx-max 2048] [--limit 10]\n"
+  "\n"
+  "A simulated nRF91 device running the nRF Connect SDK's provisioning client.\n"
+  "  create    make a device directory: identity key (P-256), UUID, device type code,\n"
+  "            firmware UUID, IMEI, empty key store; prints the device id\n"
+  "  token     print a fresh attestation token (the claim token) signed by the identity key\n"
+  "  jwt       print a fresh device JWT signed by the identity key\n"
+  "  identity  print the JSON to POST to /_mock/identities\n"
+  "  run       provision: fetch commands, run them against the directory, report, repeat\n"
+  "            until nothing is left or finished was acknowledged (--once: one round)\n"
+  "            --fail CMD=CME makes every CMD (e.g. %KEYGEN) fail with that CME error\n"
+  "\n"
+  "Event lines of run: START, NO_COMMANDS, NOT_CLAIMED, COMMAND <id> OK, COMMAND <id> ERROR <cme>,\n"
+  "DONE, FAILED <reason>. Exit status: 0 on DONE or NO_COMMANDS, 2 on NOT_CLAIMED, 1 otherwise.\n";
+
+typedef struct {
+  const char *dir, *uuid, *imei, *url, *ca;
+  long type, rx_max, tx_max, limit;
+  bool once;
+  sim_fault faults[MAX_FAULTS];
+  size_t n_faults;
+} args;
+
+static void event(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void event(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vprintf(fmt, ap);
+  va_end(ap);
+  putchar('\n');
+  fflush(stdout); /* Callers read the lines while the run goes on. */
+}
+
+static int fail_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail_usage(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("nrfprov-sim: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputs(" (see nrfprov-sim --help)\n", stderr);
+  return EXIT_FAILED;
+}
+
+static int parse_long(const char *flag, const char *v, long lo, long hi, long *out) {
+  char *end;
+  errno = 0;
+  long n = strtol(v, &end, 10);
+  if (errno || *end || !*v || n < lo || n > hi) return fail_usage("%s: '%s' must be a number from %ld to %ld", flag, v, lo, hi);
+  *out = n;
+  return 0;
+}
+
+/* "%KEYGEN=514": the set command, then the CME error after the last '='. */
+static int parse_fault(const char *v, sim_fault *f) {
+  const char *eq = strrchr(v, '=');
+  long cme;
+  if (!eq || eq == v || (size_t)(eq - v) >= sizeof f->set_cmd)
+    return fail_usage("--fail: '%s' must look like %%KEYGEN=514 (set command = CME error)", v);
+  if (parse_long("--fail", eq + 1, 1, 65535, &cme)) return EXIT_FAILED;
+  snprintf(f->set_cmd, sizeof f->set_cmd, "%.*s", (int)(eq - v), v);
+  f->cme = (unsigned)cme;
+  return 0;
+}
+
+/* Parse the flags after the subcommand; allowed lists the flags this subcommand takes. */
+static int parse_args(int argc, char **argv, const char *allowed, args *a) {
+  for (int i = 2; i < argc; i++) {
+    const char *f = argv[i];
+    char key[32];
+    snprintf(key, sizeof key, " %s ", f);
+    if (strncmp(f, "--", 2) || !strstr(allowed, key)) return fail_usage("%s: unknown option '%s'", argv[1], f);
+    if (!strcmp(f, "--once")) {
+      a->once = true;
+      continue;
+    }
+    if (i + 1 >= argc) return fail_usage("%s needs a value", f);
+    const char *v = argv[++i];
+    int rc = 0;
+    if (!strcmp(f, "--dir")) a->dir = v;
+    else if (!strcmp(f, "--uuid")) a->uuid = v;
+    else if (!strcmp(f, "--imei")) a->imei = v;
+    else if (!strcmp(f, "--url")) a->url = v;
+    else if (!strcmp(f, "--ca")) a->ca = v;
+    else if (!strcmp(f, "--type")) rc = parse_long(f, v, 1, 65535, &a->type);
+    else if (!strcmp(f, "--rx-max")) rc = parse_long(f, v, 64, 1 << 20, &a->rx_max);
+    else if (!strcmp(f, "--tx-max")) rc = parse_long(f, v, 64, 1 << 20, &a->tx_max);
+    else if (!strcmp(f, "--limit")) rc = parse_long(f, v, 1, 64, &a->limit);
+    else if (!strcmp(f, "--fail")) {
+      if (a->n_faults == MAX_FAULTS) return fail_usage("--fail: at most %d", MAX_FAULTS);
+      rc = parse_fault(v, &a->faults[a->n_faults++]);
+    }
+    if (rc) return rc;
+  }
+  if (!a->dir) return fail_usage("%s needs --dir", argv[1]);
+  return 0;
+}
+
+/* Wait sec seconds between rounds, as the client's provisioning interval asks. */
+static void wait_interval(long sec) {
+  struct timespec ts = {.tv_sec = sec, .tv_nsec = 0};
+  while (nanosleep(&ts, &ts) && errno == EINTR) {
+  }
+}
+
+typedef sim_result (*fetch_fn)(const sim_link *, sim_device *, uint8_t **, size_t *, char *, size_t);
+typedef sim_result (*report_fn)(const sim_link *, sim_device *, const uint8_t *, size_t, char *, size_t);
+
+/* The provisioning loop: rounds of fetch, run, report, as the SDK client does them. */
+static int provision(sim_device *d, const args *a) {
+  sim_link l = {.url = a->url, .ca = a->ca, .rx_max = a->rx_max, .tx_max = a->tx_max, .limit = (int)a->limit};
+  bool coap = !strncmp(a->url, "coap://", 7) || !strncmp(a->url, "coaps://", 8);
+  fetch_fn fetch = coap ? sim_coap_fetch : sim_http_fetch;
+  report_fn report = coap ? sim_coap_report : sim_http_report;
+  char why[400] = "", first_failure[160] = "";
+  bool ran = false;
+  event("START");
+  for (int round = 0;; round++) {
+    if (round == MAX_ROUNDS) {
+      event("FAILED still fetching commands after %d rounds", MAX_ROUNDS);
+      return EXIT_FAILED;
+    }
+    uint8_t *body = NULL;
+    size_t len = 0;
+    sim_result r = fetch(&l, d, &body, &len, why, sizeof why);
+    if (r == SIM_R_NOT_CLAIMED) {
+      event("NOT_CLAIMED");
+      return EXIT_NOT_CLAIMED;
+    }
+    if (r == SIM_R_FORBIDDEN) {
+      event("FAILED forbidden");
+      return EXIT_FAILED;
+    }
+    if (r == SIM_R_FAILED) {
+      event("FAILED %s", why);
+      return EXIT_FAILED;
+    }
+    if (r == SIM_R_NOTHING) {
+      if (*first_failure) {
+        event("FAILED %s", first_failure);
+        return EXIT_FAILED;
+      }
+      event(ran ? "DONE" : "NO_COMMANDS");
+      return EXIT_DONE;
+    }
+
+    dcbor_owned_command *cmds = NULL;
+    size_t n = 0;
+    int bad = dcbor_decode_commands(body, len, &cmds, &n, why, sizeof why);
+    free(body);
+    if (bad) {
+      event("FAILED commands do not decode: %s", why);
+      return EXIT_FAILED;
+    }
+    sim_batch b;
+    sim_device_run(d, cmds, n, a->faults, a->n_faults, &b);
+    dcbor_commands_free(cmds, n);
+    for (size_t i = 0; i < b.n_steps; i++) {
+      if (b.steps[i].failed) event("COMMAND %s ERROR %u", b.steps[i].cid, b.steps[i].cme);
+      else event("COMMAND %s OK", b.steps[i].cid);
+      if (b.steps[i].failed && !*first_failure)
+        snprintf(first_failure, sizeof first_failure, "command %s failed with CME error %u", b.steps[i].cid, b.steps[i].cme);
+    }
+    ran = true;
+
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    int rc = EXIT_DONE;
+    if (!b.n || dcbor_encode_responses(b.r, b.n, 0, &out, &out_len)) {
+      event("FAILED cannot encode the responses");
+      rc = EXIT_FAILED;
+    } else if (a->tx_max > 0 && out_len > (size_t)a->tx_max) {
+      /* The SDK encodes the responses into a txMaxSize buffer and gives up when they do not fit. */
+      event("FAILED responses of %zu bytes do not fit txMaxSize %ld", out_len, a->tx_max);
+      rc = EXIT_FAILED;
+    } else {
+      r = report(&l, d, out, out_len, why, sizeof why);
+      if (r == SIM_R_NOT_CLAIMED) event("NOT_CLAIMED"), rc = EXIT_NOT_CLAIMED;
+      else if (r == SIM_R_FORBIDDEN) event("FAILED forbidden"), rc = EXIT_FAILED;
+      else if (r != SIM_R_OK) event("FAILED %s", why), rc = EXIT_FAILED;
+      /* Only an accepted report moves after= on: unanswered steps must come again. */
+      else if (*b.last && sim_device_save_after(d, b.last)) event("FAILED cannot write %s/state.json", d->dir), rc = EXIT_FAILED;
+    }
+    free(out);
+    bool finished = b.finished;
+    sim_batch_free(&b);
+    if (rc != EXIT_DONE) return rc;
+    if (finished || a->once) {
+      if (*first_failure) {
+        event("FAILED %s", first_failure);
+        return EXIT_FAILED;
+      }
+      event("DONE");
+      return EXIT_DONE;
+    }
+    long interval = sim_device_interval(d);
+    if (interval > 0) wait_interval(interval);
+  }
+}
+
+static int cmd_run(const args *a) {
+  if (!a->url) return fail_usage("run needs --url");
+  bool coap = !strncmp(a->url, "coap://", 7) || !strncmp(a->url, "coaps://", 8);
+  if (!coap && strncmp(a->url, "http://", 7) && strncmp(a->url, "https://", 8))
+    return fail_usage("--url: '%s' must start with http://, https://, coap:// or coaps://", a->url);
+  sim_device d;
+  char why[400];
+  if (sim_device_open(&d, a->dir, why, sizeof why)) {
+    fprintf(stderr, "nrfprov-sim: %s\n", why);
+    return EXIT_FAILED;
+  }
+  args copy = *a;
+  /* A trailing slash would double the one every path starts with. */
+  char url[512];
+  snprintf(url, sizeof url, "%s", a->url);
+  size_t ul = strlen(url);
+  while (ul > 8 && url[ul - 1] == '/') url[--ul] = 0;
+  copy.url = url;
+  if (coap) {
+    coap_startup();
+    coap_set_log_level(LOG_ERR);
+  } else {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+  }
+  int rc = provision(&d, &copy);
+  if (coap) coap_cleanup();
+  else curl_global_cleanup();
+  sim_device_close(&d);
+  return rc;
+}
+
+static int cmd_print(const char *what, const args *a) {
+  sim_device d;
+  char why[400];
+  if (sim_device_open(&d, a->dir, why, sizeof why)) {
+    fprintf(stderr, "nrfprov-sim: %s\n", why);
+    return EXIT_FAILED;
+  }
+  char *text = NULL;
+  if (!strcmp(what, "identity")) {
+    text = sim_device_identity_json(&d);
+  } else {
+    text = malloc(4096);
+    int n = !text ? -1 : !strcmp(what, "token") ? sim_device_token(&d, text, 4096) : sim_device_jwt(&d, text, 4096);
+    if (n < 0) {
+      free(text);
+      text = NULL;
+    }
+  }
+  sim_device_close(&d);
+  if (!text) {
+    fprintf(stderr, "nrfprov-sim: cannot make the %s\n", what);
+    return EXIT_FAILED;
+  }
+  printf("%s\n", text);
+  free(text);
+  return EXIT_DONE;
+}
+
+int main(int argc, char **argv) {
+  args a = {.type = 6, .rx_max = 2048, .tx_max = 2048, .limit = 10};
+  signal(SIGPIPE, SIG_IGN);
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    fputs(usage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? EXIT_FAILED : EXIT_DONE;
+  }
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "create")) {
+    if (parse_args(argc, argv, " --dir --uuid --type --imei ", &a)) return EXIT_FAILED;
+    char why[400];
+    if (sim_device_create(a.dir, a.uuid, (unsigned)a.type, a.imei, why, sizeof why)) {
+      fprintf(stderr, "nrfprov-sim: %s\n", why);
+      return EXIT_FAILED;
+    }
+    sim_device d;
+    if (sim_device_open(&d, a.dir, why, sizeof why)) {
+      fprintf(stderr, "nrfprov-sim: %s\n", why);
+      return EXIT_FAILED;
+    }
+    printf("%s\n", d.uuid);
+    sim_device_close(&d);
+    return EXIT_DONE;
+  }
+  if (!strcmp(cmd, "token") || !strcmp(cmd, "jwt") || !strcmp(cmd, "identity")) {
+    if (parse_args(argc, argv, " --dir ", &a)) return EXIT_FAILED;
+    return cmd_print(cmd, &a);
+  }
+  if (!strcmp(cmd, "run")) {
+    if (parse_args(argc, argv, " --dir --url --ca --once --fail --rx-max --tx-max --limit ", &a)) return EXIT_FAILED;
+    return cmd_run(&a);
+  }
+  return fail_usage("unknown command '%s'", cmd);
+}

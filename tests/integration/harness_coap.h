@@ -1,0 +1,25 @@
+/* Raw CoAP access for the CoAP-only tests, on a dev_client's own session (the one
+ * dev_fetch/dev_report use), through libcoap's client API. */
+#ifndef NRFPROV_HARNESS_COAP_H
+#define NRFPROV_HARNESS_COAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "harness_device.h"
+
+/* One request on d's session, without the lazy authentication of dev_fetch. path may
+ * carry "?a=1&b=" (each item one Uri-Query option, empty values kept). content_format
+ * -1 = no Content-Format option. block2 > 0 asks for Block2 blocks of that size. Returns
+ * the code as class*100+detail, or -1 when the exchange failed (DTLS handshake refused,
+ * no answer within 10 s); *out (may be NULL) gets the reassembled payload, malloc'd. A
+ * 2.01 on p/auth* marks the session authenticated for dev_fetch, anything else unmarks. */
+int dev_coap_request(dev_client *d, const char *method, const char *path, int content_format, bool confirmable,
+                     const void *body, size_t len, size_t block2, uint8_t **out, size_t *outlen);
+/* CoAPs only, before the first exchange: trust this CA file instead of the mock's. */
+void dev_coap_trust(dev_client *d, const char *ca_file);
+/* Why the last exchange failed ("" when it did not). */
+const char *dev_coap_failure(const dev_client *d);
+
+#endif

@@ -1,0 +1,669 @@
+/* The device simulator nrfprov-sim against the real mock (control-api §3): its
+ * subcommands, and whole provisioning flows over HTTP, HTTPS, CoAP and CoAPs — a device
+ * created, registered, claimed with its own token and an onboarding rule's tag, then
+ * provisioned and onboarded with a certificate for the key the simulator holds — plus
+ * injected failures, unclaimed and blocked devices, and a token signed by another key.
+ * The simulator runs as a child process with bounded waits. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mbedtls/x509_crt.h>
+#include <mbedtls/x509_csr.h>
+
+#include "harness_device.h"
+#include "proto/attest.h"
+#include "proto/es256.h"
+#include "proto/jwt.h"
+#include "proto/keygen.h"
+
+#define KEY "sim-team"
+#define SEC_TAG "16842753"
+#define ONBOARD_TAG "nrf-cloud-onboarding"
+
+static mock m;
+static void start(void) { mock_start(&m, NULL); }
+static void stop(void) { mock_stop(&m); }
+
+TestSuite(sim, .init = start, .fini = stop, .timeout = 90);
+
+/* ---- running the simulator ---- */
+
+typedef struct {
+  int status;       /* exit status, -1 when it had to be killed */
+  char out[16384];  /* stdout: the event lines */
+  char err[8192];
+} sim_run;
+
+static const char *sim_binary(void) {
+  const char *b = getenv("NRFPROV_TEST_SIM_BIN");
+  return b ? b : "./nrfprov-sim";
+}
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Run nrfprov-sim with args (NULL-terminated), capturing stdout and stderr; at most 60 s. */
+static int simv(sim_run *r, const char *const *args) {
+  int po[2], pe[2];
+  memset(r, 0, sizeof *r);
+  cr_assert(pipe(po) == 0 && pipe(pe) == 0);
+  pid_t pid = fork();
+  cr_assert(pid >= 0);
+  if (pid == 0) {
+    dup2(po[1], 1);
+    dup2(pe[1], 2);
+    close(po[0]), close(pe[0]), close(po[1]), close(pe[1]);
+    const char *argv[48];
+    int n = 0;
+    argv[n++] = sim_binary();
+    for (int i = 0; args[i] && n < 47; i++) argv[n++] = args[i];
+    argv[n] = NULL;
+    execv(argv[0], (char *const *)argv);
+    _exit(127);
+  }
+  close(po[1]), close(pe[1]);
+  struct pollfd fds[2] = {{po[0], POLLIN, 0}, {pe[0], POLLIN, 0}};
+  size_t no = 0, ne = 0;
+  long long deadline = now_ms() + 60000;
+  int open_fds = 2;
+  while (open_fds && now_ms() < deadline) {
+    if (poll(fds, 2, 100) <= 0) continue;
+    for (int i = 0; i < 2; i++) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
+      char tmp[4096];
+      ssize_t k = read(fds[i].fd, tmp, sizeof tmp);
+      if (k <= 0) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        open_fds--;
+        continue;
+      }
+      char *dst = i ? r->err : r->out;
+      size_t *dn = i ? &ne : &no, cap = i ? sizeof r->err : sizeof r->out;
+      size_t c = (size_t)k < cap - 1 - *dn ? (size_t)k : cap - 1 - *dn;
+      memcpy(dst + *dn, tmp, c);
+      *dn += c;
+      dst[*dn] = 0;
+    }
+  }
+  for (int i = 0; i < 2; i++)
+    if (fds[i].fd >= 0) close(fds[i].fd);
+  int status = 0;
+  long long d2 = now_ms() + 10000;
+  while (waitpid(pid, &status, WNOHANG) != pid) {
+    if (now_ms() > d2) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      r->status = -1;
+      return -1;
+    }
+    poll(NULL, 0, 2); /* polling for the exit with a bound, not a timing sleep */
+  }
+  r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r->status;
+}
+
+static int sim(sim_run *r, ...) {
+  const char *args[40];
+  int n = 0;
+  va_list ap;
+  va_start(ap, r);
+  const char *a;
+  while ((a = va_arg(ap, const char *)) && n < 39) args[n++] = a;
+  va_end(ap);
+  args[n] = NULL;
+  return simv(r, args);
+}
+
+/* The one-line output of a successful subcommand (token, jwt, identity, create), trimmed. */
+static char *sim_line(const char *cmd, const char *dir) {
+  sim_run r;
+  sim(&r, cmd, "--dir", dir, NULL);
+  cr_assert_eq(r.status, 0, "nrfprov-sim %s: exit %d: %s", cmd, r.status, r.err);
+  r.out[strcspn(r.out, "\n")] = 0;
+  return strdup(r.out);
+}
+
+static void device_dir(char *out, size_t n, const char *name) { snprintf(out, n, "%s/%s", m.dir, name); }
+
+/* nrfprov-sim create in the mock's scratch dir; the device id in uuid. */
+static void create(const char *name, char dir[512], char uuid[37]) {
+  device_dir(dir, 512, name);
+  char *id = sim_line("create", dir);
+  cr_assert_eq(strlen(id), 36, "create prints the device id: %s", id);
+  snprintf(uuid, 37, "%s", id);
+  free(id);
+}
+
+static void register_identity(const char *dir) {
+  char *body = sim_line("identity", dir);
+  http_resp *r = owner(&m, NULL, "POST", "/_mock/identities", body);
+  cr_assert_eq(r->status, 201, "%s", r->body);
+  http_resp_free(r);
+  free(body);
+}
+
+static http_resp *claim(const char *dir, const char *tags_json) {
+  char *tok = sim_line("token", dir), body[1600];
+  snprintf(body, sizeof body, "{\"claimToken\":\"%s\"%s%s}", tok, tags_json ? ",\"tags\":" : "", tags_json ? tags_json : "");
+  free(tok);
+  return owner(&m, KEY, "POST", "/v1/claimed-devices", body);
+}
+
+static void claim_ok(const char *dir, const char *tags_json) {
+  http_resp *r = claim(dir, tags_json);
+  cr_assert_eq(r->status, 201, "claim: %s", r->body);
+  http_resp_free(r);
+}
+
+/* The nRF Cloud onboarding rule: a key pair for the cloud, a config, finished. */
+static void onboarding_rule(void) {
+  http_resp *r = owner(&m, KEY, "POST", "/v1/provisioning-rules",
+                       "{\"name\":\"nRF Cloud Onboarding\",\"active\":true,\"tags\":[\"" ONBOARD_TAG "\"],\"commands\":["
+                       "{\"description\":\"cloud key\",\"request\":{\"cloudAccessKeyGeneration\":{\"secTag\":" SEC_TAG
+                       ",\"deviceManagementGroup\":\"sim\",\"subType\":\"sim-board\"}}},"
+                       "{\"description\":\"interval\",\"request\":{\"config\":{\"properties\":{\"provisioning/interval-sec\":\"0\",\"sim/note\":\"hello\"}}}},"
+                       "{\"description\":\"done\",\"request\":{\"finished\":{}}}]}");
+  cr_assert_eq(r->status, 201, "POST /v1/provisioning-rules: %s", r->body);
+  http_resp_free(r);
+}
+
+static void queue(const char *uuid, const char *request_json) {
+  char path[160], body[8192];
+  snprintf(path, sizeof path, "/v1/claimed-devices/%s/provisioning", uuid);
+  snprintf(body, sizeof body, "{\"description\":\"test\",\"request\":%s}", request_json);
+  http_resp *r = owner(&m, KEY, "POST", path, body);
+  cr_assert_eq(r->status, 201, "%s", r->body);
+  http_resp_free(r);
+}
+
+static const char *url_of(dev_transport t, char buf[96]) {
+  static const char *schemes[] = {"http", "https", "coap", "coaps"};
+  int ports[] = {m.http_port, m.https_port, m.coap_port, m.coaps_port};
+  cr_assert(ports[t] > 0, "the mock has a %s listener", schemes[t]);
+  snprintf(buf, 96, "%s://127.0.0.1:%d", schemes[t], ports[t]);
+  return buf;
+}
+
+/* nrfprov-sim run over transport t (with --ca for the secure ones), plus extra args. */
+static int run(sim_run *r, dev_transport t, const char *dir, ...) {
+  char url[96];
+  const char *args[40] = {"run", "--dir", dir, "--url", url_of(t, url)};
+  int n = 5;
+  if (t == DEV_HTTPS || t == DEV_COAPS) args[n++] = "--ca", args[n++] = mock_ca_file(&m);
+  va_list ap;
+  va_start(ap, dir);
+  const char *a;
+  while ((a = va_arg(ap, const char *)) && n < 39) args[n++] = a;
+  va_end(ap);
+  args[n] = NULL;
+  return simv(r, args);
+}
+
+static json_t *get_json(const char *fmt, const char *uuid) {
+  char path[200];
+  snprintf(path, sizeof path, fmt, uuid);
+  http_resp *r = owner(&m, KEY, "GET", path, NULL);
+  cr_assert_eq(r->status, 200, "GET %s: %s", path, r->body);
+  json_t *j = json_incref(r->json);
+  http_resp_free(r);
+  return j;
+}
+
+static const char *device_status(const char *uuid, char out[24]) {
+  json_t *j = get_json("/v1/claimed-devices/%s", uuid);
+  snprintf(out, 24, "%s", jstr(j, "status"));
+  json_decref(j);
+  return out;
+}
+
+static json_t *commands_of(const char *uuid) {
+  json_t *j = get_json("/v1/claimed-devices/%s/provisioning", uuid);
+  json_t *items = json_incref(json_object_get(j, "items"));
+  json_decref(j);
+  return items;
+}
+
+static int count_lines(const char *out, const char *prefix) {
+  int n = 0;
+  size_t pl = strlen(prefix);
+  for (const char *p = out; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+    if (!strncmp(p, prefix, pl)) n++;
+  return n;
+}
+
+static bool has_line(const char *out, const char *line) {
+  size_t n = strlen(line);
+  for (const char *p = out; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+    if (!strncmp(p, line, n) && (p[n] == '\n' || !p[n])) return true;
+  return false;
+}
+
+static char *read_text(const char *dir, const char *name) {
+  char path[700];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  char *t = read_file(path, NULL);
+  cr_assert(t, "%s exists", path);
+  return t;
+}
+
+/* DER SubjectPublicKeyInfo of a key into buf; returns a pointer into buf and its length. */
+static const unsigned char *spki(mbedtls_pk_context *k, unsigned char *buf, size_t n, int *len) {
+  *len = mbedtls_pk_write_pubkey_der(k, buf, n);
+  cr_assert(*len > 0);
+  return buf + n - *len;
+}
+
+/* The onboarded device carries a certificate for the key of the simulator's sec tag. */
+static void expect_onboarded_with_the_key(const char *dir, const char *uuid) {
+  json_t *dev = get_json("/v1/devices/%s", uuid);
+  const char *cert = jstr(dev, "certificatePem");
+  cr_assert(strstr(cert, "BEGIN CERTIFICATE"), "onboarded device has a certificate: %s", json_dumps(dev, 0));
+  mbedtls_x509_crt crt;
+  mbedtls_x509_crt_init(&crt);
+  cr_assert_eq(mbedtls_x509_crt_parse(&crt, (const unsigned char *)cert, strlen(cert) + 1), 0, "certificate parses");
+  char *pem = read_text(dir, "keystore/" SEC_TAG "/private-key.pem"), why[128];
+  mbedtls_pk_context key;
+  cr_assert_eq(es256_key_from_pem(&key, pem, why, sizeof why), 0, "%s", why);
+  unsigned char a[256], b[256];
+  int la, lb;
+  const unsigned char *pa = spki(&crt.pk, a, sizeof a, &la), *pb = spki(&key, b, sizeof b, &lb);
+  cr_assert(la == lb && !memcmp(pa, pb, (size_t)la), "the certificate is for the key the simulator holds for sec tag " SEC_TAG);
+  const char *tag = json_string_value(json_array_get(json_object_get(dev, "tags"), 0));
+  cr_assert(tag && !strcmp(tag, "sim"), "deviceManagementGroup became a tag");
+  mbedtls_pk_free(&key);
+  mbedtls_x509_crt_free(&crt);
+  free(pem);
+  json_decref(dev);
+}
+
+/* ---- whole flows, one per transport ---- */
+
+static void provision_end_to_end(dev_transport t) {
+  char dir[512], uuid[37], st[24];
+  onboarding_rule();
+  create("dev", dir, uuid);
+  register_identity(dir);
+  claim_ok(dir, "[\"" ONBOARD_TAG "\"]");
+  sim_run r;
+  run(&r, t, dir, NULL);
+  cr_assert_eq(r.status, 0, "%s: exit %d\n%s%s", dev_transport_name(t), r.status, r.out, r.err);
+  cr_assert(!strncmp(r.out, "START\n", 6), "%s", r.out);
+  cr_assert(has_line(r.out, "DONE"), "%s", r.out);
+  /* Pre-step, key generation, config and finished: four steps, all OK. */
+  cr_assert_eq(count_lines(r.out, "COMMAND "), 4, "%s", r.out);
+  cr_assert_null(strstr(r.out, " ERROR "), "%s", r.out);
+
+  cr_assert_str_eq(device_status(uuid, st), "PROVISIONED");
+  json_t *items = commands_of(uuid);
+  cr_assert_eq(json_array_size(items), 3);
+  size_t i;
+  json_t *c;
+  json_array_foreach(items, i, c) cr_assert_str_eq(jstr(c, "status"), "SUCCEEDED", "command %zu: %s", i, jstr(c, "status"));
+  /* The CSR in the response is the modem's format, signed by the identity key. */
+  const char *csr = jstr(json_object_get(json_object_get(json_array_get(items, 0), "response"), "cloudAccessKeyGeneration"), "csr");
+  uint8_t der[2048];
+  size_t derlen;
+  char why[160];
+  cr_assert_eq(keygen_decode(csr, der, sizeof der, &derlen, why, sizeof why), 0, "csr: %s", why);
+  json_decref(items);
+  expect_onboarded_with_the_key(dir, uuid);
+
+  /* The config landed in the key/value store; the last id was remembered. */
+  char *cfg = read_text(dir, "config.json");
+  cr_assert(strstr(cfg, "\"sim/note\": \"hello\""), "%s", cfg);
+  free(cfg);
+  char *st_text = read_text(dir, "state.json");
+  json_t *sj = json_loads(st_text, 0, NULL);
+  cr_assert(strlen(jstr(sj, "after")) > 36, "after remembered: %s", st_text);
+  cr_assert(strstr(r.out, jstr(sj, "after")), "after is the last processed id");
+  json_decref(sj);
+  free(st_text);
+
+  /* Nothing is left: a second run finds no commands. */
+  run(&r, t, dir, NULL);
+  cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+  cr_assert_str_eq(r.out, "START\nNO_COMMANDS\n");
+}
+
+Test(sim, provisions_over_http) { provision_end_to_end(DEV_HTTP); }
+Test(sim, provisions_over_https) { provision_end_to_end(DEV_HTTPS); }
+Test(sim, provisions_over_coap) { provision_end_to_end(DEV_COAP); }
+Test(sim, provisions_over_coaps) { provision_end_to_end(DEV_COAPS); }
+
+/* ---- failures ---- */
+
+static void injected_failure(dev_transport t) {
+  char dir[512], uuid[37], st[24];
+  onboarding_rule();
+  create("dev", dir, uuid);
+  register_identity(dir);
+  claim_ok(dir, "[\"" ONBOARD_TAG "\"]");
+  sim_run r;
+  run(&r, t, dir, "--fail", "%KEYGEN=514", NULL);
+  cr_assert_eq(r.status, 1, "%s: exit %d\n%s%s", dev_transport_name(t), r.status, r.out, r.err);
+  cr_assert_eq(count_lines(r.out, "COMMAND "), 2, "the pre-step, then the failing %%KEYGEN: %s", r.out);
+  cr_assert(strstr(r.out, " ERROR 514\n"), "%s", r.out);
+  cr_assert_eq(count_lines(r.out, "FAILED "), 1, "%s", r.out);
+  cr_assert_str_eq(device_status(uuid, st), "ERROR");
+  json_t *items = commands_of(uuid);
+  json_t *first = json_array_get(items, 0);
+  cr_assert_str_eq(jstr(first, "status"), "FAILED");
+  cr_assert_eq(jint(json_object_get(json_object_get(first, "response"), "errorResponse"), "cmeError"), 514);
+  cr_assert_str_eq(jstr(json_array_get(items, 1), "status"), "CANCELLED");
+  cr_assert_str_eq(jstr(json_array_get(items, 2), "status"), "CANCELLED");
+  json_decref(items);
+  /* No key was made under the injected error. */
+  char path[700];
+  struct stat sb;
+  snprintf(path, sizeof path, "%s/keystore/" SEC_TAG "/private-key.pem", dir);
+  cr_assert_neq(stat(path, &sb), 0, "no key stored");
+}
+
+Test(sim, injected_keygen_failure_over_http) { injected_failure(DEV_HTTP); }
+Test(sim, injected_keygen_failure_over_coaps) { injected_failure(DEV_COAPS); }
+
+static void unclaimed(dev_transport t) {
+  char dir[512], uuid[37];
+  create("dev", dir, uuid);
+  register_identity(dir);
+  sim_run r;
+  run(&r, t, dir, NULL);
+  cr_assert_eq(r.status, 2, "%s: exit %d\n%s%s", dev_transport_name(t), r.status, r.out, r.err);
+  cr_assert_str_eq(r.out, "START\nNOT_CLAIMED\n");
+}
+
+Test(sim, unclaimed_device_exits_2_over_https) { unclaimed(DEV_HTTPS); }
+Test(sim, unclaimed_device_exits_2_over_coap) { unclaimed(DEV_COAP); }
+
+static void blocked(dev_transport t) {
+  char dir[512], uuid[37], path[160];
+  create("dev", dir, uuid);
+  register_identity(dir);
+  claim_ok(dir, NULL);
+  queue(uuid, "{\"clientPrivateKeyGeneration\":{\"secTag\":42}}");
+  queue(uuid, "{\"finished\":{}}");
+  snprintf(path, sizeof path, "/v1/claimed-devices/%s/block", uuid);
+  http_resp *b = owner(&m, KEY, "POST", path, NULL);
+  cr_assert_eq(b->status, 200);
+  http_resp_free(b);
+  sim_run r;
+  run(&r, t, dir, NULL);
+  cr_assert_eq(r.status, 1, "%s: exit %d\n%s%s", dev_transport_name(t), r.status, r.out, r.err);
+  cr_assert_str_eq(r.out, "START\nFAILED forbidden\n");
+  json_t *items = commands_of(uuid);
+  size_t i;
+  json_t *c;
+  json_array_foreach(items, i, c) cr_assert_str_eq(jstr(c, "status"), "PENDING");
+  json_decref(items);
+}
+
+Test(sim, blocked_device_leaves_commands_pending_over_http) { blocked(DEV_HTTP); }
+Test(sim, blocked_device_leaves_commands_pending_over_coap) { blocked(DEV_COAP); }
+
+Test(sim, a_device_with_another_key_is_refused) {
+  char dir[512], uuid[37], fake[512], st[24];
+  create("dev", dir, uuid);
+  register_identity(dir);
+  /* Same device id, another identity key: what a cloned device would hold. */
+  device_dir(fake, sizeof fake, "clone");
+  sim_run r;
+  sim(&r, "create", "--dir", fake, "--uuid", uuid, NULL);
+  cr_assert_eq(r.status, 0, "%s", r.err);
+  http_resp *c = claim(fake, NULL);
+  cr_assert_eq(c->status, 400, "%s", c->body);
+  cr_assert_eq(jint(c->json, "code"), 40003, "%s", c->body);
+  http_resp_free(c);
+  char path[160];
+  snprintf(path, sizeof path, "/v1/claimed-devices/%s", uuid);
+  http_resp *g = owner(&m, KEY, "GET", path, NULL);
+  cr_assert_eq(g->status, 404, "nothing stored: %s", g->body);
+  http_resp_free(g);
+  /* The real device claims; the clone's JWTs are refused on every transport. */
+  claim_ok(dir, NULL);
+  queue(uuid, "{\"finished\":{}}");
+  for (dev_transport t = DEV_HTTP; t <= DEV_COAPS; t++) {
+    run(&r, t, fake, NULL);
+    cr_assert_eq(r.status, 1, "%s: exit %d\n%s%s", dev_transport_name(t), r.status, r.out, r.err);
+    cr_assert_str_eq(r.out, "START\nFAILED forbidden\n", "%s", dev_transport_name(t));
+  }
+  cr_assert_str_eq(device_status(uuid, st), "PENDING");
+  run(&r, DEV_HTTP, dir, NULL);
+  cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+  cr_assert_str_eq(device_status(uuid, st), "PROVISIONED");
+}
+
+Test(sim, coaps_verifies_the_server_against_the_ca) {
+  char dir[512], uuid[37], url[96];
+  create("dev", dir, uuid);
+  claim_ok(dir, NULL);
+  char other_ca[600];
+  snprintf(other_ca, sizeof other_ca, "%s/ca/amazon-root-ca-1.pem", fixtures_dir());
+  sim_run r;
+  sim(&r, "run", "--dir", dir, "--url", url_of(DEV_COAPS, url), "--ca", other_ca, NULL);
+  cr_assert_eq(r.status, 1, "%s%s", r.out, r.err);
+  cr_assert(!strncmp(r.out, "START\nFAILED ", 13), "%s", r.out);
+  sim(&r, "run", "--dir", dir, "--url", url_of(DEV_HTTPS, url), "--ca", other_ca, NULL);
+  cr_assert_eq(r.status, 1, "%s%s", r.out, r.err);
+  cr_assert(!strncmp(r.out, "START\nFAILED ", 13), "%s", r.out);
+}
+
+/* ---- the loop ---- */
+
+Test(sim, nothing_queued_is_no_commands) {
+  char dir[512], uuid[37];
+  create("dev", dir, uuid);
+  claim_ok(dir, NULL);
+  sim_run r;
+  run(&r, DEV_HTTP, dir, NULL);
+  cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+  cr_assert_str_eq(r.out, "START\nNO_COMMANDS\n");
+}
+
+Test(sim, rounds_follow_the_limit_and_once_stops_after_one) {
+  char dir[512], uuid[37], st[24];
+  create("dev", dir, uuid);
+  claim_ok(dir, NULL);
+  queue(uuid, "{\"config\":{\"properties\":{\"a\":\"1\"}}}");
+  queue(uuid, "{\"config\":{\"properties\":{\"b\":\"2\"}}}");
+  queue(uuid, "{\"config\":{\"properties\":{\"c\":\"3\"}}}");
+  sim_run r;
+  run(&r, DEV_COAP, dir, "--limit", "1", "--once", NULL);
+  cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+  cr_assert_eq(count_lines(r.out, "COMMAND "), 1, "%s", r.out);
+  cr_assert(has_line(r.out, "DONE"), "%s", r.out);
+  cr_assert_str_eq(device_status(uuid, st), "PENDING");
+  /* Without --once the loop goes on, one command a round, until the queue is dry. */
+  run(&r, DEV_HTTP, dir, "--limit", "1", NULL);
+  cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+  cr_assert_eq(count_lines(r.out, "COMMAND "), 2, "the remembered after= skips the first: %s", r.out);
+  cr_assert(has_line(r.out, "DONE"), "%s", r.out);
+  cr_assert_str_eq(device_status(uuid, st), "PROVISIONED");
+  char *cfg = read_text(dir, "config.json");
+  cr_assert(strstr(cfg, "\"a\": \"1\"") && strstr(cfg, "\"b\": \"2\"") && strstr(cfg, "\"c\": \"3\""), "%s", cfg);
+  free(cfg);
+}
+
+Test(sim, credentials_are_written_and_keys_replaced) {
+  char dir[512], uuid[37];
+  create("dev", dir, uuid);
+  claim_ok(dir, NULL);
+  queue(uuid, "{\"serverCertificate\":{\"secTag\":7,\"content\":\"-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n\"}}");
+  queue(uuid, "{\"preSharedKey\":{\"secTag\":8,\"identity\":\"dev-psk\",\"secret\":\"00112233\"}}");
+  queue(uuid, "{\"certificateSigningRequest\":{\"secTag\":9,\"attributes\":\"O=Nordic,CN=sim\",\"keyUsage\":\"101010000\"}}");
+  queue(uuid, "{\"clientPrivateKeyGeneration\":{\"secTag\":9}}");
+  sim_run r;
+  run(&r, DEV_COAPS, dir, NULL);
+  cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+  char *ca = read_text(dir, "keystore/7/ca-certificate.pem");
+  cr_assert(strstr(ca, "BEGIN CERTIFICATE"), "%s", ca);
+  free(ca);
+  char *psk = read_text(dir, "keystore/8/psk.hex"), *ident = read_text(dir, "keystore/8/psk-identity.txt");
+  cr_assert_str_eq(psk, "00112233");
+  cr_assert_str_eq(ident, "dev-psk");
+  free(psk);
+  free(ident);
+  /* The CSR names the requested subject; the public key answer matches the stored key. */
+  json_t *items = commands_of(uuid);
+  const char *csr = jstr(json_object_get(json_object_get(json_array_get(items, 2), "response"), "certificateSigningRequest"), "csr");
+  uint8_t der[2048];
+  size_t derlen;
+  char why[160];
+  cr_assert_eq(keygen_decode(csr, der, sizeof der, &derlen, why, sizeof why), 0, "%s", why);
+  mbedtls_x509_csr req;
+  mbedtls_x509_csr_init(&req);
+  cr_assert_eq(mbedtls_x509_csr_parse_der(&req, der, derlen), 0);
+  char subject[200];
+  mbedtls_x509_dn_gets(subject, sizeof subject, &req.subject);
+  cr_assert(strstr(subject, "CN=sim") && strstr(subject, "O=Nordic"), "%s", subject);
+  mbedtls_x509_csr_free(&req);
+  const char *msg = jstr(json_object_get(json_object_get(json_array_get(items, 3), "response"), "clientPrivateKeyGeneration"), "message");
+  char value[4096];
+  cr_assert(keygen_extract(msg, value, sizeof value) > 0, "%%KEYGEN answer: %s", msg);
+  cr_assert_eq(keygen_decode(value, der, sizeof der, &derlen, why, sizeof why), 0, "%s", why);
+  mbedtls_pk_context stored, answered;
+  char *pem = read_text(dir, "keystore/9/private-key.pem");
+  cr_assert_eq(es256_key_from_pem(&stored, pem, why, sizeof why), 0, "%s", why);
+  cr_assert_eq(es256_pubkey_from_der(&answered, der, derlen, why, sizeof why), 0, "%s", why);
+  unsigned char a[256], b[256];
+  int la, lb;
+  const unsigned char *pa = spki(&stored, a, sizeof a, &la), *pb = spki(&answered, b, sizeof b, &lb);
+  cr_assert(la == lb && !memcmp(pa, pb, (size_t)la), "the answered public key is the stored key's");
+  /* The pre-step deleted the CSR's key before the new one was made in the same tag. */
+  mbedtls_x509_csr_init(&req);
+  cr_assert_eq(keygen_decode(csr, der, sizeof der, &derlen, why, sizeof why), 0, "%s", why);
+  cr_assert_eq(mbedtls_x509_csr_parse_der(&req, der, derlen), 0);
+  pa = spki(&req.pk, a, sizeof a, &la);
+  cr_assert(la != lb || memcmp(pa, pb, (size_t)la), "sec tag 9 holds the newer key");
+  mbedtls_x509_csr_free(&req);
+  mbedtls_pk_free(&stored);
+  mbedtls_pk_free(&answered);
+  free(pem);
+  json_decref(items);
+}
+
+Test(sim, ignored_cme_errors_do_not_stop_the_run) {
+  char dir[512], uuid[37], st[24];
+  create("dev", dir, uuid);
+  claim_ok(dir, NULL);
+  /* The key delete before %KEYGEN ignores 513, so an injected 513 there is no failure. */
+  queue(uuid, "{\"clientPrivateKeyGeneration\":{\"secTag\":5}}");
+  sim_run r;
+  run(&r, DEV_HTTP, dir, "--fail", "%CMNG=513", NULL);
+  cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+  cr_assert_eq(count_lines(r.out, "COMMAND "), 2, "%s", r.out);
+  cr_assert_null(strstr(r.out, "ERROR"), "%s", r.out);
+  cr_assert_str_eq(device_status(uuid, st), "PROVISIONED");
+  /* A credential write ignores nothing. */
+  queue(uuid, "{\"serverCertificate\":{\"secTag\":5,\"content\":\"-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n\"}}");
+  run(&r, DEV_HTTP, dir, "--fail", "%CMNG=513", NULL);
+  cr_assert_eq(r.status, 1, "%s%s", r.out, r.err);
+  cr_assert(strstr(r.out, " ERROR 513\n"), "%s", r.out);
+  cr_assert_str_eq(device_status(uuid, st), "ERROR");
+}
+
+/* ---- the other subcommands ---- */
+
+TestSuite(sim_cli, .timeout = 90);
+
+Test(sim_cli, create_token_jwt_identity) {
+  char dir[] = "/tmp/nrfprov-sim-test-XXXXXX", dev[600];
+  cr_assert(mkdtemp(dir));
+  snprintf(dev, sizeof dev, "%s/d", dir);
+  sim_run r;
+  sim(&r, "create", "--dir", dev, "--uuid", "0A1B2C3D-4E5F-4a6b-8c7d-8e9fa0b1c2d3", "--type", "3", "--imei", "352656100000001", NULL);
+  cr_assert_eq(r.status, 0, "%s", r.err);
+  cr_assert_str_eq(r.out, "0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3\n");
+  char key_path[700];
+  struct stat sb;
+  snprintf(key_path, sizeof key_path, "%s/identity.key", dev);
+  cr_assert_eq(stat(key_path, &sb), 0);
+  cr_assert_eq(sb.st_mode & 0777, 0600, "identity.key is 0600");
+  /* A second create into the same directory is refused. */
+  sim(&r, "create", "--dir", dev, NULL);
+  cr_assert_eq(r.status, 1);
+  cr_assert(strstr(r.err, "already"), "%s", r.err);
+
+  char *ident = sim_line("identity", dev);
+  json_t *id = json_loads(ident, 0, NULL);
+  cr_assert_str_eq(jstr(id, "deviceId"), "0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3");
+  cr_assert_str_eq(jstr(id, "imei"), "352656100000001");
+  cr_assert_str_eq(jstr(id, "deviceType"), "nrf9160_SICA");
+  mbedtls_pk_context pub;
+  char why[160];
+  cr_assert_eq(es256_pubkey_from_pem(&pub, jstr(id, "publicKeyPem"), why, sizeof why), 0, "%s", why);
+
+  char *tok = sim_line("token", dev);
+  attest_token t;
+  cr_assert_eq(attest_decode(tok, strlen(tok), &t, why, sizeof why), 0, "%s", why);
+  cr_assert_str_eq(t.device_uuid, "0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3");
+  cr_assert_eq(t.device_type, 3);
+  cr_assert_eq(attest_verify(&t, &pub), 0, "the token verifies with the identity key");
+  char *tok2 = sim_line("token", dev);
+  cr_assert_str_neq(tok, tok2, "every token has a fresh nonce");
+
+  char *jwt = sim_line("jwt", dev);
+  jwt_device j;
+  cr_assert_eq(jwt_parse(jwt, strlen(jwt), (int64_t)time(NULL), &j, why, sizeof why), 0, "%s", why);
+  cr_assert_str_eq(j.device_uuid, "0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3");
+  cr_assert(j.has_exp && j.exp > (int64_t)time(NULL) + 3000, "exp about an hour ahead");
+  cr_assert(!strncmp(j.jti, "nrf-352656100000001.", 20), "%s", j.jti);
+  cr_assert_eq(jwt_verify(&j, &pub), 0, "the JWT verifies with the identity key");
+  free(jwt);
+  free(tok);
+  free(tok2);
+  free(ident);
+  json_decref(id);
+  mbedtls_pk_free(&pub);
+
+  /* A random device gets a version-4 UUID and a 15-digit IMEI. */
+  snprintf(dev, sizeof dev, "%s/e", dir);
+  char *uuid = sim_line("create", dev);
+  cr_assert_eq(strlen(uuid), 36);
+  cr_assert_eq(uuid[14], '4');
+  ident = sim_line("identity", dev);
+  id = json_loads(ident, 0, NULL);
+  cr_assert_eq(strlen(jstr(id, "imei")), 15);
+  cr_assert_str_eq(jstr(id, "deviceType"), "nrf9151_LACA", "type 6 by default");
+  json_decref(id);
+  free(ident);
+  free(uuid);
+  char cmd[700];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  cr_assert_eq(system(cmd), 0);
+}
+
+Test(sim_cli, bad_arguments_exit_1) {
+  sim_run r;
+  sim(&r, "create", "--dir", "/tmp/nrfprov-sim-never", "--imei", "12", NULL);
+  cr_assert_eq(r.status, 1);
+  cr_assert(strstr(r.err, "--imei"), "%s", r.err);
+  sim(&r, "create", "--dir", "/tmp/nrfprov-sim-never", "--uuid", "nope", NULL);
+  cr_assert_eq(r.status, 1);
+  sim(&r, "token", "--dir", "/tmp/nrfprov-sim-never-made", NULL);
+  cr_assert_eq(r.status, 1);
+  cr_assert(strstr(r.err, "no device"), "%s", r.err);
+  sim(&r, "run", "--dir", "/tmp/x", "--url", "ftp://x", NULL);
+  cr_assert_eq(r.status, 1);
+  sim(&r, "run", "--dir", "/tmp/x", "--url", "http://x", "--fail", "KEYGEN", NULL);
+  cr_assert_eq(r.status, 1);
+  cr_assert(strstr(r.err, "--fail"), "%s", r.err);
+  sim(&r, "fly", NULL);
+  cr_assert_eq(r.status, 1);
+  sim(&r, "--help", NULL);
+  cr_assert_eq(r.status, 0);
+  cr_assert(strstr(r.out, "NOT_CLAIMED"), "help names the event lines");
+}
