@@ -205,7 +205,7 @@ static int parse_match(json_t *m, rule *r, err_t *e) {
   int rc = known_keys(m, "match.", allowed, e);
   if (rc) return rc;
   const char *protocol, *method, *path, *device, *team;
-  if ((rc = opt_string(m, "protocol", 5, &protocol, e)) || (rc = opt_string(m, "method", 15, &method, e)) ||
+  if ((rc = opt_string(m, "protocol", 16, &protocol, e)) || (rc = opt_string(m, "method", 15, &method, e)) ||
       (rc = opt_string(m, "deviceId", 64, &device, e)) || (rc = opt_string(m, "team", 512, &team, e)))
     return rc;
   json_t *p = json_object_get(m, "path");
@@ -298,7 +298,7 @@ static int parse_action(json_t *a, rule *r, err_t *e) {
 }
 
 static int parse_rule(json_t *body, rule *r, err_t *e) {
-  /* id, fired and createdAt are what GET shows; a listed rule may be posted back. */
+  /* id and fired are what GET shows (ignored here), so a listed rule may be posted back. */
   static const char *const allowed[] = {"match", "action", "times", "probability", "seed", "id", "fired", NULL};
   int rc = known_keys(body, "", allowed, e);
   if (!rc) rc = parse_match(json_object_get(body, "match"), r, e);

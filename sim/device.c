@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -451,10 +452,17 @@ static void at_cmng(sim_device *d, char **v, int n, at_answer *a) {
   return at_error(a, CME_BAD_PARAMS);
 }
 
+/* The name of a set command without "AT" and its "%" or "+" prefix: %KEYGEN -> KEYGEN. */
+static const char *bare_name(const char *set) {
+  if (!strncasecmp(set, "AT", 2) && (set[2] == '%' || set[2] == '+')) set += 2;
+  return set + (*set == '%' || *set == '+');
+}
+
 static void at_run(sim_device *d, const dcbor_owned_command *c, const sim_fault *faults, size_t n_faults, at_answer *a) {
   const char *set = c->set_cmd ? c->set_cmd : "";
+  /* --fail "%KEYGEN=514", "KEYGEN=514" and "AT%keygen=514" all name %KEYGEN. */
   for (size_t i = 0; i < n_faults; i++)
-    if (!strcmp(faults[i].set_cmd, set)) return at_error(a, faults[i].cme);
+    if (!strcasecmp(bare_name(faults[i].set_cmd), bare_name(set))) return at_error(a, faults[i].cme);
   char *buf = strdup(c->params ? c->params : ""), *v[MAX_PARAMS];
   int n = buf ? split_params(buf, v) : -1;
   if (n < 0) at_error(a, CME_BAD_PARAMS);

@@ -48,7 +48,8 @@ int sim_device_save_after(sim_device *d, const char *cid);
 /* The polling interval from the config key provisioning/interval-sec; 0 when unset. */
 long sim_device_interval(const sim_device *d);
 
-/* An injected CME error: every AT command whose set command equals set_cmd fails with cme. */
+/* An injected CME error: every AT command whose set command is set_cmd fails with cme
+ * (the "AT" and "%"/"+" prefixes and the case do not matter). */
 typedef struct {
   char set_cmd[32];
   unsigned cme;

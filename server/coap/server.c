@@ -272,6 +272,12 @@ static void on_request(coap_resource_t *resource, coap_session_t *session, const
   else
     route->handler(r);
 
+  coap_block_t b2;
+  if (r->payload && coap_get_block(request, COAP_OPTION_BLOCK2, &b2) && b2.num &&
+      r->payload_len <= ((size_t)b2.num << (b2.szx + 4))) {
+    /* libcoap would answer 4.00 here without releasing the payload, so say it first. */
+    coap__fail(r, ERR_BAD_QUERY, "Block2 block %u is past the end of the %zu-byte answer", b2.num, r->payload_len);
+  }
   coap_pdu_set_code(response, COAP_RESPONSE_CODE(r->code));
   if (r->payload) {
     /* libcoap owns the payload from here, and frees it once the last block is sent. */
@@ -305,13 +311,13 @@ static void *run(void *arg) {
       if (poll(&w, 1, 0) > 0) break;
       continue;
     }
-    coap_tick_t now;
-    coap_ticks(&now);
-    /* When libcoap next has work of its own (retransmissions, block and session expiry);
-     * 0 = nothing scheduled. Waking at least once a second costs nothing. */
-    unsigned next = coap_io_prepare_epoll(l->ctx, now);
+    /* Each coap_io_process() arms libcoap's timerfd, which sits in the same epoll set, for
+     * its next own deadline (retransmission, block or session expiry), so the epoll
+     * descriptor also turns readable when libcoap has timed work; the 1 s bound is only a
+     * safety net. Not calling coap_io_prepare_epoll() here matters: it walks every
+     * session, and coap_io_process() does it again. */
     struct pollfd p[2] = {{fd, POLLIN, 0}, {l->wake[0], POLLIN, 0}};
-    int n = poll(p, 2, next && next < 1000 ? (int)next : 1000);
+    int n = poll(p, 2, 1000);
     if (n < 0 && errno != EINTR) break;
     if (p[1].revents) break;
     coap_io_process(l->ctx, COAP_IO_NO_WAIT);

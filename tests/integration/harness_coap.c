@@ -154,8 +154,8 @@ static void add_uri(coap_optlist_t **opts, const char *path) {
   }
 }
 
-int dev_coap_request(dev_client *d, const char *method, const char *path, int content_format, bool confirmable,
-                     const void *body, size_t len, size_t block2, uint8_t **out, size_t *outlen) {
+static int exchange(dev_client *d, const char *method, const char *path, int content_format, bool confirmable,
+                    const void *body, size_t len, unsigned block2_num, size_t block2, uint8_t **out, size_t *outlen) {
   coap_client *c = d->coap;
   coap_session_t *s = session_of(d);
   if (out) *out = NULL;
@@ -182,7 +182,7 @@ int dev_coap_request(dev_client *d, const char *method, const char *path, int co
   if (block2) {
     unsigned szx = 0;
     while ((16u << szx) < block2 && szx < 6) szx++;
-    coap_insert_optlist(&opts, coap_new_optlist(COAP_OPTION_BLOCK2, coap_encode_var_safe(buf, sizeof buf, szx), buf));
+    coap_insert_optlist(&opts, coap_new_optlist(COAP_OPTION_BLOCK2, coap_encode_var_safe(buf, sizeof buf, block2_num << 4 | szx), buf));
   }
   if (body && len > BLOCK_SIZE) {
     /* Block1 with the device's block size; libcoap adds Size1 and the Request-Tag. */
@@ -210,6 +210,15 @@ int dev_coap_request(dev_client *d, const char *method, const char *path, int co
     c->body = NULL;
   }
   return result;
+}
+
+int dev_coap_request(dev_client *d, const char *method, const char *path, int content_format, bool confirmable,
+                     const void *body, size_t len, size_t block2, uint8_t **out, size_t *outlen) {
+  return exchange(d, method, path, content_format, confirmable, body, len, 0, block2, out, outlen);
+}
+
+int dev_coap_get_block(dev_client *d, const char *path, unsigned num, size_t size, uint8_t **out, size_t *outlen) {
+  return exchange(d, "GET", path, -1, true, NULL, 0, num, size, out, outlen);
 }
 
 static dev_result map(int code, bool has_body, bool report) {

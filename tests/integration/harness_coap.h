@@ -17,6 +17,8 @@
  * 2.01 on p/auth* marks the session authenticated for dev_fetch, anything else unmarks. */
 int dev_coap_request(dev_client *d, const char *method, const char *path, int content_format, bool confirmable,
                      const void *body, size_t len, size_t block2, uint8_t **out, size_t *outlen);
+/* GET path asking for Block2 block num of size bytes (num > 0: a client resuming). */
+int dev_coap_get_block(dev_client *d, const char *path, unsigned num, size_t size, uint8_t **out, size_t *outlen);
 /* CoAPs only, before the first exchange: trust this CA file instead of the mock's. */
 void dev_coap_trust(dev_client *d, const char *ca_file);
 /* Why the last exchange failed ("" when it did not). */

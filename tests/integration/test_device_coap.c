@@ -202,6 +202,22 @@ Test(coap, block2_answer_equals_the_http_bytes) {
   free(http_body);
 }
 
+Test(coap, a_block2_number_past_the_end_is_4_00) {
+  char cred[1200], uuid[37], id[37];
+  sc_claim(&m, cred, uuid);
+  sc_queue(&m, uuid, "{\"finished\":{}}", id);
+  dev_client d;
+  dev_open(&d, &m, DEV_COAP, cred);
+  uint8_t *body;
+  size_t len;
+  cr_assert_eq(dev_fetch(&d, "after=", &body, &len), DEV_COMMANDS);
+  free(body);
+  cr_assert_eq(dev_coap_get_block(&d, "p/cmd?after=&limit=5", 40, 512, NULL, NULL), 400);
+  /* Block 0 of the same answer is fine. */
+  cr_assert_eq(dev_coap_get_block(&d, "p/cmd?after=&limit=5", 0, 512, NULL, NULL), 205);
+  dev_close(&d);
+}
+
 Test(coap, answers_fit_rx_max_size) {
   char cred[1200], uuid[37], id[37], st[24];
   sc_claim(&m, cred, uuid);

@@ -137,7 +137,8 @@ Test(commands, a_pre_step_that_fits_is_delivered_alone) {
 Test(commands, served_steps_match_the_sdk_vectors) {
   char path[512];
   snprintf(path, sizeof path, "%s/cbor/device-vectors.json", fixtures_dir());
-  json_t *vectors = json_object_get(json_load_file(path, 0, NULL), "vectors");
+  json_t *root = json_load_file(path, 0, NULL);
+  json_t *vectors = json_object_get(root, "vectors");
   cr_assert(vectors);
   struct {
     const char *name, *request;
@@ -180,6 +181,7 @@ Test(commands, served_steps_match_the_sdk_vectors) {
     free(body);
     dev_close(&d);
   }
+  json_decref(root);
 }
 
 Test(commands, the_21st_unfinished_command_is_409) {
