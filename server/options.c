@@ -201,6 +201,7 @@ void options_print_help(FILE *out) {
   fprintf(out,
           "usage: nrfprov-mock [OPTIONS]\n"
           "       nrfprov-mock token decode <token>\n"
+          "       nrfprov-mock ca --print [--data-dir DIR]\n"
           "\nA local stand-in for nRF Cloud's Provisioning Service.\n"
           "Every option can also be set with the environment variable shown.\n\n");
   for (size_t i = 0; i < N_OPTIONS; i++) {

@@ -45,7 +45,7 @@ struct http_server {
   pthread_mutex_t delay_lock;
   pthread_cond_t delay_cond;
   delayed *delays;
-  int suspended;        /* suspended, or resumed and not yet handled again */
+  int suspended;        /* delayed connections whose answer is not fully sent yet */
   bool stopping;
   bool timer_started;
   pthread_t timer;
@@ -476,7 +476,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   /* The whole request is in. Fault rules come first (never for control calls), so a
    * fired fault keeps the request from the service altogether. */
   if (x->suspended) {
-    unsuspend(h, x); /* back from a fault's delay: carry out the rest of the action */
+    /* Back from a fault's delay: carry out the rest of the action. It stays counted
+     * until on_completed, so a stop waits for the answer to be sent, not just queued. */
   } else if (faults_any(h->app->faults) && !is_control(r->path) && check_faults(h, x)) {
     char allow[64];
     find_route(r, &x->route, allow);
