@@ -18,12 +18,6 @@ static bool body_is_csv(http_req *r) {
   return false;
 }
 
-/* Answer a service result: the object with status ok_status, or the error. */
-static void answer(http_req *r, int rc, const err_t *e, unsigned ok_status, json_t *out) {
-  if (rc) http__error(r, e);
-  else http__json(r, ok_status, out);
-}
-
 void claimed_devices_claim(http_req *r) {
   if (!http__owner_auth(r)) return;
   err_t e;
@@ -31,7 +25,7 @@ void claimed_devices_claim(http_req *r) {
   int rc;
   if (body_is_csv(r)) {
     rc = svc_claim_csv(r->app->svc, &r->team, r->body ? r->body : "", r->body_len, &out, &e);
-    answer(r, rc, &e, 200, out);
+    http__result(r, rc, &e, 200, out);
     return;
   }
   const char *dry = http__query(r, "dryrun");
@@ -44,7 +38,7 @@ void claimed_devices_claim(http_req *r) {
   bool dry_run = dry && !strcmp(dry, "true");
   rc = svc_claim(r->app->svc, &r->team, body, dry_run, &out, &e);
   json_decref(body);
-  answer(r, rc, &e, dry_run ? 202 : 201, out);
+  http__result(r, rc, &e, dry_run ? 202 : 201, out);
 }
 
 void claimed_devices_bulk(http_req *r) {
@@ -52,7 +46,7 @@ void claimed_devices_bulk(http_req *r) {
   err_t e;
   json_t *out = NULL;
   int rc = svc_claim_csv_op(r->app->svc, &r->team, r->body ? r->body : "", r->body_len, &out, &e);
-  answer(r, rc, &e, 202, out);
+  http__result(r, rc, &e, 202, out);
 }
 
 void bulk_ops_get(http_req *r) {
@@ -60,22 +54,19 @@ void bulk_ops_get(http_req *r) {
   err_t e;
   json_t *out = NULL;
   int rc = svc_bulk_op_get(r->app->svc, &r->team, r->params[0], &out, &e);
-  answer(r, rc, &e, 200, out);
+  http__result(r, rc, &e, 200, out);
 }
 
 void claimed_devices_list(http_req *r) {
   if (!http__owner_auth(r)) return;
-  err_t e;
   svc_page p;
+  if (!http__page(r, &p)) return;
+  err_t e;
   json_t *out = NULL;
-  if (svc_page_parse(http__query(r, "pageLimit"), http__query(r, "pageNextToken"), &p, &e)) {
-    http__error(r, &e);
-    return;
-  }
   svc_claim_query q = {http__query(r, "tags"), http__query(r, "status"), http__query(r, "blocked"),
                        http__query(r, "deviceType")};
   int rc = svc_claim_list(r->app->svc, &r->team, &q, &p, &out, &e);
-  answer(r, rc, &e, 200, out);
+  http__result(r, rc, &e, 200, out);
 }
 
 void claimed_devices_get(http_req *r) {
@@ -83,14 +74,13 @@ void claimed_devices_get(http_req *r) {
   err_t e;
   json_t *out = NULL;
   int rc = svc_claim_get(r->app->svc, &r->team, r->params[0], &out, &e);
-  answer(r, rc, &e, 200, out);
+  http__result(r, rc, &e, 200, out);
 }
 
 void claimed_devices_unclaim(http_req *r) {
   if (!http__owner_auth(r)) return;
   err_t e;
-  if (svc_unclaim(r->app->svc, &r->team, r->params[0], &e)) http__error(r, &e);
-  else http__empty(r, 204);
+  http__done(r, svc_unclaim(r->app->svc, &r->team, r->params[0], &e), &e);
 }
 
 static void block(http_req *r, bool blocked) {
@@ -98,7 +88,7 @@ static void block(http_req *r, bool blocked) {
   err_t e;
   json_t *out = NULL;
   int rc = svc_claim_block(r->app->svc, &r->team, r->params[0], blocked, &out, &e);
-  answer(r, rc, &e, 200, out);
+  http__result(r, rc, &e, 200, out);
 }
 
 void claimed_devices_block(http_req *r) { block(r, true); }
@@ -112,5 +102,5 @@ void claimed_devices_tags(http_req *r) {
   json_t *out = NULL;
   int rc = svc_claim_set_tags(r->app->svc, &r->team, r->params[0], body, &out, &e);
   json_decref(body);
-  answer(r, rc, &e, 200, out);
+  http__result(r, rc, &e, 200, out);
 }

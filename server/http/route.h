@@ -65,6 +65,12 @@ void http__empty(http_req *r, unsigned status);
 void http__bytes(http_req *r, unsigned status, const char *type, void *data, size_t len);
 /* Parse the body as a JSON object; on failure answer 40000 and return NULL. */
 json_t *http__body_object(http_req *r);
+/* Answer a service verb's result: out (stolen) with ok_status, or the error e (answers.c). */
+void http__result(http_req *r, int rc, const err_t *e, unsigned ok_status, json_t *out);
+/* Answer a verb without a result: 204, or the error e. */
+void http__done(http_req *r, int rc, const err_t *e);
+/* Parse pageLimit and pageNextToken; on a bad value answer 40006 and return false. */
+bool http__page(http_req *r, svc_page *p);
 /* Check "Authorization: Bearer <api key>" and resolve the team; on failure answer 401
  * and return false. */
 bool http__owner_auth(http_req *r);

@@ -15,22 +15,14 @@ static const char *path_tag(http_req *r) {
   return !strncmp(r->path, TAGS_PREFIX, strlen(TAGS_PREFIX)) ? r->path + strlen(TAGS_PREFIX) : r->params[0];
 }
 
-static void answer(http_req *r, int rc, const err_t *e, unsigned ok_status, json_t *out) {
-  if (rc) http__error(r, e);
-  else http__json(r, ok_status, out);
-}
-
 void tags_list(http_req *r) {
   if (!http__owner_auth(r)) return;
-  err_t e;
   svc_page p;
+  if (!http__page(r, &p)) return;
+  err_t e;
   json_t *out = NULL;
-  if (svc_page_parse(http__query(r, "pageLimit"), http__query(r, "pageNextToken"), &p, &e)) {
-    http__error(r, &e);
-    return;
-  }
   int rc = svc_tag_list(r->app->svc, &r->team, &p, &out, &e);
-  answer(r, rc, &e, 200, out);
+  http__result(r, rc, &e, 200, out);
 }
 
 void tags_create(http_req *r) {
@@ -41,7 +33,7 @@ void tags_create(http_req *r) {
   json_t *out = NULL;
   int rc = svc_tag_create(r->app->svc, &r->team, body, &out, &e);
   json_decref(body);
-  answer(r, rc, &e, 201, out);
+  http__result(r, rc, &e, 201, out);
 }
 
 void tags_get(http_req *r) {
@@ -49,12 +41,11 @@ void tags_get(http_req *r) {
   err_t e;
   json_t *out = NULL;
   int rc = svc_tag_get(r->app->svc, &r->team, path_tag(r), &out, &e);
-  answer(r, rc, &e, 200, out);
+  http__result(r, rc, &e, 200, out);
 }
 
 void tags_delete(http_req *r) {
   if (!http__owner_auth(r)) return;
   err_t e;
-  if (svc_tag_delete(r->app->svc, &r->team, path_tag(r), &e)) http__error(r, &e);
-  else http__empty(r, 204);
+  http__done(r, svc_tag_delete(r->app->svc, &r->team, path_tag(r), &e), &e);
 }
