@@ -65,35 +65,41 @@ int svc__check_signature(svc *s, const char *device_id, const char *what,
 
 static int verify_attest(const void *obj, const mbedtls_pk_context *pub) { return attest_verify(obj, pub); }
 
-/* Every check of a claim, then (unless dry) the insert. Inside a transaction.
- * field names the token's origin in messages ("claimToken"). */
-static int claim_one(svc *s, const svc_team *t, const char *token, const svc_tags *tags, bool dry,
-                     char device_id[37], err_t *e) {
-  attest_token tok;
-  char why[256], imei[32] = "", type[32];
-  if (attest_decode(token, strlen(token), &tok, why, sizeof why))
-    return err_set(e, ERR_TOKEN_MALFORMED, "claimToken: %s", why);
-  snprintf(device_id, 37, "%s", tok.device_uuid);
-  int rc = svc__check_signature(s, tok.device_uuid, "claimToken", verify_attest, &tok, imei, NULL, e);
-  if (rc) return rc;
+int svc__claim_insert(svc *s, const svc_team *t, const svc_claim_device *d, const svc_tags *tags, bool dry, int64_t *seq,
+                      err_t *e) {
   store_claim c;
-  rc = store_claim_get(s->store, 0, tok.device_uuid, &c);
+  int rc = store_claim_get(s->store, 0, d->device_id, &c);
   if (rc < 0) return err_set(e, ERR_INTERNAL, "cannot read claims");
   if (rc == 0) {
     bool mine = c.team_id == t->id;
     store_claim_row_free(&c);
-    return mine ? err_set(e, ERR_CLAIMED_BY_YOU, "device %s is already claimed by your team", tok.device_uuid)
-                : err_set(e, ERR_CLAIMED_BY_OTHER, "device %s is claimed by another team", tok.device_uuid);
+    return mine ? err_set(e, ERR_CLAIMED_BY_YOU, "device %s is already claimed by your team", d->device_id)
+                : err_set(e, ERR_CLAIMED_BY_OTHER, "device %s is claimed by another team", d->device_id);
   }
   if (dry) return 0;
   char queue[37];
-  int64_t seq;
+  int64_t row;
   svc__new_uuid(queue);
-  const char *type_name = attest_device_type_name(tok.device_type, type, sizeof type);
-  if (store_claim_insert(s->store, t->id, tok.device_uuid, type_name, tok.firmware_uuid, imei, queue, &seq) ||
-      store_claim_set_tags(s->store, seq, t->id, (const char *const *)tags->v, tags->n))
-    return err_set(e, ERR_INTERNAL, "cannot store the claim of %s", tok.device_uuid);
+  if (store_claim_insert(s->store, t->id, d->device_id, d->device_type, d->firmware_id, d->imei, queue, &row) ||
+      store_claim_set_tags(s->store, row, t->id, (const char *const *)tags->v, tags->n))
+    return err_set(e, ERR_INTERNAL, "cannot store the claim of %s", d->device_id);
+  if (seq) *seq = row;
   return 0;
+}
+
+int svc__claim_one(svc *s, const svc_team *t, const char *token, const svc_tags *tags, bool dry, char device_id[37],
+                   int64_t *seq, err_t *e) {
+  attest_token tok;
+  svc_claim_device d = {.imei = ""};
+  char why[256], type[32];
+  if (attest_decode(token, strlen(token), &tok, why, sizeof why))
+    return err_set(e, ERR_TOKEN_MALFORMED, "claimToken: %s", why);
+  snprintf(device_id, 37, "%s", tok.device_uuid);
+  snprintf(d.device_id, sizeof d.device_id, "%s", tok.device_uuid);
+  snprintf(d.firmware_id, sizeof d.firmware_id, "%s", tok.firmware_uuid);
+  snprintf(d.device_type, sizeof d.device_type, "%s", attest_device_type_name(tok.device_type, type, sizeof type));
+  int rc = svc__check_signature(s, tok.device_uuid, "claimToken", verify_attest, &tok, d.imei, NULL, e);
+  return rc ? rc : svc__claim_insert(s, t, &d, tags, dry, seq, e);
 }
 
 int svc_claim(svc *s, const svc_team *t, json_t *body, bool dry_run, json_t **out, err_t *e) {
@@ -108,7 +114,7 @@ int svc_claim(svc *s, const svc_team *t, json_t *body, bool dry_run, json_t **ou
     svc__tags_free(&tags);
     return err_set(e, ERR_INTERNAL, "store unavailable");
   }
-  rc = claim_one(s, t, json_string_value(tok), &tags, dry_run, device_id, e);
+  rc = svc__claim_one(s, t, json_string_value(tok), &tags, dry_run, device_id, NULL, e);
   if (!rc && !dry_run) rc = svc__claim_view(s, t->id, device_id, out, e);
   if (!rc && dry_run) *out = json_pack("{s:s}", "message", "Device can be claimed");
   if (store_end(s->store, rc == 0) && !rc) {
@@ -135,7 +141,7 @@ static int claim_rows(svc *s, const svc_team *t, const char *csv, size_t len, js
     int r;
     if (!*rows[i].token) r = err_set(&re, ERR_MISSING_FIELD, "claimToken: required");
     else r = svc__tags_from_text("tags", rows[i].tags ? rows[i].tags : "", &tags, &re);
-    if (!r) r = claim_one(s, t, rows[i].token, &tags, false, device_id, &re);
+    if (!r) r = svc__claim_one(s, t, rows[i].token, &tags, false, device_id, NULL, &re);
     svc__tags_free(&tags);
     if (r == -(int)ERR_INTERNAL) {
       json_decref(ids);
@@ -238,15 +244,8 @@ static bool status_ok(const char *v) {
   return !strcmp(v, "READY") || !strcmp(v, "PENDING") || !strcmp(v, "PROVISIONED") || !strcmp(v, "ERROR");
 }
 
-typedef struct {
-  json_t *items;
-  int64_t last;
-} list_acc;
-
 static void add_claim(const store_claim *c, void *ud) {
-  list_acc *a = ud;
-  json_array_append_new(a->items, svc__claim_json(c));
-  a->last = c->seq;
+  svc__list_add(ud, svc__claim_json(c), c->seq);
 }
 
 int svc_claim_list(svc *s, const svc_team *t, const svc_claim_query *q, const svc_page *p, json_t **out, err_t *e) {
@@ -265,7 +264,7 @@ int svc_claim_list(svc *s, const svc_team *t, const svc_claim_query *q, const sv
   }
   f.tags_json = tags;
   f.statuses_json = statuses;
-  list_acc acc = {json_array(), 0};
+  svc_list_acc acc = {json_array(), 0};
   int64_t total = 0;
   if (store_begin(s->store)) rc = err_set(e, ERR_INTERNAL, "store unavailable");
   else {
@@ -275,12 +274,7 @@ int svc_claim_list(svc *s, const svc_team *t, const svc_claim_query *q, const sv
   }
   free(tags);
   free(statuses);
-  if (rc) {
-    json_decref(acc.items);
-    return rc;
-  }
-  *out = svc__list(acc.items, total, p->limit, acc.last);
-  return 0;
+  return svc__list_finish(&acc, rc, total, p->limit, out);
 }
 
 int svc_claim_get(svc *s, const svc_team *t, const char *device_id, json_t **out, err_t *e) {
@@ -302,10 +296,8 @@ int svc_unclaim(svc *s, const svc_team *t, const char *device_id, err_t *e) {
 int svc_claim_block(svc *s, const svc_team *t, const char *device_id, bool blocked, json_t **out, err_t *e) {
   if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
   store_claim c;
-  int rc = store_claim_get(s->store, t->id, device_id, &c);
-  if (rc < 0) rc = err_set(e, ERR_INTERNAL, "cannot read device %s", device_id);
-  else if (rc > 0) rc = err_set(e, ERR_NOT_FOUND, "no claimed device %s", device_id);
-  else {
+  int rc = svc__team_claim(s, t, device_id, &c, e);
+  if (!rc) {
     store_claim_row_free(&c);
     if (store_claim_set_blocked(s->store, c.seq, blocked)) rc = err_set(e, ERR_INTERNAL, "cannot update %s", device_id);
     else rc = svc__claim_view(s, t->id, device_id, out, e);
@@ -326,10 +318,7 @@ int svc_claim_set_tags(svc *s, const svc_team *t, const char *device_id, json_t 
     return err_set(e, ERR_INTERNAL, "store unavailable");
   }
   store_claim c;
-  rc = store_claim_get(s->store, t->id, device_id, &c);
-  if (rc < 0) rc = err_set(e, ERR_INTERNAL, "cannot read device %s", device_id);
-  else if (rc > 0) rc = err_set(e, ERR_NOT_FOUND, "no claimed device %s", device_id);
-  else {
+  if (!(rc = svc__team_claim(s, t, device_id, &c, e))) {
     store_claim_row_free(&c);
     if (store_claim_set_tags(s->store, c.seq, t->id, (const char *const *)tags.v, tags.n) || store_claim_touch(s->store, c.seq))
       rc = err_set(e, ERR_INTERNAL, "cannot update %s", device_id);

@@ -51,6 +51,15 @@ int svc__command_queue(svc *s, int64_t claim_seq, const char *type, json_t *cmd,
   return rc;
 }
 
+int svc__command_room(svc *s, int64_t claim_seq, const char *device_id, int64_t n, err_t *e) {
+  int64_t unfinished = 0;
+  if (store_command_count_unfinished(s->store, claim_seq, &unfinished)) return err_set(e, ERR_INTERNAL, "cannot count commands");
+  if (unfinished + n <= MAX_UNFINISHED) return 0;
+  if (n == 1) return err_set(e, ERR_TOO_MANY_COMMANDS, "device %s already has %d unfinished commands", device_id, MAX_UNFINISHED);
+  return err_set(e, ERR_TOO_MANY_COMMANDS, "device %s has %lld unfinished commands; %lld more would pass the limit of %d",
+                 device_id, (long long)unfinished, (long long)n, MAX_UNFINISHED);
+}
+
 static int command_view(svc *s, int64_t claim_seq, const char *id, json_t **out, err_t *e) {
   store_command c;
   int rc = store_command_get(s->store, claim_seq, id, &c);
@@ -67,34 +76,23 @@ int svc_command_create(svc *s, const svc_team *t, const char *device_id, json_t 
   if (rc) return rc;
   if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
   store_claim c;
-  int64_t unfinished = 0;
   if (!(rc = svc__team_claim(s, t, device_id, &c, e))) {
     store_claim_row_free(&c);
-    if (store_command_count_unfinished(s->store, c.seq, &unfinished)) rc = err_set(e, ERR_INTERNAL, "cannot count commands");
-    else if (unfinished >= MAX_UNFINISHED)
-      rc = err_set(e, ERR_TOO_MANY_COMMANDS, "device %s already has %d unfinished commands", device_id, MAX_UNFINISHED);
-    else if (!(rc = svc__command_queue(s, c.seq, type, body, NULL, id, e)))
+    if (!(rc = svc__command_room(s, c.seq, device_id, 1, e)) && !(rc = svc__command_queue(s, c.seq, type, body, NULL, id, e)))
       rc = command_view(s, c.seq, id, out, e);
   }
   store_end(s->store, rc == 0);
   return rc;
 }
 
-typedef struct {
-  json_t *items;
-  int64_t last;
-} list_acc;
-
 static void add_command(const store_command *c, void *ud) {
-  list_acc *a = ud;
-  json_array_append_new(a->items, svc__command_json(c));
-  a->last = c->seq;
+  svc__list_add(ud, svc__command_json(c), c->seq);
 }
 
 int svc_command_list(svc *s, const svc_team *t, const char *device_id, const svc_page *p, json_t **out, err_t *e) {
   if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
   store_claim c;
-  list_acc acc = {json_array(), 0};
+  svc_list_acc acc = {json_array(), 0};
   int64_t total = 0;
   int rc = svc__team_claim(s, t, device_id, &c, e);
   if (!rc) {
@@ -104,12 +102,7 @@ int svc_command_list(svc *s, const svc_team *t, const char *device_id, const svc
       rc = err_set(e, ERR_INTERNAL, "cannot list commands");
   }
   store_end(s->store, true);
-  if (rc) {
-    json_decref(acc.items);
-    return rc;
-  }
-  *out = svc__list(acc.items, total, p->limit, acc.last);
-  return 0;
+  return svc__list_finish(&acc, rc, total, p->limit, out);
 }
 
 int svc_command_get(svc *s, const svc_team *t, const char *device_id, const char *command_id, json_t **out, err_t *e) {
@@ -166,33 +159,43 @@ int svc_commands_reset(svc *s, const svc_team *t, const char *device_id, err_t *
   return rc;
 }
 
-int svc_command_settle(svc *s, const svc_team *t, const char *device_id, const char *command_id, json_t *body,
-                       json_t **out, err_t *e) {
-  json_t *status = json_object_get(body, "status"), *cme = json_object_get(body, "cmeError"),
-         *msg = json_object_get(body, "message"), *resp = json_object_get(body, "response");
-  if (svc__empty(status)) return err_set(e, ERR_MISSING_FIELD, "status: required");
-  const char *st = json_string_value(status);
-  if (!st || (strcmp(st, "SUCCEEDED") && strcmp(st, "FAILED")))
-    return err_set(e, ERR_BAD_FIELD, "status: must be SUCCEEDED or FAILED");
+int svc__outcome_from_json(json_t *body, bool failed, svc_outcome *o, err_t *e) {
+  json_t *cme = json_object_get(body, "cmeError"), *msg = json_object_get(body, "message"), *resp = json_object_get(body, "response");
   if (cme && !json_is_null(cme) && (!json_is_integer(cme) || json_integer_value(cme) < 0 || json_integer_value(cme) > 65535))
     return err_set(e, ERR_BAD_FIELD, "cmeError: must be an integer from 0 to 65535");
   if (msg && !json_is_null(msg) && !json_is_string(msg)) return err_set(e, ERR_BAD_FIELD, "message: must be a string");
   if (resp && !json_is_null(resp) && !json_is_object(resp)) return err_set(e, ERR_BAD_FIELD, "response: must be an object");
+  *o = (svc_outcome){.failed = failed, .cme = (unsigned)json_integer_value(cme), .message = json_string_value(msg),
+                     .response = json_is_object(resp) ? resp : NULL};
+  return 0;
+}
+
+int svc__command_settle(svc *s, const char *device_id, const store_command *k, const svc_outcome *o, err_t *e) {
+  store_device_claim dc;
+  if (store_claim_for_device(s->store, device_id, &dc)) return err_set(e, ERR_INTERNAL, "cannot read device %s", device_id);
+  int rc = svc__settle(s, &dc, k, o, e);
+  if (!rc && store_claim_set_report(s->store, dc.seq, o->failed ? 2 : 1)) rc = err_set(e, ERR_INTERNAL, "cannot record the report");
+  return rc;
+}
+
+int svc_command_settle(svc *s, const svc_team *t, const char *device_id, const char *command_id, json_t *body,
+                       json_t **out, err_t *e) {
+  json_t *status = json_object_get(body, "status");
+  svc_outcome o;
+  if (svc__empty(status)) return err_set(e, ERR_MISSING_FIELD, "status: required");
+  const char *st = json_string_value(status);
+  if (!st || (strcmp(st, "SUCCEEDED") && strcmp(st, "FAILED")))
+    return err_set(e, ERR_BAD_FIELD, "status: must be SUCCEEDED or FAILED");
+  int rc = svc__outcome_from_json(body, !strcmp(st, "FAILED"), &o, e);
+  if (rc) return rc;
   if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
   store_claim c;
   store_command k;
-  int rc = load(s, t, device_id, command_id, &c, &k, e);
-  if (!rc) {
-    if (strcmp(k.status, "PENDING") && strcmp(k.status, "IN_PROGRESS")) {
+  if (!(rc = load(s, t, device_id, command_id, &c, &k, e))) {
+    if (strcmp(k.status, "PENDING") && strcmp(k.status, "IN_PROGRESS"))
       rc = err_set(e, ERR_COMMAND_FINAL, "command %s is already %s", command_id, k.status);
-    } else {
-      svc_outcome o = {.failed = !strcmp(st, "FAILED"), .cme = (unsigned)json_integer_value(cme),
-                       .message = json_string_value(msg), .response = json_is_object(resp) ? resp : NULL};
-      store_device_claim dc;
-      if (store_claim_for_device(s->store, device_id, &dc)) rc = err_set(e, ERR_INTERNAL, "cannot read device %s", device_id);
-      else if ((rc = svc__settle(s, &dc, &k, &o, e)) == 0 && store_claim_set_report(s->store, c.seq, o.failed ? 2 : 1))
-        rc = err_set(e, ERR_INTERNAL, "cannot record the report");
-    }
+    else
+      rc = svc__command_settle(s, device_id, &k, &o, e);
     store_command_free(&k);
     if (!rc) rc = command_view(s, c.seq, command_id, out, e);
   }

@@ -36,21 +36,31 @@ int svc_page_parse(const char *page_limit, const char *page_token, svc_page *out
   return 0;
 }
 
-void svc__page_token(int64_t last_seq, char out[48]) {
+static void svc__page_token(int64_t last_seq, char out[48]) {
   char raw[32];
   int n = snprintf(raw, sizeof raw, "k1:%lld", (long long)last_seq);
   b64url_encode((const uint8_t *)raw, (size_t)n, out, 48);
 }
 
-json_t *svc__list(json_t *items, int64_t total, int limit, int64_t last_seq) {
-  json_t *o = json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)total);
+void svc__list_add(svc_list_acc *a, json_t *item, int64_t seq) {
+  json_array_append_new(a->items, item);
+  a->last = seq;
+}
+
+int svc__list_finish(svc_list_acc *a, int rc, int64_t total, int limit, json_t **out) {
+  if (rc) {
+    json_decref(a->items);
+    return rc;
+  }
+  json_t *o = json_pack("{s:o, s:I}", "items", a->items, "total", (json_int_t)total);
   /* A next token only when this page is full and more rows may follow. */
-  if ((int)json_array_size(items) == limit && last_seq > 0) {
+  if ((int)json_array_size(a->items) == limit && a->last > 0) {
     char tok[48];
-    svc__page_token(last_seq, tok);
+    svc__page_token(a->last, tok);
     json_object_set_new(o, "pageNextToken", json_string(tok));
   }
-  return o;
+  *out = o;
+  return 0;
 }
 
 void svc__new_uuid(char out[37]) {

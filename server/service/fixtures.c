@@ -3,18 +3,18 @@
  * POST /_mock/fixtures. Either everything loads or nothing does, and an error names the
  * element ("claimedDevices[3].claimToken: ...").
  *
- * Each element goes through the same checks and store calls as the owner API's verb for
- * it (token decoding and signature check, tag rules, command validation, the 20
- * unfinished limit, settling), called inside the one open transaction instead of each
- * verb's own. Kinds load in dependency order: teams, identities, tags, claimedDevices,
- * rules, commands. Not an import of arbitrary rows: ids, times and queue ids are made
- * here as the API would make them. */
+ * Each element goes through the very functions the API's verb for it uses (svc__claim_one,
+ * svc__identity_from_json, svc__tag_create, svc__rule_create, svc__command_validate,
+ * svc__command_room, svc__command_settle), called inside the one open transaction
+ * instead of each verb's own, so a fixture is checked exactly as the call would be; only
+ * "team", the token-less claim shortcut and a command's starting "status" are checked
+ * here. Kinds load in dependency order: teams, identities, tags, claimedDevices, rules,
+ * commands. Not an import of arbitrary rows: ids, times and queue ids are made here as
+ * the API would make them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/attest.h"
-#include "proto/es256.h"
 #include "proto/jwt.h"
 #include "service/control.h"
 #include "service/internal.h"
@@ -23,14 +23,17 @@
 #include "store/control.h"
 #include "store/identities.h"
 
-#define MAX_UNFINISHED 20
 #define NIL_UUID "00000000-0000-0000-0000-000000000000"
 
-/* Prefix e's message with the element's name unless it already starts with it. */
+/* Prefix e's message with the element's name unless it already starts with it. A verb's
+ * message that starts with a field ("name: ...", "commands[2].request...") becomes a
+ * path below the element ("rules[0].name: ..."); any other gets "rules[0]: ...". */
 static int at(const char *elem, err_t *e, int rc) {
   if (rc && strncmp(e->message, elem, strlen(elem))) {
+    size_t id = strspn(e->message, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+    bool field = id && e->message[id] && strchr(":.[", e->message[id]);
     char msg[sizeof e->message + 80];
-    snprintf(msg, sizeof msg, "%s: %s", elem, e->message);
+    snprintf(msg, sizeof msg, "%s%s%s", elem, field ? "." : ": ", e->message);
     memcpy(e->message, msg, sizeof e->message - 1);
     e->message[sizeof e->message - 1] = 0;
     err_sanitize(e->message); /* the cut may have split a character */
@@ -62,10 +65,9 @@ static int opt_string(json_t *el, const char *elem, const char *field, size_t ma
   return 0;
 }
 
-/* The team an element names by API key ("team"), created on first use as an owner call
- * would (refused in strict mode when the key is not listed). */
-/* Resolve (creating) the team of an API key. In strict mode an unlisted key is a bad
- * value in the document (40004), not a failed authentication of the caller (401). */
+/* Resolve the team of an API key, created on first use as an owner call would. In strict
+ * mode an unlisted key is a bad value in the document (40004), not a failed
+ * authentication of the caller (401). */
 static int ensure_team(svc *s, const char *key, const char *elem, const char *field, svc_team *t, err_t *e) {
   int rc = svc__team(s, key, t, e);
   if (rc == -(int)ERR_UNAUTHORIZED) {
@@ -76,6 +78,7 @@ static int ensure_team(svc *s, const char *key, const char *elem, const char *fi
   return at(elem, e, rc);
 }
 
+/* The team an element names by API key ("team"). */
 static int team_of(svc *s, json_t *el, const char *elem, svc_team *t, err_t *e) {
   const char *key;
   int rc = req_string(el, elem, "team", 512, &key, e);
@@ -93,60 +96,33 @@ static int load_team(svc *s, json_t *el, const char *elem, err_t *e) {
   return rc;
 }
 
+/* Checked as POST /_mock/identities checks a registration. */
 static int load_identity(svc *s, json_t *el, const char *elem, err_t *e) {
-  const char *id, *pem, *imei, *type;
-  store_identity i = {0};
-  int rc = req_string(el, elem, "deviceId", 36, &id, e);
-  if (!rc && jwt_uuid_parse(id, strlen(id), i.device_id))
-    rc = err_set(e, ERR_BAD_FIELD, "%s.deviceId: must be a device UUID (8-4-4-4-12 hex)", elem);
-  if (!rc) rc = req_string(el, elem, "publicKeyPem", 8192, &pem, e);
-  if (!rc) {
-    mbedtls_pk_context pk;
-    char why[160];
-    if (es256_pubkey_from_pem(&pk, pem, why, sizeof why))
-      rc = err_set(e, ERR_BAD_FIELD, "%s.publicKeyPem: must be an EC P-256 public key in PEM: %s", elem, why);
-    else mbedtls_pk_free(&pk);
-  }
-  if (!rc) rc = opt_string(el, elem, "imei", 20, true, &imei, e);
-  if (!rc) rc = opt_string(el, elem, "deviceType", 31, false, &type, e);
-  if (rc) return rc;
-  i.public_key_pem = (char *)pem;
-  snprintf(i.imei, sizeof i.imei, "%s", imei ? imei : "");
-  snprintf(i.device_type, sizeof i.device_type, "%s", type ? type : "");
-  i.created_at = store_now_ms();
-  if (store_identity_put(s->store, &i)) return err_set(e, ERR_INTERNAL, "%s: cannot store the identity", elem);
-  return 0;
-}
-
-static int load_tag(svc *s, json_t *el, const char *elem, err_t *e) {
-  svc_team t;
-  svc_tags tag = {0};
-  const char *text, *description;
-  char field[64];
-  int rc = team_of(s, el, elem, &t, e);
-  if (!rc) rc = req_string(el, elem, "tag", 64, &text, e);
-  if (!rc && strchr(text, ',')) rc = err_set(e, ERR_BAD_FIELD, "%s.tag: must be one tag (no commas)", elem);
-  if (!rc) rc = opt_string(el, elem, "description", 1024, false, &description, e);
-  snprintf(field, sizeof field, "%s.tag", elem);
-  if (!rc) rc = svc__tags_from_text(field, text, &tag, e);
-  if (!rc && !tag.n) rc = err_set(e, ERR_MISSING_FIELD, "%s.tag: required", elem);
-  int created = 0;
-  if (!rc && store_tag_ensure(s->store, t.id, tag.v[0], description, &created))
-    rc = err_set(e, ERR_INTERNAL, "%s: cannot store the tag", elem);
-  if (!rc && !created) rc = err_set(e, ERR_NAME_EXISTS, "%s.tag: provisioning tag '%s' exists", elem, tag.v[0]);
-  svc__tags_free(&tag);
+  store_identity i;
+  int rc = at(elem, e, svc__identity_from_json(el, &i, e));
+  if (!rc && store_identity_put(s->store, &i)) rc = err_set(e, ERR_INTERNAL, "%s: cannot store the identity", elem);
   return rc;
 }
 
-static int verify_attest(const void *obj, const mbedtls_pk_context *pub) { return attest_verify(obj, pub); }
+/* An element that is an owner call's body plus its "team", created by that call's
+ * in-transaction verb. */
+static int load_owned(svc *s, json_t *el, const char *elem,
+                      int (*create)(svc *s, const svc_team *t, json_t *body, json_t **out, err_t *e), err_t *e) {
+  svc_team t;
+  int rc = team_of(s, el, elem, &t, e);
+  return rc ? rc : at(elem, e, create(s, &t, el, NULL, e));
+}
 
-/* A claim from {"claimToken"} (checked as POST /v1/claimed-devices checks it) or from
- * {"deviceId", "deviceType", "firmwareId"?} (a fixture's shortcut: no token at all). */
+/* As POST /v1/provisioning/tags creates one (409 when the team has it). */
+static int load_tag(svc *s, json_t *el, const char *elem, err_t *e) { return load_owned(s, el, elem, svc__tag_create, e); }
+
+/* A claim from {"claimToken"} (every check of POST /v1/claimed-devices) or from
+ * {"deviceId", "deviceType", "firmwareId"?} (a fixture's shortcut: no token at all, the
+ * IMEI from a registered identity); either way it ends as a claim does. */
 static int load_claim(svc *s, json_t *el, const char *elem, err_t *e) {
   svc_team t;
   svc_tags tags = {0};
-  char device_id[37], type_buf[32], firmware[37] = NIL_UUID, imei[32] = "", field[96];
-  const char *type = NULL;
+  char field[96];
   json_t *tok = json_object_get(el, "claimToken"), *id = json_object_get(el, "deviceId"),
          *blocked = json_object_get(el, "blocked");
   int rc = team_of(s, el, elem, &t, e);
@@ -155,65 +131,40 @@ static int load_claim(svc *s, json_t *el, const char *elem, err_t *e) {
     return err_set(e, ERR_BAD_FIELD, "%s: give either claimToken or deviceId and deviceType, not both", elem);
   if (blocked && !json_is_null(blocked) && !json_is_boolean(blocked))
     return err_set(e, ERR_BAD_FIELD, "%s.blocked: must be true or false", elem);
-  if (!svc__empty(tok)) {
-    attest_token a;
-    char why[256];
-    if (!json_is_string(tok)) return err_set(e, ERR_BAD_FIELD, "%s.claimToken: must be a string", elem);
-    if (attest_decode(json_string_value(tok), json_string_length(tok), &a, why, sizeof why))
-      return err_set(e, ERR_TOKEN_MALFORMED, "%s.claimToken: %s", elem, why);
-    snprintf(device_id, sizeof device_id, "%s", a.device_uuid);
-    snprintf(firmware, sizeof firmware, "%s", a.firmware_uuid);
-    type = attest_device_type_name(a.device_type, type_buf, sizeof type_buf);
-    snprintf(field, sizeof field, "%s.claimToken", elem);
-    if ((rc = svc__check_signature(s, device_id, field, verify_attest, &a, imei, NULL, e))) return rc;
-  } else if (!svc__empty(id)) {
-    const char *fw;
-    if (!json_is_string(id) || jwt_uuid_parse(json_string_value(id), json_string_length(id), device_id))
+  svc_claim_device d = {.firmware_id = NIL_UUID, .imei = ""};
+  if (svc__empty(tok)) {
+    const char *type, *fw;
+    if (svc__empty(id)) return err_set(e, ERR_MISSING_FIELD, "%s.claimToken: required (or deviceId and deviceType)", elem);
+    if (!json_is_string(id) || jwt_uuid_parse(json_string_value(id), json_string_length(id), d.device_id))
       return err_set(e, ERR_BAD_FIELD, "%s.deviceId: must be a device UUID (8-4-4-4-12 hex)", elem);
-    if ((rc = req_string(el, elem, "deviceType", 31, &type, e))) return rc;
+    if ((rc = req_string(el, elem, "deviceType", sizeof d.device_type - 1, &type, e))) return rc;
     if ((rc = opt_string(el, elem, "firmwareId", 36, false, &fw, e))) return rc;
-    if (fw && jwt_uuid_parse(fw, strlen(fw), firmware))
+    if (fw && jwt_uuid_parse(fw, strlen(fw), d.firmware_id))
       return err_set(e, ERR_BAD_FIELD, "%s.firmwareId: must be a UUID (8-4-4-4-12 hex)", elem);
-    if (store_identity_get(s->store, device_id, NULL, imei) < 0) return err_set(e, ERR_INTERNAL, "cannot read identities");
-  } else {
-    return err_set(e, ERR_MISSING_FIELD, "%s.claimToken: required (or deviceId and deviceType)", elem);
+    snprintf(d.device_type, sizeof d.device_type, "%s", type);
+    if (store_identity_get(s->store, d.device_id, NULL, d.imei) < 0) return err_set(e, ERR_INTERNAL, "cannot read identities");
+  } else if (!json_is_string(tok)) {
+    return err_set(e, ERR_BAD_FIELD, "%s.claimToken: must be a string", elem);
   }
   snprintf(field, sizeof field, "%s.tags", elem);
   if ((rc = svc__tags_from_json(field, json_object_get(el, "tags"), &tags, e))) return rc;
-  store_claim c;
-  rc = store_claim_get(s->store, 0, device_id, &c);
-  if (rc < 0) rc = err_set(e, ERR_INTERNAL, "cannot read claims");
-  else if (rc == 0) {
-    bool mine = c.team_id == t.id;
-    store_claim_row_free(&c);
-    rc = mine ? err_set(e, ERR_CLAIMED_BY_YOU, "%s: device %s is already claimed by this team", elem, device_id)
-              : err_set(e, ERR_CLAIMED_BY_OTHER, "%s: device %s is claimed by another team", elem, device_id);
-  } else {
-    char queue[37];
-    int64_t seq;
-    svc__new_uuid(queue);
-    rc = store_claim_insert(s->store, t.id, device_id, type, firmware, imei, queue, &seq) ||
-         store_claim_set_tags(s->store, seq, t.id, (const char *const *)tags.v, tags.n) ||
-         (json_is_true(blocked) && store_claim_set_blocked(s->store, seq, 1))
-         ? err_set(e, ERR_INTERNAL, "%s: cannot store the claim of %s", elem, device_id) : 0;
-  }
+  int64_t seq;
+  rc = svc__empty(tok) ? svc__claim_insert(s, &t, &d, &tags, false, &seq, e)
+                       : svc__claim_one(s, &t, json_string_value(tok), &tags, false, d.device_id, &seq, e);
+  if (!(rc = at(elem, e, rc)) && json_is_true(blocked) && store_claim_set_blocked(s->store, seq, 1))
+    rc = err_set(e, ERR_INTERNAL, "%s: cannot block %s", elem, d.device_id);
   svc__tags_free(&tags);
   return rc;
 }
 
-/* Rules need a service function that creates a rule from its JSON body inside an open
- * transaction; service/rules.c has none yet, so a fixture naming rules is refused rather
- * than half-loaded. */
-static int load_rule(svc *s, json_t *el, const char *elem, err_t *e) {
-  (void)s, (void)el;
-  return err_set(e, ERR_BAD_FIELD, "%s: this build cannot load rules from fixtures yet; create them with "
-                 "POST /v1/provisioning-rules", elem);
-}
+/* As POST /v1/provisioning-rules creates one, with the same checks and messages. */
+static int load_rule(svc *s, json_t *el, const char *elem, err_t *e) { return load_owned(s, el, elem, svc__rule_create, e); }
 
 /* A command queued as POST .../provisioning queues it, then taken to its "status" as the
  * deliver (IN_PROGRESS) or settle (SUCCEEDED, FAILED) control calls would. */
 static int load_command(svc *s, json_t *el, const char *elem, err_t *e) {
   svc_team t;
+  svc_outcome o;
   const char *device_id, *status;
   char prefix[64], type[40], id[37];
   int rc = team_of(s, el, elem, &t, e);
@@ -226,38 +177,25 @@ static int load_command(svc *s, json_t *el, const char *elem, err_t *e) {
   bool final = !strcmp(status, "SUCCEEDED") || !strcmp(status, "FAILED");
   if (!final && strcmp(status, "PENDING") && strcmp(status, "IN_PROGRESS"))
     return err_set(e, ERR_BAD_FIELD, "%s.status: must be PENDING, IN_PROGRESS, SUCCEEDED or FAILED", elem);
-  json_t *cme = json_object_get(el, "cmeError"), *msg = json_object_get(el, "message"), *resp = json_object_get(el, "response");
-  if (cme && !json_is_null(cme) && (!json_is_integer(cme) || json_integer_value(cme) < 0 || json_integer_value(cme) > 65535))
-    return err_set(e, ERR_BAD_FIELD, "%s.cmeError: must be an integer from 0 to 65535", elem);
-  if (msg && !json_is_null(msg) && !json_is_string(msg)) return err_set(e, ERR_BAD_FIELD, "%s.message: must be a string", elem);
-  if (resp && !json_is_null(resp) && !json_is_object(resp)) return err_set(e, ERR_BAD_FIELD, "%s.response: must be an object", elem);
-  if (!final && ((cme && !json_is_null(cme)) || (resp && !json_is_null(resp))))
+  if ((rc = at(elem, e, svc__outcome_from_json(el, !strcmp(status, "FAILED"), &o, e)))) return rc;
+  if (!final && (json_is_integer(json_object_get(el, "cmeError")) || o.response))
     return err_set(e, ERR_BAD_FIELD, "%s: cmeError and response belong to a SUCCEEDED or FAILED command", elem);
 
   store_claim c;
-  int64_t unfinished = 0;
-  rc = store_claim_get(s->store, t.id, device_id, &c);
-  if (rc < 0) return err_set(e, ERR_INTERNAL, "cannot read claims");
-  if (rc > 0) return err_set(e, ERR_NOT_FOUND, "%s.deviceId: no claimed device %s in this team", elem, device_id);
+  rc = svc__team_claim(s, &t, device_id, &c, e);
+  if (rc == -(int)ERR_NOT_FOUND) return err_set(e, ERR_NOT_FOUND, "%s.deviceId: no claimed device %s in this team", elem, device_id);
+  if (rc) return rc;
   store_claim_row_free(&c);
-  if (store_command_count_unfinished(s->store, c.seq, &unfinished)) return err_set(e, ERR_INTERNAL, "cannot count commands");
-  if (unfinished >= MAX_UNFINISHED)
-    return err_set(e, ERR_TOO_MANY_COMMANDS, "%s: device %s already has %d unfinished commands", elem, device_id, MAX_UNFINISHED);
+  if ((rc = at(elem, e, svc__command_room(s, c.seq, device_id, 1, e)))) return rc;
   if ((rc = at(elem, e, svc__command_queue(s, c.seq, type, el, NULL, id, e)))) return rc;
   if (!strcmp(status, "PENDING")) return 0;
 
   store_command k;
   if (store_command_get(s->store, c.seq, id, &k)) return err_set(e, ERR_INTERNAL, "%s: cannot read the command back", elem);
-  if (!final) {
+  if (!final)
     rc = store_command_set_status(s->store, k.seq, "IN_PROGRESS", NULL) ? err_set(e, ERR_INTERNAL, "%s: cannot update the command", elem) : 0;
-  } else {
-    svc_outcome o = {.failed = !strcmp(status, "FAILED"), .cme = (unsigned)json_integer_value(cme),
-                     .message = json_string_value(msg), .response = json_is_object(resp) ? resp : NULL};
-    store_device_claim dc;
-    if (store_claim_for_device(s->store, device_id, &dc)) rc = err_set(e, ERR_INTERNAL, "%s: cannot read device %s", elem, device_id);
-    else if (!(rc = at(elem, e, svc__settle(s, &dc, &k, &o, e))) && store_claim_set_report(s->store, c.seq, o.failed ? 2 : 1))
-      rc = err_set(e, ERR_INTERNAL, "%s: cannot record the report", elem);
-  }
+  else
+    rc = at(elem, e, svc__command_settle(s, device_id, &k, &o, e));
   store_command_free(&k);
   return rc;
 }

@@ -38,7 +38,7 @@ static int optional_text(json_t *body, const char *field, size_t max, bool digit
 }
 
 /* Validate a registration body into i (its PEM borrowed from body). */
-static int identity_from_json(json_t *body, store_identity *i, err_t *e) {
+int svc__identity_from_json(json_t *body, store_identity *i, err_t *e) {
   json_t *id = json_object_get(body, "deviceId"), *pem = json_object_get(body, "publicKeyPem");
   memset(i, 0, sizeof *i);
   if (svc__empty(id)) return err_set(e, ERR_MISSING_FIELD, "deviceId: required");
@@ -62,7 +62,7 @@ static int identity_from_json(json_t *body, store_identity *i, err_t *e) {
 
 int svc_identity_put(svc *s, json_t *body, json_t **out, err_t *e) {
   store_identity i;
-  int rc = identity_from_json(body, &i, e);
+  int rc = svc__identity_from_json(body, &i, e);
   if (rc) return rc;
   if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
   if (store_identity_put(s->store, &i)) rc = err_set(e, ERR_INTERNAL, "cannot store the identity of %s", i.device_id);

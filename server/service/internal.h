@@ -63,8 +63,16 @@ json_t *svc__tags_json(const svc_tags *list);
 void svc__tags_free(svc_tags *list);
 /* Missing, null, "", [] or {} (the 40001 rule). */
 bool svc__empty(json_t *v);
-/* A list answer {"items", "total", "pageNextToken"?}; items stolen. */
-json_t *svc__list(json_t *items, int64_t total, int limit, int64_t last_seq);
+/* One page of a list being read: its items and the seq of the last (the keyset token). */
+typedef struct {
+  json_t *items;
+  int64_t last;
+} svc_list_acc;
+/* Append item (stolen) read from the row of seq. */
+void svc__list_add(svc_list_acc *a, json_t *item, int64_t seq);
+/* rc == 0: *out = the list answer {"items", "total", "pageNextToken"?}, items stolen;
+ * otherwise free the items and return rc. */
+int svc__list_finish(svc_list_acc *a, int rc, int64_t total, int limit, json_t **out);
 void svc__new_uuid(char out[37]);
 void svc__time(int64_t ms, char out[32]);
 bool svc__uuid_valid(const char *s);
@@ -74,6 +82,19 @@ bool svc__uuid_valid(const char *s);
 json_t *svc__claim_json(const store_claim *c);
 /* Load a claim of team_id and render it; 404 when absent. */
 int svc__claim_view(svc *s, int64_t team_id, const char *device_id, json_t **out, err_t *e);
+/* What a claim records of a device: from its attestation token, or given by a fixture. */
+typedef struct {
+  char device_id[37], device_type[32], firmware_id[37], imei[32];
+} svc_claim_device;
+/* Every check of a claim of token, as POST /v1/claimed-devices makes them (structure,
+ * registered identity's signature, not claimed yet), then unless dry the claim with its
+ * tags; fills device_id and *seq (may be NULL). Inside a transaction. */
+int svc__claim_one(svc *s, const svc_team *t, const char *token, const svc_tags *tags, bool dry, char device_id[37],
+                   int64_t *seq, err_t *e);
+/* The end of every claim: 40900/40901 when d is claimed already, else unless dry the
+ * claim row with its tags (created as needed); *seq (may be NULL) its seq. */
+int svc__claim_insert(svc *s, const svc_team *t, const svc_claim_device *d, const svc_tags *tags, bool dry, int64_t *seq,
+                      err_t *e);
 /* Check obj's signature against the device's registered identity key (if any; with
  * --strict-identity one is required). 40003 on failure; fills imei and sets *registered
  * (may be NULL) to whether an identity exists. */
@@ -105,6 +126,8 @@ void svc__steps_free(svc_step *steps, int n);
 json_t *svc__command_json(const store_command *c);
 /* The claim of device_id in team t (inside a transaction); 404 when absent. */
 int svc__team_claim(svc *s, const svc_team *t, const char *device_id, store_claim *c, err_t *e);
+/* 0 when n more commands fit under the 20-unfinished limit of owner-api §3.1, else 40904. */
+int svc__command_room(svc *s, int64_t claim_seq, const char *device_id, int64_t n, err_t *e);
 /* Queue a validated command ({"description", "request"}) at the end of the claim's queue. */
 int svc__command_queue(svc *s, int64_t claim_seq, const char *type, json_t *cmd, const char *rule_id, char id[37], err_t *e);
 
@@ -119,10 +142,28 @@ typedef struct {
  * cloudAccessKeyGeneration), or FAILED with errorResponse and every later unfinished
  * command CANCELLED. The caller records the report outcome. */
 int svc__settle(svc *s, const store_device_claim *c, const store_command *k, const svc_outcome *o, err_t *e);
+/* Validate the outcome fields of a settle body ("cmeError"?, "message"?, "response"?)
+ * into o (borrowing from body); failed says which way the command ends. */
+int svc__outcome_from_json(json_t *body, bool failed, svc_outcome *o, err_t *e);
+/* Settle an unfinished command of device_id as the control API's settle call does:
+ * svc__settle, then the claim's report outcome. */
+int svc__command_settle(svc *s, const char *device_id, const store_command *k, const svc_outcome *o, err_t *e);
 /* Queue the commands of every active rule matching the claim's tags that has not
- * applied to it yet (owner-api §4.3). */
+ * applied to it yet (owner-api §4.3), in creation order; a rule whose commands do not
+ * all fit under the 20-unfinished limit waits, with every later one, for a later contact. */
 int svc__apply_rules(svc *s, const store_device_claim *c, err_t *e);
 /* Onboard the device of a succeeded cloudAccessKeyGeneration: verify the CSR of the
  * %KEYGEN value, issue a certificate with the local CA, create the device (owner-api §6). */
 int svc__onboard(svc *s, const store_device_claim *c, const store_command *k, const char *keygen_value, err_t *e);
+
+#include "store/identities.h"
+/* Validate a {"deviceId", "publicKeyPem", "imei"?, "deviceType"?} registration into i
+ * (its PEM borrowed from body), as POST /_mock/identities does. */
+int svc__identity_from_json(json_t *body, store_identity *i, err_t *e);
+/* Create a provisioning tag from a {"tag", "description"?} body inside a transaction, as
+ * POST /v1/provisioning/tags does (409 when it exists); *out (out may be NULL) the tag. */
+int svc__tag_create(svc *s, const svc_team *t, json_t *body, json_t **out, err_t *e);
+/* Create a rule from a POST /v1/provisioning-rules body inside a transaction: the same
+ * checks and messages, then the insert; *out (out may be NULL) the rule. */
+int svc__rule_create(svc *s, const svc_team *t, json_t *body, json_t **out, err_t *e);
 #endif

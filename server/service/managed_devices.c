@@ -27,30 +27,18 @@ static json_t *device_json(const store_device *d) {
   return o;
 }
 
-typedef struct {
-  json_t *items;
-  int64_t last;
-} list_acc;
-
 static void add_device(const store_device *d, void *ud) {
-  list_acc *a = ud;
-  json_array_append_new(a->items, device_json(d));
-  a->last = d->seq;
+  svc__list_add(ud, device_json(d), d->seq);
 }
 
 int svc_onboarded_list(svc *s, const svc_team *t, const svc_page *p, json_t **out, err_t *e) {
   if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
-  list_acc acc = {json_array(), 0};
+  svc_list_acc acc = {json_array(), 0};
   int64_t total = 0;
   int rc = store_device_list(s->store, t->id, p->before, p->limit, add_device, &acc, &total)
            ? err_set(e, ERR_INTERNAL, "cannot list devices") : 0;
   store_end(s->store, true);
-  if (rc) {
-    json_decref(acc.items);
-    return rc;
-  }
-  *out = svc__list(acc.items, total, p->limit, acc.last);
-  return 0;
+  return svc__list_finish(&acc, rc, total, p->limit, out);
 }
 
 int svc_onboarded_get(svc *s, const svc_team *t, const char *device_id, json_t **out, err_t *e) {

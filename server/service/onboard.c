@@ -32,25 +32,51 @@ static void collect_rule(const store_rule_ref *r, void *ud) {
   p->commands = json_loads(r->commands, 0, NULL);
 }
 
+typedef struct {
+  json_t *cmd; /* borrowed from the rule */
+  char type[40];
+} rule_command;
+
+/* Queue one rule's commands on the claim, all or none: 0 queued (the rule is applied),
+ * 1 waiting (they do not all fit under the 20-unfinished limit), or an error. */
+static int apply_rule(svc *s, const store_device_claim *c, const pending_rule *r, err_t *e) {
+  size_t n = json_array_size(r->commands), ok = 0, k;
+  rule_command *q = calloc(n ? n : 1, sizeof *q);
+  json_t *cmd;
+  json_array_foreach(r->commands, k, cmd) {
+    err_t ve;
+    /* Rules are validated when saved; a command that no longer validates is skipped. */
+    if (!svc__command_validate(cmd, "", q[ok].type, &ve)) q[ok++].cmd = cmd;
+  }
+  err_t room;
+  int rc = svc__command_room(s, c->seq, c->device_id, (int64_t)ok, &room);
+  if (rc == -(int)ERR_TOO_MANY_COMMANDS) {
+    log_msg(LOG_WARN, "device %s: rule %s waits for room in the queue: %s", c->device_id, r->id, room.message);
+    rc = 1;
+  } else if (rc) {
+    *e = room;
+  }
+  for (size_t i = 0; i < ok && !rc; i++) {
+    char id[37];
+    rc = svc__command_queue(s, c->seq, q[i].type, q[i].cmd, r->id, id, e);
+  }
+  if (!rc && store_rule_mark_applied(s->store, r->seq, c->seq)) rc = err_set(e, ERR_INTERNAL, "cannot mark the rule applied");
+  free(q);
+  return rc;
+}
+
 int svc__apply_rules(svc *s, const store_device_claim *c, err_t *e) {
   rule_acc a = {0};
   int rc = 0;
   if (store_rules_unapplied(s->store, c->seq, collect_rule, &a)) rc = err_set(e, ERR_INTERNAL, "cannot read rules");
+  /* In creation order; once one waits for room, the later ones wait behind it so that
+   * rules still queue in the order they were created. */
   for (size_t i = 0; i < a.n; i++) {
-    size_t k;
-    json_t *cmd;
-    json_array_foreach(a.v[i].commands, k, cmd) {
-      char type[40], id[37];
-      err_t ve;
-      /* Rules are validated when saved; a command that no longer validates is skipped. */
-      if (rc || svc__command_validate(cmd, "", type, &ve)) continue;
-      rc = svc__command_queue(s, c->seq, type, cmd, a.v[i].id, id, e);
-    }
-    if (!rc && store_rule_mark_applied(s->store, a.v[i].seq, c->seq)) rc = err_set(e, ERR_INTERNAL, "cannot mark the rule applied");
+    if (!rc) rc = apply_rule(s, c, &a.v[i], e);
     json_decref(a.v[i].commands);
   }
   free(a.v);
-  return rc;
+  return rc > 0 ? 0 : rc;
 }
 
 static int verify_keygen(const void *obj, const mbedtls_pk_context *pub) { return keygen_verify_cose(obj, pub); }

@@ -1,8 +1,9 @@
 /* Provisioning rules seen from the owner (owner-api §4): create, list, get, PATCH and
  * delete, with DRAFT/ACTIVE and unique names. A rule's commands are validated exactly
  * like one queued command (§3.1), each message naming its element ("commands[2]...").
- * Applying active rules to devices is not here: it happens at a device's contact
- * (svc__apply_rules in onboard.c). */
+ * The create verb's body is svc__rule_create, which fixtures.c calls inside its own
+ * transaction. Applying active rules to devices is not here: it happens at a device's
+ * contact (svc__apply_rules in onboard.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,14 +156,10 @@ static int name_free(svc *s, const svc_team *t, const char *name, int64_t except
   return 0;
 }
 
-int svc_rule_create(svc *s, const svc_team *t, json_t *body, json_t **out, err_t *e) {
+int svc__rule_create(svc *s, const svc_team *t, json_t *body, json_t **out, err_t *e) {
   rule_input in;
   int rc = parse_rule(body, false, &in, e);
   if (rc) return rc;
-  if (store_begin(s->store)) {
-    rule_input_free(&in);
-    return err_set(e, ERR_INTERNAL, "store unavailable");
-  }
   char id[37];
   int64_t seq;
   svc__new_uuid(id);
@@ -170,41 +167,36 @@ int svc_rule_create(svc *s, const svc_team *t, json_t *body, json_t **out, err_t
     if (store_rule_insert(s->store, t->id, id, in.name, in.description, in.active, in.commands, &seq) ||
         store_rule_set_tags(s->store, seq, t->id, (const char *const *)in.tags.v, in.tags.n))
       rc = err_set(e, ERR_INTERNAL, "cannot store the rule");
-    else rc = rule_view(s, t, id, out, e);
-  }
-  if (store_end(s->store, rc == 0) && !rc) {
-    json_decref(*out);
-    rc = err_set(e, ERR_INTERNAL, "cannot commit the rule");
+    else if (out)
+      rc = rule_view(s, t, id, out, e);
   }
   rule_input_free(&in);
   return rc;
 }
 
-typedef struct {
-  json_t *items;
-  int64_t last;
-} list_acc;
+int svc_rule_create(svc *s, const svc_team *t, json_t *body, json_t **out, err_t *e) {
+  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  int rc = svc__rule_create(s, t, body, out, e);
+  if (store_end(s->store, rc == 0) && !rc) {
+    json_decref(*out);
+    rc = err_set(e, ERR_INTERNAL, "cannot commit the rule");
+  }
+  return rc;
+}
 
 static void add_rule(const store_rule *r, void *ud) {
-  list_acc *a = ud;
-  json_array_append_new(a->items, rule_json(r));
-  a->last = r->seq;
+  svc__list_add(ud, rule_json(r), r->seq);
 }
 
 int svc_rule_list(svc *s, const svc_team *t, const svc_page *p, json_t **out, err_t *e) {
   if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
-  list_acc acc = {json_array(), 0};
+  svc_list_acc acc = {json_array(), 0};
   int64_t total = 0;
   /* Creation order, so the keyset runs upwards: the token holds the last seq. */
   int rc = store_rule_list(s->store, t->id, p->before, p->limit, add_rule, &acc, &total)
            ? err_set(e, ERR_INTERNAL, "cannot list rules") : 0;
   store_end(s->store, true);
-  if (rc) {
-    json_decref(acc.items);
-    return rc;
-  }
-  *out = svc__list(acc.items, total, p->limit, acc.last);
-  return 0;
+  return svc__list_finish(&acc, rc, total, p->limit, out);
 }
 
 int svc_rule_get(svc *s, const svc_team *t, const char *rule_id, json_t **out, err_t *e) {

@@ -27,31 +27,19 @@ static int load_tag(svc *s, const svc_team *t, const char *tag, store_tag *out, 
   return 0;
 }
 
-typedef struct {
-  json_t *items;
-  int64_t last;
-} list_acc;
-
 static void add_tag(const store_tag *t, void *ud) {
-  list_acc *a = ud;
-  json_array_append_new(a->items, tag_json(t));
-  a->last = t->seq;
+  svc__list_add(ud, tag_json(t), t->seq);
 }
 
 int svc_tag_list(svc *s, const svc_team *t, const svc_page *p, json_t **out, err_t *e) {
   if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
-  list_acc acc = {json_array(), 0};
+  svc_list_acc acc = {json_array(), 0};
   int64_t total = 0;
   /* Creation order, so the keyset runs upwards: the token holds the last rowid. */
   int rc = store_tag_list(s->store, t->id, p->before, p->limit, add_tag, &acc, &total)
            ? err_set(e, ERR_INTERNAL, "cannot list tags") : 0;
   store_end(s->store, true);
-  if (rc) {
-    json_decref(acc.items);
-    return rc;
-  }
-  *out = svc__list(acc.items, total, p->limit, acc.last);
-  return 0;
+  return svc__list_finish(&acc, rc, total, p->limit, out);
 }
 
 /* The tag of a create body: one tag as claims accept it (trimmed, 1..64 characters of
@@ -73,28 +61,30 @@ static int parse_tag(json_t *body, svc_tags *tag, err_t *e) {
   return 0;
 }
 
-int svc_tag_create(svc *s, const svc_team *t, json_t *body, json_t **out, err_t *e) {
+int svc__tag_create(svc *s, const svc_team *t, json_t *body, json_t **out, err_t *e) {
   svc_tags tag = {0};
   int rc = parse_tag(body, &tag, e);
   if (rc) return rc;
-  if (store_begin(s->store)) {
-    svc__tags_free(&tag);
-    return err_set(e, ERR_INTERNAL, "store unavailable");
-  }
   int created = 0;
   store_tag row;
   if (store_tag_ensure(s->store, t->id, tag.v[0], json_string_value(json_object_get(body, "description")), &created))
     rc = err_set(e, ERR_INTERNAL, "cannot store the tag");
   else if (!created) rc = err_set(e, ERR_NAME_EXISTS, "tag: provisioning tag '%s' exists", tag.v[0]);
-  else if (!(rc = load_tag(s, t, tag.v[0], &row, e))) {
+  else if (out && !(rc = load_tag(s, t, tag.v[0], &row, e))) {
     *out = tag_json(&row);
     store_tag_free(&row);
   }
+  svc__tags_free(&tag);
+  return rc;
+}
+
+int svc_tag_create(svc *s, const svc_team *t, json_t *body, json_t **out, err_t *e) {
+  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  int rc = svc__tag_create(s, t, body, out, e);
   if (store_end(s->store, rc == 0) && !rc) {
     json_decref(*out);
     rc = err_set(e, ERR_INTERNAL, "cannot commit the tag");
   }
-  svc__tags_free(&tag);
   return rc;
 }
 

@@ -13,26 +13,21 @@
   STORE_CLAIM_STATUS_SQL ","                                                               \
   " (SELECT json_group_array(tag) FROM (SELECT tag FROM claim_tags WHERE claim_seq = c.seq ORDER BY rowid))"
 
-static void copy_text(sqlite3_stmt *st, int col, char *dst, size_t n) {
-  const unsigned char *t = sqlite3_column_text(st, col);
-  snprintf(dst, n, "%s", t ? (const char *)t : "");
-}
-
 static void read_row(sqlite3_stmt *st, store_claim *c) {
   c->seq = sqlite3_column_int64(st, 0);
   c->team_id = sqlite3_column_int64(st, 1);
-  copy_text(st, 2, c->device_id, sizeof c->device_id);
-  copy_text(st, 3, c->device_type, sizeof c->device_type);
-  copy_text(st, 4, c->firmware_id, sizeof c->firmware_id);
-  copy_text(st, 5, c->imei, sizeof c->imei);
-  copy_text(st, 6, c->owner_id, sizeof c->owner_id);
-  copy_text(st, 7, c->queue_id, sizeof c->queue_id);
+  store__copy_text(st, 2, c->device_id, sizeof c->device_id);
+  store__copy_text(st, 3, c->device_type, sizeof c->device_type);
+  store__copy_text(st, 4, c->firmware_id, sizeof c->firmware_id);
+  store__copy_text(st, 5, c->imei, sizeof c->imei);
+  store__copy_text(st, 6, c->owner_id, sizeof c->owner_id);
+  store__copy_text(st, 7, c->queue_id, sizeof c->queue_id);
   c->next_qseq = sqlite3_column_int64(st, 8);
   c->blocked = sqlite3_column_int(st, 9);
   c->last_report = sqlite3_column_int(st, 10);
   c->claimed_at = sqlite3_column_int64(st, 11);
   c->updated_at = sqlite3_column_int64(st, 12);
-  copy_text(st, 13, c->status, sizeof c->status);
+  store__copy_text(st, 13, c->status, sizeof c->status);
   const unsigned char *tags = sqlite3_column_text(st, 14);
   c->tags_json = strdup(tags ? (const char *)tags : "[]");
 }
@@ -47,25 +42,22 @@ int store_claim_get(store *s, int64_t team_id, const char *device_id, store_clai
                                     " WHERE c.device_id = ?1 AND (?2 = 0 OR c.team_id = ?2)");
   sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, team_id);
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) {
-    read_row(st, out);
-    return 0;
-  }
-  return rc == SQLITE_DONE ? 1 : -1;
+  int rc = store__row(st);
+  if (!rc) read_row(st, out);
+  return rc;
 }
 
 int store_claim_for_device(store *s, const char *device_id, store_device_claim *out) {
   sqlite3_stmt *st = store__stmt(s, "SELECT seq, team_id, next_qseq, blocked, queue_id FROM claims WHERE device_id = ?1");
   sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st);
-  if (rc != SQLITE_ROW) return rc == SQLITE_DONE ? 1 : -1;
+  int rc = store__row(st);
+  if (rc) return rc;
   out->seq = sqlite3_column_int64(st, 0);
   out->team_id = sqlite3_column_int64(st, 1);
   out->next_qseq = sqlite3_column_int64(st, 2);
   out->blocked = sqlite3_column_int(st, 3);
   snprintf(out->device_id, sizeof out->device_id, "%s", device_id);
-  copy_text(st, 4, out->queue_id, sizeof out->queue_id);
+  store__copy_text(st, 4, out->queue_id, sizeof out->queue_id);
   return 0;
 }
 
@@ -96,19 +88,26 @@ int store_tag_ensure(store *s, int64_t team_id, const char *tag, const char *des
   return 0;
 }
 
-int store_claim_set_tags(store *s, int64_t claim_seq, int64_t team_id, const char *const *tags, size_t n) {
-  sqlite3_stmt *st = store__stmt(s, "DELETE FROM claim_tags WHERE claim_seq = ?1");
-  sqlite3_bind_int64(st, 1, claim_seq);
+int store__set_tags(store *s, const char *clear_sql, const char *add_sql, int64_t seq, int64_t team_id,
+                    const char *const *tags, size_t n) {
+  sqlite3_stmt *st = store__stmt(s, clear_sql);
+  sqlite3_bind_int64(st, 1, seq);
   if (sqlite3_step(st) != SQLITE_DONE) return -1;
   for (size_t i = 0; i < n; i++) {
     if (store_tag_ensure(s, team_id, tags[i], NULL, NULL)) return -1;
-    st = store__stmt(s, "INSERT OR IGNORE INTO claim_tags (claim_seq, team_id, tag) VALUES (?1, ?2, ?3)");
-    sqlite3_bind_int64(st, 1, claim_seq);
+    st = store__stmt(s, add_sql);
+    sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_int64(st, 2, team_id);
     sqlite3_bind_text(st, 3, tags[i], -1, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE) return -1;
   }
   return 0;
+}
+
+int store_claim_set_tags(store *s, int64_t claim_seq, int64_t team_id, const char *const *tags, size_t n) {
+  return store__set_tags(s, "DELETE FROM claim_tags WHERE claim_seq = ?1",
+                         "INSERT OR IGNORE INTO claim_tags (claim_seq, team_id, tag) VALUES (?1, ?2, ?3)", claim_seq, team_id,
+                         tags, n);
 }
 
 int store_claim_delete(store *s, int64_t team_id, const char *device_id) {
@@ -176,10 +175,10 @@ int store_claim_list(store *s, int64_t team_id, const store_claim_filter *f, int
 int store_identity_get(store *s, const char *device_id, char **pem, char imei[32]) {
   sqlite3_stmt *st = store__stmt(s, "SELECT public_key_pem, imei FROM identities WHERE device_id = ?1");
   sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st);
-  if (rc != SQLITE_ROW) return rc == SQLITE_DONE ? 1 : -1;
+  int rc = store__row(st);
+  if (rc) return rc;
   if (pem) *pem = strdup((const char *)sqlite3_column_text(st, 0));
-  if (imei) copy_text(st, 1, imei, 32);
+  if (imei) store__copy_text(st, 1, imei, 32);
   return 0;
 }
 
@@ -197,8 +196,8 @@ int store_bulk_op_get(store *s, int64_t team_id, const char *id, char **result) 
   sqlite3_stmt *st = store__stmt(s, "SELECT result FROM bulk_ops WHERE id = ?1 AND team_id = ?2");
   sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, team_id);
-  int rc = sqlite3_step(st);
-  if (rc != SQLITE_ROW) return rc == SQLITE_DONE ? 1 : -1;
+  int rc = store__row(st);
+  if (rc) return rc;
   *result = strdup((const char *)sqlite3_column_text(st, 0));
   return 0;
 }

@@ -36,10 +36,15 @@ int store_claim_for_device(store *s, const char *device_id, store_device_claim *
 /* Insert a claim; fills out (seq, times). */
 int store_claim_insert(store *s, int64_t team_id, const char *device_id, const char *device_type,
                        const char *firmware_id, const char *imei, const char *queue_id, int64_t *seq);
-/* Replace the tags of a claim (tags already exist as provisioning tags). */
+/* Replace the tags of a claim (each created as a provisioning tag when missing). */
 int store_claim_set_tags(store *s, int64_t claim_seq, int64_t team_id, const char *const *tags, size_t n);
 /* Create the provisioning tag if missing. created = 1 when new. */
 int store_tag_ensure(store *s, int64_t team_id, const char *tag, const char *description, int *created);
+/* Replace the tags of a claim or rule, for store/ files: clear_sql deletes its rows
+ * (?1 = seq), add_sql inserts one (?1 seq, ?2 team, ?3 tag); each tag is first created
+ * as a provisioning tag of the team. Both SQL texts are literals (cached by address). */
+int store__set_tags(store *s, const char *clear_sql, const char *add_sql, int64_t seq, int64_t team_id,
+                    const char *const *tags, size_t n);
 /* Delete a claim (cascades to commands, tags, applied-rule marks). 0 deleted, 1 none. */
 int store_claim_delete(store *s, int64_t team_id, const char *device_id);
 /* Set the blocked flag. */

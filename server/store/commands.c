@@ -9,27 +9,17 @@
   "seq, claim_seq, qseq, id, type, status, rule_id, description, request, response,"       \
   " pre_done, created_at, updated_at"
 
-static char *dup_text(sqlite3_stmt *st, int col) {
-  const unsigned char *t = sqlite3_column_text(st, col);
-  return t ? strdup((const char *)t) : NULL;
-}
-
-static void copy_text(sqlite3_stmt *st, int col, char *dst, size_t n) {
-  const unsigned char *t = sqlite3_column_text(st, col);
-  snprintf(dst, n, "%s", t ? (const char *)t : "");
-}
-
 static void read_row(sqlite3_stmt *st, store_command *c) {
   c->seq = sqlite3_column_int64(st, 0);
   c->claim_seq = sqlite3_column_int64(st, 1);
   c->qseq = sqlite3_column_int64(st, 2);
-  copy_text(st, 3, c->id, sizeof c->id);
-  copy_text(st, 4, c->type, sizeof c->type);
-  copy_text(st, 5, c->status, sizeof c->status);
-  copy_text(st, 6, c->rule_id, sizeof c->rule_id);
-  c->description = dup_text(st, 7);
-  c->request = dup_text(st, 8);
-  c->response = dup_text(st, 9);
+  store__copy_text(st, 3, c->id, sizeof c->id);
+  store__copy_text(st, 4, c->type, sizeof c->type);
+  store__copy_text(st, 5, c->status, sizeof c->status);
+  store__copy_text(st, 6, c->rule_id, sizeof c->rule_id);
+  c->description = store__dup_text(st, 7);
+  c->request = store__dup_text(st, 8);
+  c->response = store__dup_text(st, 9);
   c->pre_done = sqlite3_column_int(st, 10);
   c->created_at = sqlite3_column_int64(st, 11);
   c->updated_at = sqlite3_column_int64(st, 12);
@@ -75,12 +65,9 @@ int store_command_count_unfinished(store *s, int64_t claim_seq, int64_t *n) {
 }
 
 static int get_one(sqlite3_stmt *st, store_command *out) {
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) {
-    read_row(st, out);
-    return 0;
-  }
-  return rc == SQLITE_DONE ? 1 : -1;
+  int rc = store__row(st);
+  if (!rc) read_row(st, out);
+  return rc;
 }
 
 int store_command_get(store *s, int64_t claim_seq, const char *id, store_command *out) {

@@ -95,8 +95,8 @@ int store_db_size(store *s, int64_t *bytes) {
 int store_device_team_key(store *s, const char *device_id, char *key, size_t n) {
   sqlite3_stmt *st = store__stmt(s, "SELECT t.api_key FROM claims c JOIN teams t ON t.id = c.team_id WHERE c.device_id = ?1");
   sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st);
-  if (rc != SQLITE_ROW) return rc == SQLITE_DONE ? 1 : -1;
+  int rc = store__row(st);
+  if (rc) return rc;
   snprintf(key, n, "%s", (const char *)sqlite3_column_text(st, 0));
   return 0;
 }

@@ -23,18 +23,13 @@ int store_device_upsert(store *s, int64_t team_id, const char *id, const char *s
 
 #define DEVICE_COLUMNS "seq, id, sub_type, tags, firmware, certificate_pem, created_at"
 
-static char *dup_text(sqlite3_stmt *st, int col) {
-  const unsigned char *t = sqlite3_column_text(st, col);
-  return t ? strdup((const char *)t) : NULL;
-}
-
 static void read_device(sqlite3_stmt *st, store_device *d) {
   d->seq = sqlite3_column_int64(st, 0);
   snprintf(d->id, sizeof d->id, "%s", (const char *)sqlite3_column_text(st, 1));
-  d->sub_type = dup_text(st, 2);
-  d->tags = dup_text(st, 3);
-  d->firmware = dup_text(st, 4);
-  d->certificate_pem = dup_text(st, 5);
+  d->sub_type = store__dup_text(st, 2);
+  d->tags = store__dup_text(st, 3);
+  d->firmware = store__dup_text(st, 4);
+  d->certificate_pem = store__dup_text(st, 5);
   d->created_at = sqlite3_column_int64(st, 6);
 }
 
@@ -50,12 +45,9 @@ int store_device_get(store *s, int64_t team_id, const char *id, store_device *ou
   sqlite3_stmt *st = store__stmt(s, "SELECT " DEVICE_COLUMNS " FROM devices WHERE team_id = ?1 AND id = ?2");
   sqlite3_bind_int64(st, 1, team_id);
   sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) {
-    read_device(st, out);
-    return 0;
-  }
-  return rc == SQLITE_DONE ? 1 : -1;
+  int rc = store__row(st);
+  if (!rc) read_device(st, out);
+  return rc;
 }
 
 int store_device_list(store *s, int64_t team_id, int64_t before, int limit,

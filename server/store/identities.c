@@ -7,16 +7,11 @@
 
 #define IDENTITY_COLUMNS "device_id, public_key_pem, imei, device_type, created_at"
 
-static void copy_text(sqlite3_stmt *st, int col, char *dst, size_t n) {
-  const unsigned char *t = sqlite3_column_text(st, col);
-  snprintf(dst, n, "%s", t ? (const char *)t : "");
-}
-
 static int read_row(sqlite3_stmt *st, store_identity *i) {
-  copy_text(st, 0, i->device_id, sizeof i->device_id);
+  store__copy_text(st, 0, i->device_id, sizeof i->device_id);
   i->public_key_pem = strdup((const char *)sqlite3_column_text(st, 1));
-  copy_text(st, 2, i->imei, sizeof i->imei);
-  copy_text(st, 3, i->device_type, sizeof i->device_type);
+  store__copy_text(st, 2, i->imei, sizeof i->imei);
+  store__copy_text(st, 3, i->device_type, sizeof i->device_type);
   i->created_at = sqlite3_column_int64(st, 4);
   return i->public_key_pem ? 0 : -1;
 }
@@ -39,8 +34,8 @@ int store_identity_put(store *s, const store_identity *i) {
 int store_identity_find(store *s, const char *device_id, store_identity *out) {
   sqlite3_stmt *st = store__stmt(s, "SELECT " IDENTITY_COLUMNS " FROM identities WHERE device_id = ?1");
   sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st);
-  if (rc != SQLITE_ROW) return rc == SQLITE_DONE ? 1 : -1;
+  int rc = store__row(st);
+  if (rc) return rc;
   return read_row(st, out);
 }
 

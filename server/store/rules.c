@@ -38,21 +38,16 @@ int store_rule_mark_applied(store *s, int64_t rule_seq, int64_t claim_seq) {
   "r.seq, r.id, r.name, r.description, r.active, r.commands, r.created_at, r.updated_at,"         \
   " (SELECT json_group_array(tag) FROM (SELECT tag FROM rule_tags WHERE rule_seq = r.seq ORDER BY rowid))"
 
-static char *dup_text(sqlite3_stmt *st, int col) {
-  const unsigned char *t = sqlite3_column_text(st, col);
-  return t ? strdup((const char *)t) : NULL;
-}
-
 static void read_rule(sqlite3_stmt *st, store_rule *r) {
   r->seq = sqlite3_column_int64(st, 0);
   snprintf(r->id, sizeof r->id, "%s", (const char *)sqlite3_column_text(st, 1));
-  r->name = dup_text(st, 2);
-  r->description = dup_text(st, 3);
+  r->name = store__dup_text(st, 2);
+  r->description = store__dup_text(st, 3);
   r->active = sqlite3_column_int(st, 4);
-  r->commands = dup_text(st, 5);
+  r->commands = store__dup_text(st, 5);
   r->created_at = sqlite3_column_int64(st, 6);
   r->updated_at = sqlite3_column_int64(st, 7);
-  r->tags_json = dup_text(st, 8);
+  r->tags_json = store__dup_text(st, 8);
 }
 
 void store_rule_free(store_rule *r) {
@@ -93,30 +88,18 @@ int store_rule_update(store *s, int64_t seq, const char *name, const char *descr
 }
 
 int store_rule_set_tags(store *s, int64_t rule_seq, int64_t team_id, const char *const *tags, size_t n) {
-  sqlite3_stmt *st = store__stmt(s, "DELETE FROM rule_tags WHERE rule_seq = ?1");
-  sqlite3_bind_int64(st, 1, rule_seq);
-  if (sqlite3_step(st) != SQLITE_DONE) return -1;
-  for (size_t i = 0; i < n; i++) {
-    if (store_tag_ensure(s, team_id, tags[i], NULL, NULL)) return -1;
-    st = store__stmt(s, "INSERT OR IGNORE INTO rule_tags (rule_seq, team_id, tag) VALUES (?1, ?2, ?3)");
-    sqlite3_bind_int64(st, 1, rule_seq);
-    sqlite3_bind_int64(st, 2, team_id);
-    sqlite3_bind_text(st, 3, tags[i], -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE) return -1;
-  }
-  return 0;
+  return store__set_tags(s, "DELETE FROM rule_tags WHERE rule_seq = ?1",
+                         "INSERT OR IGNORE INTO rule_tags (rule_seq, team_id, tag) VALUES (?1, ?2, ?3)", rule_seq, team_id, tags,
+                         n);
 }
 
 int store_rule_get(store *s, int64_t team_id, const char *id, store_rule *out) {
   sqlite3_stmt *st = store__stmt(s, "SELECT " RULE_COLUMNS " FROM rules r WHERE r.id = ?1 AND r.team_id = ?2");
   sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, team_id);
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) {
-    read_rule(st, out);
-    return 0;
-  }
-  return rc == SQLITE_DONE ? 1 : -1;
+  int rc = store__row(st);
+  if (!rc) read_rule(st, out);
+  return rc;
 }
 
 int store_rule_name_taken(store *s, int64_t team_id, const char *name, int64_t except_seq) {

@@ -238,6 +238,21 @@ sqlite3_stmt *store__stmt(store *s, const char *sql) {
 
 sqlite3 *store__db(store *s) { return s->db; }
 
+int store__row(sqlite3_stmt *st) {
+  int rc = sqlite3_step(st);
+  return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+}
+
+char *store__dup_text(sqlite3_stmt *st, int col) {
+  const unsigned char *t = sqlite3_column_text(st, col);
+  return t ? strdup((const char *)t) : NULL;
+}
+
+void store__copy_text(sqlite3_stmt *st, int col, char *dst, size_t n) {
+  const unsigned char *t = sqlite3_column_text(st, col);
+  snprintf(dst, n, "%s", t ? (const char *)t : "");
+}
+
 int store_reset(store *s, const char *team_owner_id) {
   store_bump_generation(s); /* Cascaded deletes are not all counted as changes. */
   if (!team_owner_id) {

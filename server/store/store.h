@@ -42,6 +42,12 @@ void store_bump_generation(store *s);
 sqlite3_stmt *store__stmt(store *s, const char *sql);
 /* The raw connection, for store/ files. */
 sqlite3 *store__db(store *s);
+/* Step a one-row query, for store/ files: 0 a row is ready, 1 no row, -1 error. */
+int store__row(sqlite3_stmt *st);
+/* Column col of the current row as a malloc'd string (NULL for SQL NULL), for store/ files. */
+char *store__dup_text(sqlite3_stmt *st, int col);
+/* Column col of the current row copied into dst of n bytes ("" for SQL NULL), for store/ files. */
+void store__copy_text(sqlite3_stmt *st, int col, char *dst, size_t n);
 
 /* Wipe all state; team_owner_id != NULL wipes that team only. Inside store_begin/end. */
 int store_reset(store *s, const char *team_owner_id);

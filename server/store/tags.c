@@ -13,8 +13,7 @@
 static void read_tag(sqlite3_stmt *st, store_tag *t) {
   t->seq = sqlite3_column_int64(st, 0);
   snprintf(t->tag, sizeof t->tag, "%s", (const char *)sqlite3_column_text(st, 1));
-  const unsigned char *d = sqlite3_column_text(st, 2);
-  t->description = d ? strdup((const char *)d) : NULL;
+  t->description = store__dup_text(st, 2);
   t->created_at = sqlite3_column_int64(st, 3);
   t->device_count = sqlite3_column_int64(st, 4);
   t->rule_count = sqlite3_column_int64(st, 5);
@@ -29,12 +28,9 @@ int store_tag_get(store *s, int64_t team_id, const char *tag, store_tag *out) {
   sqlite3_stmt *st = store__stmt(s, "SELECT " TAG_COLUMNS " FROM tags t WHERE t.team_id = ?1 AND t.tag = ?2");
   sqlite3_bind_int64(st, 1, team_id);
   sqlite3_bind_text(st, 2, tag, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) {
-    read_tag(st, out);
-    return 0;
-  }
-  return rc == SQLITE_DONE ? 1 : -1;
+  int rc = store__row(st);
+  if (!rc) read_tag(st, out);
+  return rc;
 }
 
 int store_tag_list(store *s, int64_t team_id, int64_t after, int limit,

@@ -811,6 +811,83 @@ Test(fixtures, a_bad_element_loads_nothing) {
   }
 }
 
+#define F_FINISHED "{\"request\": {\"finished\": {}}}"
+
+Test(fixtures, rules_load_as_posted) {
+  const char *dev = "31111111-2222-4333-8444-555555555555";
+  char doc[2048], path[128];
+  snprintf(doc, sizeof doc,
+           "{\"claimedDevices\": [{\"team\": \"" KEY "\", \"deviceId\": \"%s\", \"deviceType\": \"nrf9161_LACA\", \"tags\": [\"demo\"]}],"
+           " \"rules\": ["
+           "   {\"team\": \"" KEY "\", \"_comment\": \"ignored\", \"name\": \"onboard\", \"description\": \"first\", \"active\": true,"
+           "    \"tags\": [\"demo,rule-only\"], \"commands\": [{\"description\": \"key\", \"request\": {\"clientPrivateKeyGeneration\":"
+           "    {\"secTag\": 16842753}}}, " F_FINISHED "]},"
+           "   {\"team\": \"" KEY "\", \"name\": \"draft\", \"tags\": [\"x\"], \"commands\": [" F_FINISHED "]}]}",
+           dev);
+  http_resp *r = control(&m, "POST", "/_mock/fixtures", doc);
+  cr_assert_eq(r->status, 201, "%s", r->body);
+  cr_assert_eq(jint(r->json, "rules"), 2);
+  http_resp_free(r);
+  r = owner(&m, KEY, "GET", "/v1/provisioning-rules", NULL);
+  cr_assert_eq(jint(r->json, "total"), 2, "%s", r->body);
+  json_t *rule = item(r->json, 0);
+  cr_assert_str_eq(jstr(rule, "name"), "onboard");
+  cr_assert_str_eq(jstr(rule, "description"), "first");
+  cr_assert_str_eq(jstr(rule, "status"), "ACTIVE");
+  char *text = json_dumps(json_object_get(rule, "tags"), JSON_COMPACT);
+  cr_assert_str_eq(text, "[\"demo\",\"rule-only\"]", "split as a POST splits them");
+  free(text);
+  text = json_dumps(json_object_get(rule, "commands"), JSON_COMPACT | JSON_PRESERVE_ORDER);
+  cr_assert_str_eq(text, "[{\"description\":\"key\",\"request\":{\"clientPrivateKeyGeneration\":{\"secTag\":16842753}}},"
+                         "{\"request\":{\"finished\":{}}}]");
+  free(text);
+  cr_assert_str_eq(jstr(item(r->json, 1), "status"), "DRAFT", "active defaults to false");
+  http_resp_free(r);
+  cr_assert_eq(owner_status(&m, KEY, "GET", "/v1/provisioning/tags/rule-only"), 200, "a rule's new tag is created");
+  snprintf(path, sizeof path, "/v1/claimed-devices/%s", dev);
+  r = owner(&m, KEY, "GET", path, NULL);
+  cr_assert_str_eq(jstr(r->json, "status"), "PENDING", "the active rule waits for the device's contact");
+  http_resp_free(r);
+
+  /* A bad rule gets the message POST /v1/provisioning-rules gives, below the element's
+   * name, and loads nothing of the document. */
+  static const struct {
+    const char *rule;
+    long long code;
+    const char *names;
+  } cases[] = {
+    {"{\"team\": \"" KEY "\", \"name\": \"onboard\", \"tags\": [\"t\"], \"commands\": [" F_FINISHED "]}", 40902, "rules[1].name: "},
+    {"{\"team\": \"" KEY "\", \"tags\": [\"t\"], \"commands\": [" F_FINISHED "]}", 40001, "rules[1].name: "},
+    {"{\"team\": \"" KEY "\", \"name\": \"n\", \"tags\": [\"t\"], \"commands\": []}", 40001, "rules[1].commands: "},
+    {"{\"team\": \"" KEY "\", \"name\": \"n\", \"tags\": [\"a b\"], \"commands\": [" F_FINISHED "]}", 40004, "rules[1].tags: "},
+    {"{\"team\": \"" KEY "\", \"name\": \"n\", \"tags\": [\"t\"], \"commands\": [" F_FINISHED ", {\"request\": {\"bogus\": {}}}]}",
+     40005, "rules[1].commands[1].request"},
+    {"{\"team\": \"" KEY "\", \"name\": \"n\", \"active\": 1, \"tags\": [\"t\"], \"commands\": [" F_FINISHED "]}", 40004,
+     "rules[1].active: "},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    snprintf(doc, sizeof doc, "{\"rules\": [{\"team\": \"" KEY "\", \"name\": \"fresh\", \"tags\": [\"t\"], \"commands\": ["
+             F_FINISHED "]}, %s]}", cases[i].rule);
+    r = control(&m, "POST", "/_mock/fixtures", doc);
+    cr_assert_eq(r->status, cases[i].code / 100, "%s -> %s", cases[i].rule, r->body);
+    cr_assert_eq(jint(r->json, "code"), cases[i].code, "%s -> %s", cases[i].rule, r->body);
+    const char *msg = jstr(r->json, "message");
+    cr_assert(!strncmp(msg, cases[i].names, strlen(cases[i].names)), "%s -> %s", cases[i].rule, r->body);
+    /* The same body posted: the same code and message, without the element's name. */
+    http_resp *p = owner(&m, KEY, "POST", "/v1/provisioning-rules", cases[i].rule);
+    cr_assert_eq(jint(p->json, "code"), cases[i].code, "%s", p->body);
+    cr_assert_str_eq(msg + strlen("rules[1]."), jstr(p->json, "message"));
+    http_resp_free(p);
+    http_resp_free(r);
+  }
+  r = owner(&m, KEY, "GET", "/v1/provisioning-rules", NULL);
+  cr_assert_eq(jint(r->json, "total"), 2, "nothing of a refused document loaded: %s", r->body);
+  http_resp_free(r);
+  r = control(&m, "POST", "/_mock/fixtures", "{\"rules\": [{\"name\": \"n\", \"tags\": [\"t\"], \"commands\": [" F_FINISHED "]}]}");
+  expect_error(r, 400, 40001, "rules[0].team");
+  http_resp_free(r);
+}
+
 TestSuite(fixtures_file, .fini = stop, .timeout = 60);
 
 Test(fixtures_file, demo_set_loads_at_start) {
@@ -823,6 +900,11 @@ Test(fixtures_file, demo_set_loads_at_start) {
   http_resp_free(r);
   r = owner(&m, "demo-key", "GET", "/v1/claimed-devices/4961c873-408c-45ce-b1ba-7c0d99d88179/provisioning", NULL);
   cr_assert_eq(jint(r->json, "total"), 2, "%s", r->body);
+  http_resp_free(r);
+  r = owner(&m, "demo-key", "GET", "/v1/provisioning-rules", NULL);
+  cr_assert_eq(jint(r->json, "total"), 1, "%s", r->body);
+  cr_assert_str_eq(jstr(item(r->json, 0), "status"), "ACTIVE");
+  cr_assert_str_eq(json_string_value(json_array_get(json_object_get(item(r->json, 0), "tags"), 0)), "demo");
   http_resp_free(r);
 }
 

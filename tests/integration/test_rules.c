@@ -557,3 +557,62 @@ Test(rules_apply, deleting_a_rule_keeps_the_commands_it_queued) {
   /* The tag the rule created stays too, now unused by rules. */
   make_rule("later", "[\"fleet\"]", "[" FINISHED "]", false, later);
 }
+
+/* Settle a command of the device as if it had answered (the control API's settle call). */
+static void settle(const char *uuid, const char *command_id) {
+  char path[300];
+  snprintf(path, sizeof path, "/_mock/claimed-devices/%s/provisioning/%s/result", uuid, command_id);
+  http_resp *r = owner(&m, KEY, "POST", path, "{\"status\":\"SUCCEEDED\"}");
+  cr_assert_eq(r->status, 200, "%s", r->body);
+  http_resp_free(r);
+}
+
+/* How many of the device's commands a rule queued. */
+static size_t rule_commands(const char *uuid, const char *rule) {
+  char path[200];
+  snprintf(path, sizeof path, "/v1/claimed-devices/%s/provisioning?pageLimit=100", uuid);
+  http_resp *r = owner(&m, KEY, "GET", path, NULL);
+  cr_assert_eq(r->status, 200, "%s", r->body);
+  size_t i, n = 0;
+  json_t *c;
+  json_array_foreach(json_object_get(r->json, "items"), i, c) n += jstr(c, "ruleId") && !strcmp(jstr(c, "ruleId"), rule);
+  http_resp_free(r);
+  return n;
+}
+
+/* The 20-unfinished limit (§3.1) holds for rules too: a rule applies whole or waits (the
+ * device stays PENDING) until a later contact finds room for all its commands; a rule
+ * created later waits behind it, so rules still queue in creation order. */
+Test(rules_apply, a_rule_waits_until_all_its_commands_fit_under_20_unfinished) {
+  char token[1100], cred[1200], uuid[37], ids[19][37], first[37], second[37], st[24];
+  claim_tagged("[\"fleet\"]", token, cred, uuid);
+  for (int i = 0; i < 19; i++) sc_queue(&m, uuid, "{\"config\":{\"properties\":{\"k\":\"v\"}}}", ids[i]);
+  make_rule("two", "[\"fleet\"]", RULE_COMMANDS, true, first);
+  make_rule("one", "[\"fleet\"]", "[" FINISHED "]", true, second);
+  size_t n;
+  dcbor_owned_command *c = device_fetch(cred, &n);
+  dcbor_commands_free(c, n);
+  cr_assert_eq(command_count(uuid), 19, "19 + 2 would pass 20: neither rule applies");
+  cr_assert_str_eq(sc_device_status(&m, uuid, st), "PENDING");
+  c = device_fetch(cred, &n);
+  dcbor_commands_free(c, n);
+  cr_assert_eq(command_count(uuid), 19, "still no room at the next contact");
+
+  /* One settled: 18 + 2 fits, so the first rule applies whole; the second (18 + 2 + 1)
+   * now waits for room in its turn. */
+  settle(uuid, ids[0]);
+  cr_assert_eq(command_count(uuid), 19, "a settle is not a contact");
+  c = device_fetch(cred, &n);
+  dcbor_commands_free(c, n);
+  cr_assert_eq(command_count(uuid), 21);
+  cr_assert_eq(rule_commands(uuid, first), 2);
+  cr_assert_eq(rule_commands(uuid, second), 0);
+  cr_assert_str_eq(sc_device_status(&m, uuid, st), "PENDING");
+
+  settle(uuid, ids[1]);
+  c = device_fetch(cred, &n);
+  dcbor_commands_free(c, n);
+  cr_assert_eq(rule_commands(uuid, second), 1, "19 + 1 fits");
+  cr_assert_eq(rule_commands(uuid, first), 2, "applied once only");
+  cr_assert_eq(command_count(uuid), 22);
+}
