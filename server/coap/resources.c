@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "route.h"
+#include "service/control.h"
 #include "service/svc.h"
 
 #define COAP_FORMAT_CBOR 60
@@ -37,34 +38,57 @@ static bool attestation_shape(const uint8_t *p, size_t n) {
   return dots == 1 && part;
 }
 
-/* POST p/auth-jwt and p/auth: check the credential in the payload; the session is
- * authenticated exactly when it passes. legacy: p/auth, which also takes a bare
- * attestation token. */
-static void authenticate(coap_req *r, bool legacy) {
+/* The credential in an auth payload as the service reads it (a JWT, or "att.<token>"
+ * for a bare attestation token on p/auth), malloc'd, length in *len; NULL with *len 0
+ * when the payload is empty, NULL with *len 1 when out of memory. legacy: p/auth. */
+static char *credential(const coap_req *r, bool legacy, size_t *len) {
   size_t n = r->body_len;
-  /* A refused auth leaves the session unauthenticated, even one that had authenticated. */
-  r->peer->authed = false;
-  r->peer->device_id[0] = 0;
+  *len = 0;
   /* Tolerate a trailing newline or NUL (a token file sent with coap-client -f). */
   while (n && (r->body[n - 1] == '\n' || r->body[n - 1] == '\r' || r->body[n - 1] == ' ' || r->body[n - 1] == 0)) n--;
-  /* No credential maps to "not claimed", as a missing Authorization header does on HTTP. */
-  if (!n) {
-    coap__fail(r, ERR_NOT_CLAIMED, "the payload is empty; send the device's JWT%s", legacy ? " or attestation token" : "");
-    return;
-  }
+  if (!n) return NULL;
   bool att = legacy && attestation_shape(r->body, n);
   char *cred = malloc(n + 5);
   if (!cred) {
-    coap__fail(r, ERR_INTERNAL, "out of memory");
-    return;
+    *len = 1;
+    return NULL;
   }
   size_t k = 0;
   if (att) memcpy(cred, "att.", 4), k = 4;
   memcpy(cred + k, r->body, n);
   cred[k + n] = 0;
+  *len = k + n;
+  return cred;
+}
+
+void coap__credential_device(const coap_req *r, char out[37]) {
+  size_t len;
+  char *cred = credential(r, !strcmp(r->path, "p/auth"), &len);
+  if (!cred || svc_credential_device_id(cred, len, out)) *out = 0;
+  free(cred);
+}
+
+/* POST p/auth-jwt and p/auth: check the credential in the payload; the session is
+ * authenticated exactly when it passes. legacy: p/auth, which also takes a bare
+ * attestation token. */
+static void authenticate(coap_req *r, bool legacy) {
+  /* A refused auth leaves the session unauthenticated, even one that had authenticated. */
+  r->peer->authed = false;
+  r->peer->device_id[0] = 0;
+  size_t len;
+  char *cred = credential(r, legacy, &len);
+  /* No credential maps to "not claimed", as a missing Authorization header does on HTTP. */
+  if (!cred && !len) {
+    coap__fail(r, ERR_NOT_CLAIMED, "the payload is empty; send the device's JWT%s", legacy ? " or attestation token" : "");
+    return;
+  }
+  if (!cred) {
+    coap__fail(r, ERR_INTERNAL, "out of memory");
+    return;
+  }
   svc_device d = {{0}};
   err_t e;
-  int rc = svc_device_auth(r->app->svc, cred, k + n, &d, &e);
+  int rc = svc_device_auth(r->app->svc, cred, len, &d, &e);
   free(cred);
   snprintf(r->device_id, sizeof r->device_id, "%s", d.device_id);
   if (rc) {

@@ -29,7 +29,8 @@ typedef struct {
   coap_peer *peer; /* never NULL */
   const char *protocol, *method, *path;
   char request_id[20];
-  int64_t start_us;
+  int64_t start_us;      /* monotonic, for the duration */
+  int64_t wall_ms;       /* wall clock at the start, for the journal */
   const uint8_t *body; /* the whole body (libcoap reassembles Block1); not NUL-terminated */
   size_t body_len;
   struct {
@@ -66,6 +67,9 @@ void coap__error(coap_req *r, const err_t *e);
 void coap__fail(coap_req *r, err_id id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Answer with a code and no payload. */
 void coap__empty(coap_req *r, int code);
+/* The device an auth payload (p/auth-jwt, p/auth) names, read without checking it, for
+ * fault matching before the handler runs; "" when none (resources.c). */
+void coap__credential_device(const coap_req *r, char out[37]);
 /* Answer with bytes (malloc'd, taken over) of a Content-Format; sent Block2-wise when large. */
 void coap__bytes(coap_req *r, int code, int content_format, uint8_t *data, size_t len);
 

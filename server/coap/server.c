@@ -11,6 +11,23 @@
  * DTLS Connection ID: libcoap 4.3.1 has no API for it (no RFC 9146 support in its
  * OpenSSL layer), so a client that asks for a CID gets a handshake without one and
  * re-handshakes when its address changes. Not faked here.
+ *
+ * The control API's hooks (control-api §2) sit in on_request, as in http/server.c: fault
+ * rules are checked before the handler (never per block: libcoap has reassembled the
+ * body, and later Block2 blocks are served from its cache without reaching us), and one
+ * journal entry, one metrics count and one log line are written per exchange. A fault's
+ * answer is its code with "injected fault <id>" as diagnostic payload. A drop sends
+ * nothing at all, not even the empty ACK of a CON request: libcoap 4.3.1 drops a
+ * response whose code is 0 when its type is NON (no_response() in coap_net.c), so the
+ * response is turned into an empty NON; the client retransmits as after a lost
+ * datagram, and each retransmission is a new request to the fault rules.
+ * closeConnection has no CoAP meaning and drops too. A delay must not stall the one
+ * listener thread: the request is handed to libcoap's separate-response support
+ * (coap_register_async, which answers a CON with an empty ACK at once and arms the
+ * epoll timer) and libcoap calls on_request again with a copy of it when the delay is
+ * over; that second pass answers, as a separate response. libcoap's copy lacks a
+ * Block1-reassembled body, so what the second pass needs is held here (held_request),
+ * and a stop answers every held request at once.
  */
 #include "coap.h"
 
@@ -33,12 +50,38 @@
  * names of log.h's enum; libcoap levels are used by number below. */
 #undef LOG_DEBUG
 #undef LOG_INFO
+#include "faults.h"
+#include "journal.h"
 #include "log.h"
+#include "metrics.h"
 #include "pki/pki.h"
 #include "route.h"
+#include "service/control.h"
 
 #define COAP_LEVEL_CRIT 2
 #define COAP_LEVEL_INFO 6
+
+/* The longest token of RFC 7252 (libcoap 4.3.1 has no extended tokens). */
+#define HELD_TOKEN_MAX 8
+
+/* A request waiting out a fault's delayMs in libcoap's async list (its app data): what
+ * the second pass of on_request needs that libcoap's copy of the request may not carry. */
+typedef struct held_request {
+  struct held_request *prev, *next;
+  /* Its session (referenced while held) and token: the key of libcoap's async entry,
+   * looked up again before each use, since libcoap frees the entry after the second
+   * pass even when that pass did not come to us (libcoap answers some requests itself,
+   * such as a Block2 block from its cache). */
+  coap_session_t *session;
+  uint8_t token[HELD_TOKEN_MAX];
+  size_t token_len;
+  char request_id[20];
+  int64_t start_us, wall_ms;
+  fault_action fault;
+  char fault_id[37];
+  size_t body_len;
+  uint8_t body[]; /* the whole request body */
+} held_request;
 
 struct coap_listener {
   app *app;
@@ -49,6 +92,8 @@ struct coap_listener {
   pthread_t thread;
   bool thread_started;
   coap_peer *peers;     /* every session's state; touched by the listener thread only */
+  held_request *held;   /* requests delayed by a fault; listener thread only */
+  int64_t held_checked_us; /* when stale held requests were last looked for */
 };
 
 static pthread_mutex_t library_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -60,6 +105,12 @@ static int64_t now_us(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* libcoap's own messages (socket errors, a client's failed DTLS handshake) are debug
@@ -225,11 +276,138 @@ static void release_payload(coap_session_t *s, void *data) {
   free(data);
 }
 
+/* ---- control API hooks: faults, journal, metrics ---------------------------------- */
+
+/* The device a request is about, as fault rules see it before any handler runs: on
+ * p/auth-jwt and p/auth the one the credential in the payload names (read, not
+ * verified), elsewhere the session's authenticated device. "" when none. */
+static void device_of(const coap_req *r, char out[37]) {
+  *out = 0;
+  if (!strncmp(r->path, "p/auth", 6)) coap__credential_device(r, out);
+  else if (r->peer->authed) snprintf(out, 37, "%s", r->peer->device_id);
+}
+
+/* Check the fault rules; true when one fired (*fa, id). The device id, and the team's
+ * API key (match.team: the key of the team that has claimed the device), are worked out
+ * only when some rule matches on them. */
+static bool check_faults(coap_listener *l, coap_req *r, fault_action *fa, char id[37]) {
+  faults *f = l->app->faults;
+  unsigned needs = faults_needs(f);
+  char device[37] = "", team_key[520] = "";
+  fault_request q = {.protocol = r->protocol, .method = r->method, .path = r->path};
+  if (needs & (FAULT_NEEDS_DEVICE | FAULT_NEEDS_TEAM)) device_of(r, device);
+  if (*device) q.device_id = device;
+  if ((needs & FAULT_NEEDS_TEAM) && *device && !svc_device_team_key(l->app->svc, device, team_key, sizeof team_key))
+    q.team = team_key;
+  if (!faults_match(f, &q, fa, id)) return false;
+  /* The handler may never run: fill in what the log line and the journal show. */
+  if (!*device && !(needs & (FAULT_NEEDS_DEVICE | FAULT_NEEDS_TEAM))) device_of(r, device);
+  snprintf(r->device_id, sizeof r->device_id, "%s", device);
+  return true;
+}
+
+/* Hand the request to libcoap's separate-response support for the fault's delay, keeping
+ * what the second pass needs. False when it cannot be held (the request goes on at once). */
+static bool hold(coap_listener *l, coap_session_t *session, const coap_pdu_t *request, const coap_req *r,
+                 const fault_action *fa, const char id[37]) {
+  coap_bin_const_t token = coap_pdu_get_token(request);
+  if (token.length > HELD_TOKEN_MAX) return false;
+  held_request *h = malloc(sizeof *h + r->body_len);
+  if (!h) return false;
+  coap_tick_t delay = (coap_tick_t)fa->delay_ms * COAP_TICKS_PER_SECOND / 1000;
+  /* 0 would mean "until triggered". */
+  coap_async_t *async = coap_register_async(session, request, delay ? delay : 1);
+  if (!async) {
+    free(h);
+    return false;
+  }
+  h->session = coap_session_reference(session);
+  h->token_len = token.length;
+  if (token.length) memcpy(h->token, token.s, token.length);
+  memcpy(h->request_id, r->request_id, sizeof h->request_id);
+  h->start_us = r->start_us;
+  h->wall_ms = r->wall_ms;
+  h->fault = *fa;
+  memcpy(h->fault_id, id, sizeof h->fault_id);
+  h->body_len = r->body_len;
+  if (r->body_len) memcpy(h->body, r->body, r->body_len);
+  coap_async_set_app_data(async, h);
+  h->prev = NULL;
+  h->next = l->held;
+  if (l->held) l->held->prev = h;
+  l->held = h;
+  return true;
+}
+
+/* Take h off the list and free it. Its body must no longer be needed. */
+static void unhold(coap_listener *l, held_request *h) {
+  if (h->prev) h->prev->next = h->next;
+  else l->held = h->next;
+  if (h->next) h->next->prev = h->prev;
+  if (h->session) coap_session_release(h->session);
+  free(h);
+}
+
+/* The async entry libcoap still keeps for h, or NULL when it is gone. */
+static coap_async_t *async_of(const held_request *h) {
+  coap_bin_const_t token = {h->token_len, h->token};
+  coap_async_t *async = coap_find_async(h->session, token);
+  return async && coap_async_get_app_data(async) == h ? async : NULL;
+}
+
+/* Free the held requests whose second pass libcoap carried out without us. At most once
+ * a second: a walk of the list. */
+static void forget_stale(coap_listener *l) {
+  if (!l->held) return;
+  int64_t now = now_us();
+  if (now - l->held_checked_us < 1000000) return;
+  l->held_checked_us = now;
+  for (held_request *h = l->held, *next; h; h = next) {
+    next = h->next;
+    if (!async_of(h)) unhold(l, h);
+  }
+}
+
+/* Everything written once a request is answered (code 0: nothing was sent): the log
+ * line, the metrics counters and the journal entry. Before the answer's payload goes to
+ * libcoap, which may free it at once. */
+static void record(coap_listener *l, const coap_req *r, const coap_string_t *query, const char *fault, int code) {
+  app *a = l->app;
+  char status[16];
+  if (code) snprintf(status, sizeof status, "%d.%02d", code / 100, code % 100);
+  else snprintf(status, sizeof status, "none");
+  double duration_ms = (double)(now_us() - r->start_us) / 1000.0;
+  log_request_line line = {
+    .request_id = r->request_id, .protocol = r->protocol, .method = r->method, .path = r->path,
+    .status = status, .device_id = r->device_id, .fault = fault, .duration_ms = duration_ms,
+  };
+  log_request(&line);
+  metrics_request(a->metrics, r->protocol, r->path, status);
+  if (!strcmp(r->path, "p/cmd") && !strcmp(r->method, "GET")) metrics_device_poll(a->metrics, r->protocol);
+  if (!journal_enabled(a->journal)) return;
+  /* libcoap hands the Uri-Query options joined with '&'. */
+  char qtext[JOURNAL_CUT + 1];
+  size_t qn = query && query->s ? query->length : 0;
+  if (qn > JOURNAL_CUT) qn = JOURNAL_CUT;
+  if (qn) memcpy(qtext, query->s, qn);
+  qtext[qn] = 0;
+  journal_entry e = {
+    .time_ms = r->wall_ms, .request_id = r->request_id, .protocol = r->protocol, .method = r->method,
+    .path = r->path, .query = qtext, .status = code, .device_id = r->device_id, .duration_ms = duration_ms,
+    .request_body = r->body, .request_len = r->body_len, .request_binary = !strcmp(r->path, "p/rsp"),
+    .response_body = r->payload ? (const void *)r->payload : r->diag,
+    .response_len = r->payload ? r->payload_len : strlen(r->diag),
+    .response_binary = r->payload && r->content_format == 60, .fault = fault,
+  };
+  journal_add(a->journal, &e);
+}
+
 /* ---- dispatch -------------------------------------------------------------------- */
 
 /* Every request of every resource comes through here: the one place where a request is
- * matched to its route, handled, answered and logged (and where fault injection,
- * control-api §2, belongs). */
+ * matched to its route, checked against the fault rules, handled, answered, logged,
+ * counted and journaled. A request held for a fault's delay comes through twice: first
+ * as it arrived (held, no answer yet), then as libcoap's copy when the delay is over. */
 static void on_request(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
                        const coap_string_t *query, coap_pdu_t *response) {
   coap_listener *l = coap_get_app_data(coap_session_get_context(session));
@@ -255,28 +433,74 @@ static void on_request(coap_resource_t *resource, coap_session_t *session, const
   r->protocol = l->protocol;
   r->method = method;
   r->path = route->path;
-  r->start_us = now_us();
   r->content_format = -1;
-  snprintf(r->request_id, sizeof r->request_id, "%08x%010llx", request_prefix,
-           (unsigned long long)atomic_fetch_add(&request_counter, 1));
+
+  /* The second pass of a held request: libcoap keeps the async until we return. */
+  held_request *held = NULL;
+  if (l->held) {
+    coap_async_t *async = coap_find_async(session, coap_pdu_get_token(request));
+    held = async ? coap_async_get_app_data(async) : NULL;
+  }
+  bool faulted = false;
+  fault_action fa;
+  char fault_id[37];
+  if (held) {
+    memcpy(r->request_id, held->request_id, sizeof r->request_id);
+    r->start_us = held->start_us;
+    r->wall_ms = held->wall_ms;
+    r->body = held->body;
+    r->body_len = held->body_len;
+    faulted = true;
+    fa = held->fault;
+    memcpy(fault_id, held->fault_id, sizeof fault_id);
+  } else {
+    r->start_us = now_us();
+    r->wall_ms = wall_ms();
+    snprintf(r->request_id, sizeof r->request_id, "%08x%010llx", request_prefix,
+             (unsigned long long)atomic_fetch_add(&request_counter, 1));
+    size_t len = 0, offset = 0, total = 0;
+    const uint8_t *data = NULL;
+    if (coap_get_data_large(request, &len, &data, &offset, &total)) {
+      r->body = data;
+      r->body_len = len;
+    }
+    /* Fault rules first (faults_any is one atomic load), so a fired fault keeps the
+     * request from the service altogether. */
+    if (faults_any(l->app->faults) && check_faults(l, r, &fa, fault_id)) {
+      faulted = true;
+      if (fault_coap_drops(&fa)) {
+        /* An empty NON is never sent (see the top of this file): no answer, no ACK. */
+        coap_pdu_set_type(response, COAP_MESSAGE_NON);
+        record(l, r, query, fault_id, 0);
+        return;
+      }
+      /* No code set: libcoap answers a CON with an empty ACK, a NON with nothing. */
+      if (fa.delay_ms > 0 && hold(l, session, request, r, &fa, fault_id)) return;
+    }
+  }
   read_query(r, request);
 
-  size_t len = 0, offset = 0, total = 0;
-  const uint8_t *data = NULL;
-  if (coap_get_data_large(request, &len, &data, &offset, &total)) {
-    r->body = data;
-    r->body_len = len;
-  }
-  if (r->body_len > COAP_MAX_BODY)
+  int fault_code = faulted ? fault_coap_code(&fa) : 0;
+  if (fault_code) {
+    coap__empty(r, fault_code);
+    if (fault_code >= 400) snprintf(r->diag, sizeof r->diag, "injected fault %s", fault_id);
+    if (!*r->device_id) device_of(r, r->device_id);
+  } else if (r->body_len > COAP_MAX_BODY) {
     coap__fail(r, ERR_TOO_LARGE, "body is larger than %d bytes", COAP_MAX_BODY);
-  else
+  } else {
     route->handler(r);
+  }
 
   coap_block_t b2;
   if (r->payload && coap_get_block(request, COAP_OPTION_BLOCK2, &b2) && b2.num &&
       r->payload_len <= ((size_t)b2.num << (b2.szx + 4))) {
     /* libcoap would answer 4.00 here without releasing the payload, so say it first. */
     coap__fail(r, ERR_BAD_QUERY, "Block2 block %u is past the end of the %zu-byte answer", b2.num, r->payload_len);
+  }
+  record(l, r, query, faulted ? fault_id : NULL, r->code);
+  if (held) {
+    unhold(l, held); /* r->body pointed into it; recorded */
+    r->body = NULL;
   }
   coap_pdu_set_code(response, COAP_RESPONSE_CODE(r->code));
   if (r->payload) {
@@ -287,17 +511,19 @@ static void on_request(coap_resource_t *resource, coap_session_t *session, const
   } else if (r->diag[0]) {
     coap_add_data(response, strlen(r->diag), (const uint8_t *)r->diag);
   }
-
-  char status[16];
-  snprintf(status, sizeof status, "%d.%02d", r->code / 100, r->code % 100);
-  log_request_line line = {
-    .request_id = r->request_id, .protocol = r->protocol, .method = r->method, .path = r->path,
-    .status = status, .device_id = r->device_id, .duration_ms = (double)(now_us() - r->start_us) / 1000.0,
-  };
-  log_request(&line);
 }
 
 /* ---- the listener ---------------------------------------------------------------- */
+
+/* On stop: every request held for a fault's delay is answered now, as HTTP's are. */
+static void answer_held(coap_listener *l) {
+  if (!l->held) return;
+  for (held_request *h = l->held; h; h = h->next) {
+    coap_async_t *async = async_of(h);
+    if (async) coap_async_trigger(async);
+  }
+  coap_io_process(l->ctx, COAP_IO_NO_WAIT);
+}
 
 static void *run(void *arg) {
   coap_listener *l = arg;
@@ -307,6 +533,7 @@ static void *run(void *arg) {
       /* libcoap built without epoll: no descriptor to wait on, so wait in libcoap with a
        * short bound and look at the pipe between rounds. */
       coap_io_process(l->ctx, 50);
+      forget_stale(l);
       struct pollfd w = {l->wake[0], POLLIN, 0};
       if (poll(&w, 1, 0) > 0) break;
       continue;
@@ -321,7 +548,9 @@ static void *run(void *arg) {
     if (n < 0 && errno != EINTR) break;
     if (p[1].revents) break;
     coap_io_process(l->ctx, COAP_IO_NO_WAIT);
+    forget_stale(l);
   }
+  answer_held(l);
   return NULL;
 }
 
@@ -450,7 +679,10 @@ void coap_listener_stop(coap_listener *l) {
     while (w < 0 && errno == EINTR);
     pthread_join(l->thread, NULL);
   }
-  /* Freeing the context deletes its sessions; what they still hold is freed after. */
+  /* What is still held lets go of its session before the context deletes them all. */
+  while (l->held) unhold(l, l->held);
+  /* Freeing the context deletes its sessions and async entries; what they still hold is
+   * freed after. */
   if (l->ctx) coap_free_context(l->ctx);
   while (l->peers) peer_free(l, l->peers);
   if (l->wake[0] >= 0) close(l->wake[0]);

@@ -23,7 +23,9 @@ typedef struct {
   coap_session_t *session;
   char ca_file[400];
   bool authed;
+  int wait_ms;       /* the bound on waiting for an answer */
   /* The exchange in flight. */
+  bool is_auth;      /* it is a p/auth* request */
   bool done, failed;
   int code;
   uint8_t *body;
@@ -86,6 +88,7 @@ void dev__coap_open(dev_client *d) {
   }
   coap_client *c = calloc(1, sizeof *c);
   cr_assert(c);
+  c->wait_ms = WAIT_MS;
   d->coap = c;
 }
 
@@ -154,12 +157,12 @@ static void add_uri(coap_optlist_t **opts, const char *path) {
   }
 }
 
-static int exchange(dev_client *d, const char *method, const char *path, int content_format, bool confirmable,
-                    const void *body, size_t len, unsigned block2_num, size_t block2, uint8_t **out, size_t *outlen) {
+/* Send a request; its answer is collected by finish(). */
+static void start(dev_client *d, const char *method, const char *path, int content_format, bool confirmable,
+                  const void *body, size_t len, unsigned block2_num, size_t block2) {
   coap_client *c = d->coap;
   coap_session_t *s = session_of(d);
-  if (out) *out = NULL;
-  if (outlen) *outlen = 0;
+  c->is_auth = !strncmp(path, "p/auth", 6);
   c->done = c->failed = false;
   c->code = 0;
   c->failure[0] = 0;
@@ -197,13 +200,19 @@ static int exchange(dev_client *d, const char *method, const char *path, int con
     snprintf(c->failure, sizeof c->failure, "coap_send refused the request");
     c->failed = true;
   }
+}
 
-  long long deadline = now_ms() + WAIT_MS;
+/* Wait (bounded) for the answer of the request start() sent. */
+static int finish(dev_client *d, uint8_t **out, size_t *outlen) {
+  coap_client *c = d->coap;
+  if (out) *out = NULL;
+  if (outlen) *outlen = 0;
+  long long deadline = now_ms() + c->wait_ms;
   while (!c->done && !c->failed && now_ms() < deadline) coap_io_process(c->ctx, 50);
-  if (!c->done && !c->failed) snprintf(c->failure, sizeof c->failure, "no answer within %d ms", WAIT_MS);
+  if (!c->done && !c->failed) snprintf(c->failure, sizeof c->failure, "no answer within %d ms", c->wait_ms);
   int result = c->done ? c->code : -1;
   d->status = result < 0 ? 0 : result;
-  if (!strncmp(path, "p/auth", 6)) c->authed = result == 201;
+  if (c->is_auth) c->authed = result == 201;
   if (c->done && out) {
     *out = c->body;
     if (outlen) *outlen = c->len;
@@ -211,6 +220,23 @@ static int exchange(dev_client *d, const char *method, const char *path, int con
   }
   return result;
 }
+
+static int exchange(dev_client *d, const char *method, const char *path, int content_format, bool confirmable,
+                    const void *body, size_t len, unsigned block2_num, size_t block2, uint8_t **out, size_t *outlen) {
+  start(d, method, path, content_format, confirmable, body, len, block2_num, block2);
+  return finish(d, out, outlen);
+}
+
+int dev_coap_start(dev_client *d, const char *method, const char *path, int content_format, bool confirmable,
+                   const void *body, size_t len) {
+  coap_client *c = d->coap;
+  start(d, method, path, content_format, confirmable, body, len, 0, 0);
+  return c->failed ? -1 : 0;
+}
+
+int dev_coap_finish(dev_client *d, uint8_t **out, size_t *outlen) { return finish(d, out, outlen); }
+
+void dev_coap_set_wait(dev_client *d, int ms) { ((coap_client *)d->coap)->wait_ms = ms > 0 ? ms : WAIT_MS; }
 
 int dev_coap_request(dev_client *d, const char *method, const char *path, int content_format, bool confirmable,
                      const void *body, size_t len, size_t block2, uint8_t **out, size_t *outlen) {
