@@ -201,9 +201,9 @@ int svc_claim_csv_op(svc *s, const svc_team *t, const char *csv, size_t len, jso
 
 int svc_bulk_op_get(svc *s, const svc_team *t, const char *id, json_t **out, err_t *e) {
   char *text = NULL;
-  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  if (store_begin_read(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
   int rc = store_bulk_op_get(s->store, t->id, id, &text);
-  store_end(s->store, true);
+  store_end_read(s->store);
   if (rc < 0) return err_set(e, ERR_INTERNAL, "cannot read bulk operations");
   if (rc > 0) return err_set(e, ERR_NOT_FOUND, "no bulk operation %s", id);
   *out = json_loads(text, 0, NULL);
@@ -266,11 +266,11 @@ int svc_claim_list(svc *s, const svc_team *t, const svc_claim_query *q, const sv
   f.statuses_json = statuses;
   svc_list_acc acc = {json_array(), 0};
   int64_t total = 0;
-  if (store_begin(s->store)) rc = err_set(e, ERR_INTERNAL, "store unavailable");
+  if (store_begin_read(s->store)) rc = err_set(e, ERR_INTERNAL, "store unavailable");
   else {
     if (store_claim_list(s->store, t->id, &f, p->before, p->limit, add_claim, &acc, &total))
       rc = err_set(e, ERR_INTERNAL, "cannot list claimed devices");
-    store_end(s->store, true);
+    store_end_read(s->store);
   }
   free(tags);
   free(statuses);
@@ -278,9 +278,9 @@ int svc_claim_list(svc *s, const svc_team *t, const svc_claim_query *q, const sv
 }
 
 int svc_claim_get(svc *s, const svc_team *t, const char *device_id, json_t **out, err_t *e) {
-  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  if (store_begin_read(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
   int rc = svc__claim_view(s, t->id, device_id, out, e);
-  store_end(s->store, true);
+  store_end_read(s->store);
   return rc;
 }
 

@@ -90,7 +90,7 @@ static void add_command(const store_command *c, void *ud) {
 }
 
 int svc_command_list(svc *s, const svc_team *t, const char *device_id, const svc_page *p, json_t **out, err_t *e) {
-  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  if (store_begin_read(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
   store_claim c;
   svc_list_acc acc = {json_array(), 0};
   int64_t total = 0;
@@ -101,19 +101,19 @@ int svc_command_list(svc *s, const svc_team *t, const char *device_id, const svc
     if (store_command_list(s->store, c.seq, p->before, p->limit, add_command, &acc, &total))
       rc = err_set(e, ERR_INTERNAL, "cannot list commands");
   }
-  store_end(s->store, true);
+  store_end_read(s->store);
   return svc__list_finish(&acc, rc, total, p->limit, out);
 }
 
 int svc_command_get(svc *s, const svc_team *t, const char *device_id, const char *command_id, json_t **out, err_t *e) {
-  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  if (store_begin_read(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
   store_claim c;
   int rc = svc__team_claim(s, t, device_id, &c, e);
   if (!rc) {
     store_claim_row_free(&c);
     rc = command_view(s, c.seq, command_id, out, e);
   }
-  store_end(s->store, true);
+  store_end_read(s->store);
   return rc;
 }
 

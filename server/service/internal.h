@@ -20,8 +20,17 @@ typedef struct {
   svc_poll_state state;
 } svc_poll_entry;
 
+/* A resolved API key, valid while the store's epoch is unchanged (svc.c). */
+typedef struct {
+  uint64_t epoch;    /* 0 = empty slot */
+  char key[129];
+  svc_team team;
+} svc_team_entry;
+
 struct svc {
   store *store;
+  svc_team_entry *team_cache;
+  pthread_mutex_t team_lock;
   svc_poll_entry *poll_cache;
   pthread_mutex_t poll_lock;
   pki *pki;

@@ -52,6 +52,8 @@ static int load_api_keys(svc *s, const char *path, char *why, size_t whysz) {
   return 0;
 }
 
+#define TEAM_CACHE_SIZE 256
+
 int svc_open(svc **out, store *st, pki *p, const svc_config *c, char *why, size_t whysz) {
   svc *s = calloc(1, sizeof *s);
   if (!s) return snprintf(why, whysz, "out of memory"), -1;
@@ -59,7 +61,9 @@ int svc_open(svc **out, store *st, pki *p, const svc_config *c, char *why, size_
   s->pki = p;
   s->strict_identity = c->strict_identity;
   s->strict_keys = c->api_keys_file != NULL;
-  if (svc__poll_cache_init(s)) {
+  s->team_cache = calloc(TEAM_CACHE_SIZE, sizeof *s->team_cache);
+  pthread_mutex_init(&s->team_lock, NULL);
+  if (!s->team_cache || svc__poll_cache_init(s)) {
     svc_close(s);
     return snprintf(why, whysz, "out of memory"), -1;
   }
@@ -79,6 +83,8 @@ void svc_close(svc *s) {
   }
   free(s->keys);
   if (s->poll_cache) svc__poll_cache_free(s);
+  free(s->team_cache);
+  pthread_mutex_destroy(&s->team_lock);
   free(s);
 }
 
@@ -98,12 +104,37 @@ int svc__team(svc *s, const char *api_key, svc_team *out, err_t *e) {
   return 0;
 }
 
+static svc_team_entry *team_slot(svc *s, const char *api_key) {
+  unsigned h = 2166136261u;
+  for (const char *p = api_key; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+  return &s->team_cache[h % TEAM_CACHE_SIZE];
+}
+
 int svc_team_auth(svc *s, const char *api_key, svc_team *out, err_t *e) {
-  if (!*api_key) return err_set(e, ERR_UNAUTHORIZED, "API key is empty");
-  if (strlen(api_key) > 512) return err_set(e, ERR_UNAUTHORIZED, "API key is longer than 512 characters");
+  size_t len = strlen(api_key);
+  if (!len) return err_set(e, ERR_UNAUTHORIZED, "API key is empty");
+  if (len > 512) return err_set(e, ERR_UNAUTHORIZED, "API key is longer than 512 characters");
+  /* Every owner call starts here: a key resolved before, with no reset or restore
+   * since, needs neither SHA-256 nor the store. */
+  svc_team_entry *slot = len < sizeof slot->key ? team_slot(s, api_key) : NULL;
+  if (slot) {
+    pthread_mutex_lock(&s->team_lock);
+    bool hit = slot->epoch && slot->epoch == store_epoch(s->store) + 1 && !strcmp(slot->key, api_key);
+    if (hit) *out = slot->team;
+    pthread_mutex_unlock(&s->team_lock);
+    if (hit) return 0;
+  }
   if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  uint64_t epoch = store_epoch(s->store);
   int rc = svc__team(s, api_key, out, e);
-  store_end(s->store, rc == 0);
+  if (store_end(s->store, rc == 0) && !rc) rc = err_set(e, ERR_INTERNAL, "cannot create the team");
+  if (!rc && slot) {
+    pthread_mutex_lock(&s->team_lock);
+    slot->epoch = epoch + 1; /* + 1 so that 0 means an empty slot */
+    snprintf(slot->key, sizeof slot->key, "%s", api_key);
+    slot->team = *out;
+    pthread_mutex_unlock(&s->team_lock);
+  }
   return rc;
 }
 

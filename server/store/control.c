@@ -73,7 +73,7 @@ int store_restore(store *s, const char *path, char *why, size_t whysz) {
   sqlite3_close(src);
   /* Every row may have changed behind the counters' back: caches keyed on the
    * generation must not trust anything they learned before. */
-  store_bump_generation(s);
+  store_bump_epoch(s);
   if (run(s, "BEGIN")) return snprintf(why, whysz, "%s", sqlite3_errmsg(store__db(s))), -1;
   return rc;
 }

@@ -15,6 +15,10 @@ struct store {
   sqlite3 *db;
   pthread_mutex_t lock;
   atomic_uint_fast64_t generation;
+  atomic_uint_fast64_t epoch;
+  /* The statements handed out since store_begin, to finish at store_end. */
+  sqlite3_stmt *used[32];
+  int n_used;               /* > 32: too many to track, finish them all */
   sqlite3_int64 changes_at_begin;
   struct {
     const char *sql;
@@ -173,12 +177,43 @@ void store_close(store *s) {
   free(s);
 }
 
+/* Remember a statement handed out in this transaction. */
+static void track(store *s, sqlite3_stmt *st) {
+  if (s->n_used < (int)(sizeof s->used / sizeof s->used[0])) s->used[s->n_used] = st;
+  s->n_used++;
+}
+
+/* Statements left on a row would keep a read snapshot open past the transaction, which
+ * in WAL mode starves checkpoints: finish the ones handed out (or, past what could be
+ * tracked, every busy one). */
+static void finish_used(store *s) {
+  int n = s->n_used;
+  if (n > (int)(sizeof s->used / sizeof s->used[0])) {
+    for (sqlite3_stmt *st = NULL; (st = sqlite3_next_stmt(s->db, st));)
+      if (sqlite3_stmt_busy(st)) sqlite3_reset(st);
+  } else {
+    for (int i = 0; i < n; i++) sqlite3_reset(s->used[i]);
+  }
+  s->n_used = 0;
+}
+
 /* Run one cached statement with no result rows (BEGIN, COMMIT, ROLLBACK). */
 static int step_once(store *s, const char *sql) {
   sqlite3_stmt *st = store__stmt(s, sql);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_begin_read(store *s) {
+  pthread_mutex_lock(&s->lock);
+  s->n_used = 0;
+  return 0;
+}
+
+void store_end_read(store *s) {
+  finish_used(s);
+  pthread_mutex_unlock(&s->lock);
 }
 
 int store_begin(store *s) {
@@ -197,12 +232,16 @@ uint64_t store_generation(store *s) { return atomic_load(&s->generation); }
 
 void store_bump_generation(store *s) { atomic_fetch_add(&s->generation, 1); }
 
+uint64_t store_epoch(store *s) { return atomic_load(&s->epoch); }
+
+void store_bump_epoch(store *s) {
+  atomic_fetch_add(&s->epoch, 1);
+  store_bump_generation(s);
+}
+
 int store_end(store *s, bool ok) {
   int rc = 0;
-  /* Statements left on a row would keep a read snapshot open past the commit, which in
-   * WAL mode starves checkpoints; finish them first. */
-  for (sqlite3_stmt *st = NULL; (st = sqlite3_next_stmt(s->db, st));)
-    if (sqlite3_stmt_busy(st)) sqlite3_reset(st);
+  finish_used(s);
   bool changed = store_changed(s);
   if (ok && step_once(s, "COMMIT")) rc = -1;
   if ((!ok || rc) && sqlite3_get_autocommit(s->db) == 0) step_once(s, "ROLLBACK");
@@ -220,6 +259,7 @@ sqlite3_stmt *store__stmt(store *s, const char *sql) {
     if (s->cache[k].sql == sql) {
       sqlite3_reset(s->cache[k].stmt);
       sqlite3_clear_bindings(s->cache[k].stmt);
+      track(s, s->cache[k].stmt);
       return s->cache[k].stmt;
     }
     if (!s->cache[k].sql) {
@@ -230,6 +270,7 @@ sqlite3_stmt *store__stmt(store *s, const char *sql) {
       }
       s->cache[k].sql = sql;
       s->cache[k].stmt = st;
+      track(s, st);
       return st;
     }
   }
@@ -254,7 +295,7 @@ void store__copy_text(sqlite3_stmt *st, int col, char *dst, size_t n) {
 }
 
 int store_reset(store *s, const char *team_owner_id) {
-  store_bump_generation(s); /* Cascaded deletes are not all counted as changes. */
+  store_bump_epoch(s); /* Rows vanish wholesale; cascaded deletes are not all counted as changes. */
   if (!team_owner_id) {
     /* Deleting the teams cascades to everything they own. */
     return sqlite3_exec(s->db, "DELETE FROM teams; DELETE FROM identities;", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;

@@ -29,6 +29,11 @@ void store_close(store *s);
 int store_begin(store *s);
 int store_end(store *s, bool ok);
 
+/* Take the store for reads only: no transaction (the lock alone keeps the view
+ * consistent, as this is the only connection), so no BEGIN/COMMIT cost. */
+int store_begin_read(store *s);
+void store_end_read(store *s);
+
 /* The store's generation: a counter that moves whenever a transaction that changed rows
  * commits. Readers outside the lock use it to tell whether what they learned is stale. */
 uint64_t store_generation(store *s);
@@ -36,6 +41,11 @@ uint64_t store_generation(store *s);
 bool store_changed(store *s);
 /* Move the generation (after changes SQLite does not count, such as a restore). */
 void store_bump_generation(store *s);
+/* The store's epoch: moves only when rows may have vanished wholesale (reset, restore),
+ * so facts that only such events undo (a team's row id) can be kept across writes. */
+uint64_t store_epoch(store *s);
+/* Move the epoch (and the generation). */
+void store_bump_epoch(store *s);
 
 /* A cached prepared statement for sql (a string literal: cached by its address),
  * reset and with bindings cleared. Only for store/ files. */
