@@ -12,7 +12,7 @@ run_suite() {
   local dir=$1
   shift
   echo "== build $dir ($*)"
-  ./scripts/build.sh "$dir" -DBENCH=OFF "$@"
+  ./scripts/build.sh "$dir" -DTESTS=ON -DBENCH=OFF "$@"
   rm -rf "$dir/sanitizer-logs" && mkdir -p "$dir/sanitizer-logs"
   echo "== test $dir"
   (cd "$dir" && ctest --output-on-failure -j"$jobs") || status=1
