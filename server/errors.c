@@ -17,21 +17,26 @@ static const struct {
 
 static err_id clamp(err_id id) { return (id < 0 || id >= ERR__COUNT) ? ERR_INTERNAL : id; }
 
-int err_set(err_t *e, err_id id, const char *fmt, ...) {
+int err_vset(err_t *e, err_id id, const char *fmt, va_list ap) {
   id = clamp(id);
   if (e) {
     e->id = id;
     if (fmt) {
-      va_list ap;
-      va_start(ap, fmt);
       vsnprintf(e->message, sizeof e->message, fmt, ap);
-      va_end(ap);
       err_sanitize(e->message);
     } else {
       snprintf(e->message, sizeof e->message, "%s", error_rows[id].message);
     }
   }
   return -(int)id;
+}
+
+int err_set(err_t *e, err_id id, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = err_vset(e, id, fmt, ap);
+  va_end(ap);
+  return rc;
 }
 
 int err_http_status(err_id id) { return error_rows[clamp(id)].http; }

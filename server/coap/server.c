@@ -212,16 +212,11 @@ void coap__error(coap_req *r, const err_t *e) {
 }
 
 void coap__fail(coap_req *r, err_id id, const char *fmt, ...) {
-  err_t e = {.id = id};
-  if (fmt) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e.message, sizeof e.message, fmt, ap);
-    va_end(ap);
-    err_sanitize(e.message);
-  } else {
-    snprintf(e.message, sizeof e.message, "%s", err_default_message(id));
-  }
+  err_t e;
+  va_list ap;
+  va_start(ap, fmt);
+  err_vset(&e, id, fmt, ap);
+  va_end(ap);
   coap__error(r, &e);
 }
 

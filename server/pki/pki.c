@@ -15,6 +15,7 @@
  * That rule also covers a crash between the renames of server.key and server.pem.
  */
 #include "pki.h"
+#include "proto/defect.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -104,18 +105,6 @@ typedef struct {
   int years;
 } cert_spec;
 
-static int fail(char *why, size_t whysz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int fail(char *why, size_t whysz, const char *fmt, ...) {
-  if (why && whysz) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, whysz, fmt, ap);
-    va_end(ap);
-  }
-  return -1;
-}
-
 /* mbedTLS's own sentence for an error code, for the tail of a reason. */
 static const char *tls_err(int ret, char *buf, size_t size) {
   mbedtls_strerror(ret, buf, size);
@@ -134,20 +123,20 @@ static void free_secret(char *s) {
 /* Read path whole, NUL-terminated; *len excludes the NUL. */
 static int read_file(const char *path, unsigned char **buf, size_t *len, char *why, size_t whysz) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail(why, whysz, "%s: cannot open: %s", path, strerror(errno));
+  if (fd < 0) return defect(why, whysz, "%s: cannot open: %s", path, strerror(errno));
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
-    return fail(why, whysz, "%s: not a regular file", path);
+    return defect(why, whysz, "%s: not a regular file", path);
   }
   if (st.st_size > MAX_FILE_SIZE) {
     close(fd);
-    return fail(why, whysz, "%s: larger than %d bytes", path, MAX_FILE_SIZE);
+    return defect(why, whysz, "%s: larger than %d bytes", path, MAX_FILE_SIZE);
   }
   unsigned char *b = malloc((size_t)st.st_size + 1);
   if (!b) {
     close(fd);
-    return fail(why, whysz, "%s: out of memory", path);
+    return defect(why, whysz, "%s: out of memory", path);
   }
   size_t got = 0;
   while (got < (size_t)st.st_size) {
@@ -157,7 +146,7 @@ static int read_file(const char *path, unsigned char **buf, size_t *len, char *w
       int e = r < 0 ? errno : EIO;
       close(fd);
       free(b);
-      return fail(why, whysz, "%s: cannot read: %s", path, strerror(e));
+      return defect(why, whysz, "%s: cannot read: %s", path, strerror(e));
     }
     got += (size_t)r;
   }
@@ -188,7 +177,7 @@ static int file_exists(const char *path) {
 /* Create dir and its missing parents, each 0700; an existing directory is left as it is. */
 static int make_dirs(const char *dir, char *why, size_t whysz) {
   size_t n = strlen(dir);
-  if (n == 0 || n >= 4096) return fail(why, whysz, "PKI directory name is empty or too long");
+  if (n == 0 || n >= 4096) return defect(why, whysz, "PKI directory name is empty or too long");
   char path[4096];
   memcpy(path, dir, n + 1);
   for (size_t i = 1; i <= n; i++) {
@@ -197,13 +186,13 @@ static int make_dirs(const char *dir, char *why, size_t whysz) {
     path[i] = '\0';
     if (mkdir(path, 0700) != 0 && errno != EEXIST) {
       int e = errno;
-      return fail(why, whysz, "%s: cannot create directory: %s", path, strerror(e));
+      return defect(why, whysz, "%s: cannot create directory: %s", path, strerror(e));
     }
     path[i] = c;
   }
   struct stat st;
   if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-    return fail(why, whysz, "%s: not a directory", dir);
+    return defect(why, whysz, "%s: not a directory", dir);
   return 0;
 }
 
@@ -216,7 +205,7 @@ static int write_file(const char *dir, const char *name, const char *data, mode_
   snprintf(tmp, sizeof tmp, "%s/.%s.%ld.%u.tmp", dir, name, (long)getpid(),
            __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
   int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-  if (fd < 0) return fail(why, whysz, "%s: cannot create: %s", tmp, strerror(errno));
+  if (fd < 0) return defect(why, whysz, "%s: cannot create: %s", tmp, strerror(errno));
   /* The umask may have taken bits away; certificates are meant to be world-readable. */
   int e = fchmod(fd, mode) == 0 ? 0 : errno;
   size_t len = strlen(data), off = 0;
@@ -231,7 +220,7 @@ static int write_file(const char *dir, const char *name, const char *data, mode_
   if (!e && rename(tmp, path) != 0) e = errno;
   if (e) {
     unlink(tmp);
-    return fail(why, whysz, "%s: cannot write: %s", path, strerror(e));
+    return defect(why, whysz, "%s: cannot write: %s", path, strerror(e));
   }
   return 0;
 }
@@ -294,8 +283,8 @@ static int load_certs(mbedtls_x509_crt *crt, const char *path, char *why, size_t
   int ret = mbedtls_x509_crt_parse(crt, buf, parse_len(buf, len));
   free_file(buf, len);
   char e[160];
-  if (ret < 0) return fail(why, whysz, "%s: not a certificate: %s", path, tls_err(ret, e, sizeof e));
-  if (ret > 0) return fail(why, whysz, "%s: %d of its certificates do not parse", path, ret);
+  if (ret < 0) return defect(why, whysz, "%s: not a certificate: %s", path, tls_err(ret, e, sizeof e));
+  if (ret > 0) return defect(why, whysz, "%s: %d of its certificates do not parse", path, ret);
   return 0;
 }
 
@@ -307,8 +296,8 @@ static int load_key(mbedtls_pk_context *key, const char *path, char *why, size_t
   free_file(buf, len);
   char e[160];
   if (ret == MBEDTLS_ERR_PK_PASSWORD_REQUIRED || ret == MBEDTLS_ERR_PK_PASSWORD_MISMATCH)
-    return fail(why, whysz, "%s: encrypted private keys are not supported", path);
-  if (ret != 0) return fail(why, whysz, "%s: not a private key: %s", path, tls_err(ret, e, sizeof e));
+    return defect(why, whysz, "%s: encrypted private keys are not supported", path);
+  if (ret != 0) return defect(why, whysz, "%s: not a private key: %s", path, tls_err(ret, e, sizeof e));
   return 0;
 }
 
@@ -382,8 +371,8 @@ static int parse_hosts(const char *spec, host_list *h, char *why, size_t whysz) 
     s = comma ? comma + 1 : stop;
     if (a == b) continue;
     size_t n = (size_t)(b - a);
-    if (n > MAX_HOST_LEN) return fail(why, whysz, "tls hosts: a name is longer than %d characters", MAX_HOST_LEN);
-    if (h->n == MAX_HOSTS) return fail(why, whysz, "tls hosts: more than %d hosts", MAX_HOSTS);
+    if (n > MAX_HOST_LEN) return defect(why, whysz, "tls hosts: a name is longer than %d characters", MAX_HOST_LEN);
+    if (h->n == MAX_HOSTS) return defect(why, whysz, "tls hosts: more than %d hosts", MAX_HOSTS);
     san_entry *e = &h->e[h->n];
     memcpy(e->text, a, n);
     e->text[n] = '\0';
@@ -408,14 +397,14 @@ static int parse_hosts(const char *spec, host_list *h, char *why, size_t whysz) 
       e->len = n;
       memcpy(e->val, e->text, n);
     } else {
-      return fail(why, whysz, "tls hosts: \"%s\" is neither a DNS name nor an IP address", e->text);
+      return defect(why, whysz, "tls hosts: \"%s\" is neither a DNS name nor an IP address", e->text);
     }
     int dup = 0;
     for (size_t i = 0; i < h->n && !dup; i++)
       dup = h->e[i].tag == e->tag && h->e[i].len == e->len && memcmp(h->e[i].val, e->val, e->len) == 0;
     if (!dup) h->n++;
   }
-  if (h->n == 0) return fail(why, whysz, "tls hosts: no host named");
+  if (h->n == 0) return defect(why, whysz, "tls hosts: no host named");
   return 0;
 }
 
@@ -604,7 +593,7 @@ done:
   free(der);
   mbedtls_mpi_free(&serial);
   mbedtls_x509write_crt_free(&w);
-  if (ret != 0) return fail(why, whysz, "cannot sign a certificate: %s", tls_err(ret, e, sizeof e));
+  if (ret != 0) return defect(why, whysz, "cannot sign a certificate: %s", tls_err(ret, e, sizeof e));
   return 0;
 }
 
@@ -612,11 +601,11 @@ done:
 
 static int check_ca(pki *p, const char *cert_path, const char *key_path, char *why, size_t whysz) {
   if (!p->ca.ca_istrue)
-    return fail(why, whysz, "%s: not a CA certificate (no basicConstraints CA:true)", cert_path);
+    return defect(why, whysz, "%s: not a CA certificate (no basicConstraints CA:true)", cert_path);
   if (mbedtls_x509_crt_check_key_usage(&p->ca, MBEDTLS_X509_KU_KEY_CERT_SIGN) != 0)
-    return fail(why, whysz, "%s: its keyUsage does not allow signing certificates", cert_path);
+    return defect(why, whysz, "%s: its keyUsage does not allow signing certificates", cert_path);
   if (mbedtls_pk_check_pair(&p->ca.pk, &p->ca_key) != 0)
-    return fail(why, whysz, "%s: the key does not match the certificate in %s", key_path, cert_path);
+    return defect(why, whysz, "%s: the key does not match the certificate in %s", key_path, cert_path);
   return 0;
 }
 
@@ -624,7 +613,7 @@ static int load_ca(pki *p, const char *cert_path, const char *key_path, char *wh
   if (load_certs(&p->ca, cert_path, why, whysz) != 0) return -1;
   if (load_key(&p->ca_key, key_path, why, whysz) != 0) return -1;
   if (check_ca(p, cert_path, key_path, why, whysz) != 0) return -1;
-  if (!(p->ca_pem = chain_pem(&p->ca, (size_t)-1, NULL))) return fail(why, whysz, "out of memory");
+  if (!(p->ca_pem = chain_pem(&p->ca, (size_t)-1, NULL))) return defect(why, whysz, "out of memory");
   return 0;
 }
 
@@ -633,7 +622,7 @@ static int make_ca(pki *p, char *why, size_t whysz) {
   unsigned char rnd[4];
   int ret = gen_ec_key(p, &p->ca_key);
   if (ret == 0) ret = mbedtls_ctr_drbg_random(&p->drbg, rnd, sizeof rnd);
-  if (ret != 0) return fail(why, whysz, "cannot make the CA key: %s", tls_err(ret, e, sizeof e));
+  if (ret != 0) return defect(why, whysz, "cannot make the CA key: %s", tls_err(ret, e, sizeof e));
   /* The random suffix tells two installs' CAs apart in a device's or a browser's list. */
   snprintf(subject, sizeof subject, "CN=nrfprov-mock local CA %02x%02x%02x%02x,O=nrfprov-mock",
            rnd[0], rnd[1], rnd[2], rnd[3]);
@@ -645,7 +634,7 @@ static int make_ca(pki *p, char *why, size_t whysz) {
       .years = CA_YEARS,
   };
   if (sign_cert(p, &s, &p->ca, why, whysz) != 0) return -1;
-  if (!(p->ca_pem = chain_pem(&p->ca, (size_t)-1, NULL))) return fail(why, whysz, "out of memory");
+  if (!(p->ca_pem = chain_pem(&p->ca, (size_t)-1, NULL))) return defect(why, whysz, "out of memory");
   return 0;
 }
 
@@ -659,7 +648,7 @@ static int adopt_server(pki *p, const mbedtls_x509_crt *leaf, mbedtls_pk_context
   p->server_chain_pem = own ? chain_pem(leaf, 1, &p->ca) : chain_pem(leaf, (size_t)-1, NULL);
   p->server_key_pem = key_pem(key);
   if (!p->server_leaf_pem || !p->server_chain_pem || !p->server_key_pem)
-    return fail(why, whysz, "out of memory");
+    return defect(why, whysz, "out of memory");
   return 0;
 }
 
@@ -689,7 +678,7 @@ static int make_server(pki *p, const host_list *h, const unsigned char *san, siz
                        mbedtls_x509_crt *leaf, mbedtls_pk_context *key, char *why, size_t whysz) {
   char e[160], subject[MAX_HOST_LEN + 32];
   int ret = gen_ec_key(p, key);
-  if (ret != 0) return fail(why, whysz, "cannot make the server key: %s", tls_err(ret, e, sizeof e));
+  if (ret != 0) return defect(why, whysz, "cannot make the server key: %s", tls_err(ret, e, sizeof e));
   snprintf(subject, sizeof subject, "CN=%s,O=nrfprov-mock", h->e[0].text);
   cert_spec s = {
       .key = key,
@@ -708,7 +697,7 @@ static int make_server(pki *p, const host_list *h, const unsigned char *san, siz
     char info[256];
     mbedtls_x509_crt_verify_info(info, sizeof info, "", flags);
     info[strcspn(info, "\n")] = '\0';
-    return fail(why, whysz, "the server certificate made with this CA does not verify: %s", info);
+    return defect(why, whysz, "the server certificate made with this CA does not verify: %s", info);
   }
   return 0;
 }
@@ -722,7 +711,7 @@ static int given_server(pki *p, const pki_options *o, char *why, size_t whysz) {
   int ret = load_certs(&leaf, o->tls_cert, why, whysz);
   if (ret == 0) ret = load_key(&key, o->tls_key, why, whysz);
   if (ret == 0 && mbedtls_pk_check_pair(&leaf.pk, &key) != 0)
-    ret = fail(why, whysz, "%s: the key does not match the certificate in %s", o->tls_key, o->tls_cert);
+    ret = defect(why, whysz, "%s: the key does not match the certificate in %s", o->tls_key, o->tls_cert);
   if (ret == 0) ret = adopt_server(p, &leaf, &key, 0, why, whysz);
   mbedtls_x509_crt_free(&leaf);
   mbedtls_pk_free(&key);
@@ -735,7 +724,7 @@ static int own_server(pki *p, const pki_options *o, host_list *h, unsigned char 
   unsigned char *san = NULL;
   if (parse_hosts(o->tls_hosts ? o->tls_hosts : PKI_DEFAULT_TLS_HOSTS, h, why, whysz) != 0) return -1;
   int san_len = san_der(h, san_buf, SAN_DER_SIZE, &san);
-  if (san_len < 0) return fail(why, whysz, "tls hosts: cannot encode the subjectAltName");
+  if (san_len < 0) return defect(why, whysz, "tls hosts: cannot encode the subjectAltName");
 
   mbedtls_x509_crt leaf;
   mbedtls_pk_context key;
@@ -770,7 +759,7 @@ static int setup_server(pki *p, const pki_options *o, char *why, size_t whysz) {
   if (o->tls_cert) return given_server(p, o, why, whysz);
   host_list *h = malloc(sizeof *h);
   unsigned char *san_buf = malloc(SAN_DER_SIZE);
-  int ret = h && san_buf ? own_server(p, o, h, san_buf, why, whysz) : fail(why, whysz, "out of memory");
+  int ret = h && san_buf ? own_server(p, o, h, san_buf, why, whysz) : defect(why, whysz, "out of memory");
   free(h);
   free(san_buf);
   return ret;
@@ -786,13 +775,13 @@ static int setup_ca(pki *p, const pki_options *o, char *why, size_t whysz) {
   snprintf(key_path, sizeof key_path, "%s/ca.key", o->dir);
   if (file_exists(cert_path)) {
     if (!file_exists(key_path))
-      return fail(why, whysz, "%s: missing while ca.pem exists (remove ca.pem to make a new CA)", key_path);
+      return defect(why, whysz, "%s: missing while ca.pem exists (remove ca.pem to make a new CA)", key_path);
     return load_ca(p, cert_path, key_path, why, whysz);
   }
   /* No ca.pem: a CA never finished (or deliberately removed) is replaced wholesale. */
   if (make_ca(p, why, whysz) != 0) return -1;
   char *key = key_pem(&p->ca_key);
-  if (!key) return fail(why, whysz, "out of memory");
+  if (!key) return defect(why, whysz, "out of memory");
   int ret = write_file(o->dir, "ca.key", key, 0600, why, whysz);
   free_secret(key);
   if (ret == 0) ret = write_file(o->dir, "ca.pem", p->ca_pem, 0644, why, whysz);
@@ -804,11 +793,11 @@ int pki_open(pki **out, const pki_options *opts, char *why, size_t whysz) {
   const pki_options *o = opts ? opts : &defaults;
   char e[160];
   *out = NULL;
-  if (!o->ca_cert != !o->ca_key) return fail(why, whysz, "--ca-cert and --ca-key go together");
-  if (!o->tls_cert != !o->tls_key) return fail(why, whysz, "--tls-cert and --tls-key go together");
+  if (!o->ca_cert != !o->ca_key) return defect(why, whysz, "--ca-cert and --ca-key go together");
+  if (!o->tls_cert != !o->tls_key) return defect(why, whysz, "--tls-cert and --tls-key go together");
 
   pki *p = calloc(1, sizeof *p);
-  if (!p) return fail(why, whysz, "out of memory");
+  if (!p) return defect(why, whysz, "out of memory");
   pthread_mutex_init(&p->lock, NULL);
   pthread_mutex_init(&p->once_lock, NULL);
   mbedtls_entropy_init(&p->entropy);
@@ -820,7 +809,7 @@ int pki_open(pki **out, const pki_options *opts, char *why, size_t whysz) {
   int ret = mbedtls_ctr_drbg_seed(&p->drbg, mbedtls_entropy_func, &p->entropy, (const unsigned char *)pers,
                                   sizeof pers - 1);
   if (ret != 0) {
-    fail(why, whysz, "cannot seed the random generator: %s", tls_err(ret, e, sizeof e));
+    defect(why, whysz, "cannot seed the random generator: %s", tls_err(ret, e, sizeof e));
     pki_close(p);
     return -1;
   }
@@ -849,7 +838,7 @@ int pki_open(pki **out, const pki_options *opts, char *why, size_t whysz) {
     snprintf(lock_path, sizeof lock_path, "%s/pki.lock", o->dir);
     lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (lock_fd < 0 || flock(lock_fd, LOCK_EX) != 0) {
-      fail(why, whysz, "%s: cannot lock: %s", lock_path, strerror(errno));
+      defect(why, whysz, "%s: cannot lock: %s", lock_path, strerror(errno));
       if (lock_fd >= 0) close(lock_fd);
       pki_close(p);
       return -1;
@@ -912,28 +901,28 @@ const char *pki_server_key_pem(const pki *p) { return ensure(p) ? NULL : p->serv
 static int check_csr(mbedtls_x509_csr *csr, char *why, size_t whysz) {
   char e[160];
   if (csr->sig_md != MBEDTLS_MD_SHA256 && csr->sig_md != MBEDTLS_MD_SHA384 && csr->sig_md != MBEDTLS_MD_SHA512)
-    return fail(why, whysz, "CSR: signed with a digest weaker than SHA-256");
+    return defect(why, whysz, "CSR: signed with a digest weaker than SHA-256");
   if (!mbedtls_pk_can_do(&csr->pk, MBEDTLS_PK_ECKEY))
-    return fail(why, whysz, "CSR: the public key is not an EC key");
+    return defect(why, whysz, "CSR: the public key is not an EC key");
   const mbedtls_md_info_t *md = mbedtls_md_info_from_type(csr->sig_md);
   unsigned char hash[MBEDTLS_MD_MAX_SIZE];
   if (!md || mbedtls_md(md, csr->cri.p, csr->cri.len, hash) != 0)
-    return fail(why, whysz, "CSR: cannot hash the request");
+    return defect(why, whysz, "CSR: cannot hash the request");
   int ret = mbedtls_pk_verify_ext(csr->sig_pk, csr->sig_opts, &csr->pk, csr->sig_md, hash,
                                   mbedtls_md_get_size(md), csr->sig.p, csr->sig.len);
-  if (ret != 0) return fail(why, whysz, "CSR: the signature does not verify: %s", tls_err(ret, e, sizeof e));
+  if (ret != 0) return defect(why, whysz, "CSR: the signature does not verify: %s", tls_err(ret, e, sizeof e));
   return 0;
 }
 
 /* "CN=" + device_id with commas escaped, the only escape mbedTLS's name parser knows. */
 static int device_subject(const char *id, char *out, size_t size, char *why, size_t whysz) {
   size_t n = strlen(id), o = 0;
-  if (n == 0 || n > MAX_CN_LEN) return fail(why, whysz, "device id: must be 1 to %d bytes", MAX_CN_LEN);
+  if (n == 0 || n > MAX_CN_LEN) return defect(why, whysz, "device id: must be 1 to %d bytes", MAX_CN_LEN);
   o += (size_t)snprintf(out, size, "CN=");
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)id[i];
     if (c < 0x20 || c == 0x7f || c == '\\')
-      return fail(why, whysz, "device id: holds a control character or a backslash");
+      return defect(why, whysz, "device id: holds a control character or a backslash");
     if (c == ',') out[o++] = '\\';
     out[o++] = (char)c;
   }
@@ -945,10 +934,10 @@ int pki_issue_device_cert(pki *p, const uint8_t *csr_der, size_t csr_len, const 
                           char **cert_pem, char *why, size_t whysz) {
   char e[160], subject[3 + 2 * MAX_CN_LEN + 1];
   if (cert_pem) *cert_pem = NULL;
-  if (!p || !cert_pem) return fail(why, whysz, "no PKI or no place for the certificate");
-  if (ensure(p) != 0) return fail(why, whysz, "the local CA could not be generated");
-  if (!csr_der || csr_len == 0) return fail(why, whysz, "CSR: empty");
-  if (!device_id) return fail(why, whysz, "device id: missing");
+  if (!p || !cert_pem) return defect(why, whysz, "no PKI or no place for the certificate");
+  if (ensure(p) != 0) return defect(why, whysz, "the local CA could not be generated");
+  if (!csr_der || csr_len == 0) return defect(why, whysz, "CSR: empty");
+  if (!device_id) return defect(why, whysz, "device id: missing");
   if (device_subject(device_id, subject, sizeof subject, why, whysz) != 0) return -1;
 
   mbedtls_x509_csr csr;
@@ -957,7 +946,7 @@ int pki_issue_device_cert(pki *p, const uint8_t *csr_der, size_t csr_len, const 
   mbedtls_x509_crt_init(&crt);
   int ret = mbedtls_x509_csr_parse_der(&csr, csr_der, csr_len);
   if (ret != 0) {
-    fail(why, whysz, "CSR: not a DER PKCS#10 request: %s", tls_err(ret, e, sizeof e));
+    defect(why, whysz, "CSR: not a DER PKCS#10 request: %s", tls_err(ret, e, sizeof e));
     goto done;
   }
   if ((ret = check_csr(&csr, why, whysz)) != 0) goto done;
@@ -975,7 +964,7 @@ int pki_issue_device_cert(pki *p, const uint8_t *csr_der, size_t csr_len, const 
   ret = sign_cert(p, &s, &crt, why, whysz);
   pthread_mutex_unlock(&p->lock);
   if (ret != 0) goto done;
-  if (!(*cert_pem = chain_pem(&crt, 1, NULL))) ret = fail(why, whysz, "out of memory");
+  if (!(*cert_pem = chain_pem(&crt, 1, NULL))) ret = defect(why, whysz, "out of memory");
 
 done:
   mbedtls_x509_crt_free(&crt);
@@ -986,8 +975,8 @@ done:
 int pki_pubkey_der_to_pem(const uint8_t *der, size_t len, char **pem, char *why, size_t whysz) {
   char e[160];
   if (pem) *pem = NULL;
-  if (!pem) return fail(why, whysz, "no place for the PEM");
-  if (!der || len == 0) return fail(why, whysz, "public key: empty");
+  if (!pem) return defect(why, whysz, "no place for the PEM");
+  if (!der || len == 0) return defect(why, whysz, "public key: empty");
   mbedtls_pk_context pk;
   mbedtls_pk_init(&pk);
   /* Exactly one DER SubjectPublicKeyInfo: trailing bytes mean the caller cut it wrong. */
@@ -995,11 +984,11 @@ int pki_pubkey_der_to_pem(const uint8_t *der, size_t len, char **pem, char *why,
   int ret = mbedtls_pk_parse_subpubkey(&q, der + len, &pk);
   if (ret == 0 && q != der + len) {
     mbedtls_pk_free(&pk);
-    return fail(why, whysz, "public key: %zu bytes after the SubjectPublicKeyInfo", (size_t)(der + len - q));
+    return defect(why, whysz, "public key: %zu bytes after the SubjectPublicKeyInfo", (size_t)(der + len - q));
   }
   if (ret != 0) {
     mbedtls_pk_free(&pk);
-    return fail(why, whysz, "public key: not a DER SubjectPublicKeyInfo: %s", tls_err(ret, e, sizeof e));
+    return defect(why, whysz, "public key: not a DER SubjectPublicKeyInfo: %s", tls_err(ret, e, sizeof e));
   }
   size_t cap = len * 2 + 128;
   unsigned char *out = malloc(cap);
@@ -1008,7 +997,7 @@ int pki_pubkey_der_to_pem(const uint8_t *der, size_t len, char **pem, char *why,
   mbedtls_pk_free(&pk);
   if (ret != 0) {
     free(out);
-    return fail(why, whysz, "public key: cannot write PEM");
+    return defect(why, whysz, "public key: cannot write PEM");
   }
   *pem = (char *)out;
   return 0;

@@ -4,6 +4,7 @@
  * COSE layer is checked by cose.c. Signature checking is separate (attest_verify): most
  * devices' identity keys are unknown to the mock. */
 #include "proto/attest.h"
+#include "proto/defect.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,18 +22,6 @@
 #define TAG_SELF_DESCRIBED 55799
 #define MESSAGE_TYPE_DEVICE_IDENTITY 1
 #define KID_MODEM ((uint8_t)0x21)
-
-static int fail(char *why, size_t whysz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *why, size_t whysz, const char *fmt, ...)
-{
-  if (why && whysz) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, whysz, fmt, ap);
-    va_end(ap);
-  }
-  return -1;
-}
 
 void attest_uuid_format(const uint8_t id[16], char out[37])
 {
@@ -60,60 +49,60 @@ static int decode_part1(const uint8_t *p, size_t n, attest_token *out, char *why
   char inner[128];
   size_t used = 0;
   cbor_item_t *root = cborscan_load(p, n, 8, &used, inner, sizeof inner);
-  if (!root) return fail(why, whysz, "part 1 is not well-formed CBOR (%s)", inner);
+  if (!root) return defect(why, whysz, "part 1 is not well-formed CBOR (%s)", inner);
   int rc = -1;
   cbor_item_t *arr = NULL;
   if (used != n) {
-    fail(why, whysz, "trailing bytes after part 1");
+    defect(why, whysz, "trailing bytes after part 1");
     goto out;
   }
   if (!cbor_isa_tag(root)) {
-    fail(why, whysz, "part 1: expected CBOR tag 55799, got an untagged item");
+    defect(why, whysz, "part 1: expected CBOR tag 55799, got an untagged item");
     goto out;
   }
   if (cbor_tag_value(root) != TAG_SELF_DESCRIBED) {
-    fail(why, whysz, "part 1: expected CBOR tag 55799, got tag %llu",
+    defect(why, whysz, "part 1: expected CBOR tag 55799, got tag %llu",
          (unsigned long long)cbor_tag_value(root));
     goto out;
   }
   arr = cbor_tag_item(root);
   if (!cbor_isa_array(arr)) {
-    fail(why, whysz, "part 1: tagged item must be an array");
+    defect(why, whysz, "part 1: tagged item must be an array");
     goto out;
   }
   if (cbor_array_size(arr) != 5) {
-    fail(why, whysz, "part 1: array must have 5 elements, got %zu", cbor_array_size(arr));
+    defect(why, whysz, "part 1: array must have 5 elements, got %zu", cbor_array_size(arr));
     goto out;
   }
   cbor_item_t **e = cbor_array_handle(arr);
   if (!cbor_isa_uint(e[0])) {
-    fail(why, whysz, "part 1: message type must be an unsigned integer");
+    defect(why, whysz, "part 1: message type must be an unsigned integer");
     goto out;
   }
   if (cbor_get_int(e[0]) != MESSAGE_TYPE_DEVICE_IDENTITY) {
-    fail(why, whysz, "part 1: message type must be 1 (device identity), got %llu",
+    defect(why, whysz, "part 1: message type must be 1 (device identity), got %llu",
          (unsigned long long)cbor_get_int(e[0]));
     goto out;
   }
   if (bstr16(e[1], out->device_id) != 0) {
-    fail(why, whysz, "part 1: device UUID must be a 16-byte byte string");
+    defect(why, whysz, "part 1: device UUID must be a 16-byte byte string");
     goto out;
   }
   if (!cbor_isa_uint(e[2])) {
-    fail(why, whysz, "part 1: device type must be an unsigned integer");
+    defect(why, whysz, "part 1: device type must be an unsigned integer");
     goto out;
   }
   if (bstr16(e[3], out->firmware_id) != 0) {
-    fail(why, whysz, "part 1: modem firmware UUID must be a 16-byte byte string");
+    defect(why, whysz, "part 1: modem firmware UUID must be a 16-byte byte string");
     goto out;
   }
   if (bstr16(e[4], out->nonce) != 0) {
-    fail(why, whysz, "part 1: nonce must be a 16-byte byte string");
+    defect(why, whysz, "part 1: nonce must be a 16-byte byte string");
     goto out;
   }
   if (n > sizeof out->part1) {
     /* Unreachable for the shape above (at most 74 bytes); kept as a guard for the copy. */
-    fail(why, whysz, "part 1 is longer than %zu bytes", sizeof out->part1);
+    defect(why, whysz, "part 1 is longer than %zu bytes", sizeof out->part1);
     goto out;
   }
   out->message_type = MESSAGE_TYPE_DEVICE_IDENTITY;
@@ -134,14 +123,14 @@ static int decode_part2(const uint8_t *p, size_t n, attest_token *out, char *why
   char inner[128];
   size_t used = 0;
   cbor_item_t *root = cborscan_load(p, n, 8, &used, inner, sizeof inner);
-  if (!root) return fail(why, whysz, "part 2 is not well-formed CBOR (%s)", inner);
+  if (!root) return defect(why, whysz, "part 2 is not well-formed CBOR (%s)", inner);
   int rc = -1;
   cose_sign1 c;
   if (used != n) {
-    fail(why, whysz, "trailing bytes after part 2");
+    defect(why, whysz, "trailing bytes after part 2");
   } else if (cose_sign1_parse(root, 1, 1, "part 2", &c, why, whysz) == 0) {
     if (c.protected_len > sizeof out->protected_hdr) {
-      fail(why, whysz, "part 2: protected header longer than %zu bytes", sizeof out->protected_hdr);
+      defect(why, whysz, "part 2: protected header longer than %zu bytes", sizeof out->protected_hdr);
     } else {
       memcpy(out->protected_hdr, c.protected_hdr, c.protected_len);
       out->protected_len = c.protected_len;
@@ -159,26 +148,26 @@ int attest_decode(const char *token, size_t len, attest_token *out, char *why, s
 {
   uint8_t buf[ATTEST_MAX_TOKEN_LEN];
   size_t n;
-  if (!out) return fail(why, whysz, "no output");
+  if (!out) return defect(why, whysz, "no output");
   memset(out, 0, sizeof *out);
-  if (!token || len == 0) return fail(why, whysz, "token is empty");
-  if (len > ATTEST_MAX_TOKEN_LEN) return fail(why, whysz, "token longer than %d characters", ATTEST_MAX_TOKEN_LEN);
+  if (!token || len == 0) return defect(why, whysz, "token is empty");
+  if (len > ATTEST_MAX_TOKEN_LEN) return defect(why, whysz, "token longer than %d characters", ATTEST_MAX_TOKEN_LEN);
   const char *dot = memchr(token, '.', len);
-  if (!dot) return fail(why, whysz, "token has no '.' between its two parts");
+  if (!dot) return defect(why, whysz, "token has no '.' between its two parts");
   const char *p2 = dot + 1;
   size_t n1 = (size_t)(dot - token), n2 = len - n1 - 1;
-  if (memchr(p2, '.', n2)) return fail(why, whysz, "token has more than one '.'");
-  if (n1 == 0) return fail(why, whysz, "part 1 is empty");
-  if (n2 == 0) return fail(why, whysz, "part 2 is empty");
+  if (memchr(p2, '.', n2)) return defect(why, whysz, "token has more than one '.'");
+  if (n1 == 0) return defect(why, whysz, "part 1 is empty");
+  if (n2 == 0) return defect(why, whysz, "part 2 is empty");
 
   if (b64url_decode(token, n1, buf, sizeof buf, &n) != 0)
-    return fail(why, whysz, "part 1 is not valid base64url");
-  if (n == 0) return fail(why, whysz, "part 1 is empty");
+    return defect(why, whysz, "part 1 is not valid base64url");
+  if (n == 0) return defect(why, whysz, "part 1 is empty");
   if (decode_part1(buf, n, out, why, whysz) != 0) return -1;
 
   if (b64url_decode(p2, n2, buf, sizeof buf, &n) != 0)
-    return fail(why, whysz, "part 2 is not valid base64url");
-  if (n == 0) return fail(why, whysz, "part 2 is empty");
+    return defect(why, whysz, "part 2 is not valid base64url");
+  if (n == 0) return defect(why, whysz, "part 2 is empty");
   return decode_part2(buf, n, out, why, whysz);
 }
 

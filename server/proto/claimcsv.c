@@ -3,6 +3,7 @@
  * records for the per-row report, and stops as soon as the row limit is passed so that an
  * oversized body costs no more than the limit. */
 #include "proto/claimcsv.h"
+#include "proto/defect.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -114,18 +115,6 @@ reset:
   c->fields = 0;
 }
 
-static int fail(char *why, size_t whysz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *why, size_t whysz, const char *fmt, ...)
-{
-  if (why && whysz) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, whysz, fmt, ap);
-    va_end(ap);
-  }
-  return -1;
-}
-
 void claimcsv_free(claimcsv_row *rows, size_t n)
 {
   if (!rows) return;
@@ -139,15 +128,15 @@ void claimcsv_free(claimcsv_row *rows, size_t n)
 int claimcsv_parse(const char *body, size_t len, size_t max_rows, claimcsv_row **rows, size_t *n,
                    char *why, size_t whysz)
 {
-  if (!rows || !n) return fail(why, whysz, "no output");
+  if (!rows || !n) return defect(why, whysz, "no output");
   *rows = NULL;
   *n = 0;
-  if (!body && len) return fail(why, whysz, "no CSV body");
+  if (!body && len) return defect(why, whysz, "no CSV body");
   const char *nul = len ? memchr(body, '\0', len) : NULL;
-  if (nul) return fail(why, whysz, "CSV contains a NUL byte (at offset %zu)", (size_t)(nul - body));
+  if (nul) return defect(why, whysz, "CSV contains a NUL byte (at offset %zu)", (size_t)(nul - body));
 
   struct csv_parser p;
-  if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI) != 0) return fail(why, whysz, "out of memory");
+  if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI) != 0) return defect(why, whysz, "out of memory");
   collector c;
   memset(&c, 0, sizeof c);
   c.max_rows = max_rows;
@@ -167,17 +156,17 @@ int claimcsv_parse(const char *body, size_t len, size_t max_rows, claimcsv_row *
 
   int rc = 0;
   if (c.too_many) {
-    fail(why, whysz, "CSV has more than %zu rows", max_rows);
+    defect(why, whysz, "CSV has more than %zu rows", max_rows);
     rc = -2;
   } else if (c.bad == 1 || (parse_error && csv_status == CSV_ENOMEM)) {
-    rc = fail(why, whysz, "out of memory parsing the CSV");
+    rc = defect(why, whysz, "out of memory parsing the CSV");
   } else if (c.bad == 2) {
-    rc = fail(why, whysz, "CSV row %zu is not valid UTF-8", c.bad_row);
+    rc = defect(why, whysz, "CSV row %zu is not valid UTF-8", c.bad_row);
   } else if (parse_error) {
-    rc = fail(why, whysz, "CSV row %zu: a quote inside an unquoted field, or text after a closing quote",
+    rc = defect(why, whysz, "CSV row %zu: a quote inside an unquoted field, or text after a closing quote",
               c.n + 1);
   } else if (unterminated) {
-    rc = fail(why, whysz, "CSV row %zu: quoted field is not closed", c.n + 1);
+    rc = defect(why, whysz, "CSV row %zu: quoted field is not closed", c.n + 1);
   }
   if (rc != 0) {
     claimcsv_free(c.rows, c.n);

@@ -5,6 +5,7 @@
  * strings must be text (definite or chunked), element counts exact per type, no trailing
  * bytes, no empty array. */
 #include "proto/dcbor.h"
+#include "proto/defect.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -179,18 +180,6 @@ int dcbor_encode_responses(const dcbor_response *r, size_t n, int indefinite, ui
 
 /* ---- decoding ---------------------------------------------------------------------- */
 
-static int fail(char *why, size_t whysz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *why, size_t whysz, const char *fmt, ...)
-{
-  if (why && whysz) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, whysz, fmt, ap);
-    va_end(ap);
-  }
-  return -1;
-}
-
 enum { TEXT_OK = 0, TEXT_NOT_TEXT = -1, TEXT_HAS_NUL = -2, TEXT_BAD_UTF8 = -3, TEXT_NOMEM = -4 };
 
 /* malloc'd, NUL-terminated copy of a text string, definite or chunked. Text that holds a
@@ -235,10 +224,10 @@ static int take_text(const cbor_item_t *it, char **out, const char *who, size_t 
 {
   switch (text_dup(it, out)) {
   case TEXT_OK: return 0;
-  case TEXT_NOT_TEXT: return fail(why, whysz, "%s %zu: %s must be a text string", who, idx, what);
-  case TEXT_HAS_NUL: return fail(why, whysz, "%s %zu: %s contains a NUL character", who, idx, what);
-  case TEXT_BAD_UTF8: return fail(why, whysz, "%s %zu: %s is not valid UTF-8", who, idx, what);
-  default: return fail(why, whysz, "%s %zu: out of memory", who, idx);
+  case TEXT_NOT_TEXT: return defect(why, whysz, "%s %zu: %s must be a text string", who, idx, what);
+  case TEXT_HAS_NUL: return defect(why, whysz, "%s %zu: %s contains a NUL character", who, idx, what);
+  case TEXT_BAD_UTF8: return defect(why, whysz, "%s %zu: %s is not valid UTF-8", who, idx, what);
+  default: return defect(why, whysz, "%s %zu: out of memory", who, idx);
   }
 }
 
@@ -248,20 +237,20 @@ static cbor_item_t *load_outer(const uint8_t *buf, size_t len, const char *what,
   char inner[128];
   size_t used = 0;
   if (!buf || len == 0) {
-    fail(why, whysz, "%s: empty body", what);
+    defect(why, whysz, "%s: empty body", what);
     return NULL;
   }
   cbor_item_t *root = cborscan_load(buf, len, DCBOR_MAX_DEPTH, &used, inner, sizeof inner);
   if (!root) {
-    fail(why, whysz, "%s: %s", what, inner);
+    defect(why, whysz, "%s: %s", what, inner);
     return NULL;
   }
-  const char *defect = used != len ? "trailing bytes after the array"
+  const char *problem = used != len ? "trailing bytes after the array"
                        : !cbor_isa_array(root) ? "top-level item must be an array"
                        : cbor_array_size(root) == 0 ? "array is empty"
                                                     : NULL;
-  if (defect) {
-    fail(why, whysz, "%s: %s", what, defect);
+  if (problem) {
+    defect(why, whysz, "%s: %s", what, problem);
     cbor_decref(&root);
     return NULL;
   }
@@ -272,12 +261,12 @@ static cbor_item_t *load_outer(const uint8_t *buf, size_t len, const char *what,
 static int element_head(const cbor_item_t *el, const char *who, size_t idx, char **cid, uint64_t *type,
                         char *why, size_t whysz)
 {
-  if (!cbor_isa_array(el)) return fail(why, whysz, "%s %zu: must be an array", who, idx);
+  if (!cbor_isa_array(el)) return defect(why, whysz, "%s %zu: must be an array", who, idx);
   if (cbor_array_size(el) < 2)
-    return fail(why, whysz, "%s %zu: must have at least 2 elements (correlation id, type)", who, idx);
+    return defect(why, whysz, "%s %zu: must have at least 2 elements (correlation id, type)", who, idx);
   cbor_item_t **e = cbor_array_handle(el);
   if (take_text(e[0], cid, who, idx, "correlation id", why, whysz) != 0) return -1;
-  if (!cbor_isa_uint(e[1])) return fail(why, whysz, "%s %zu: type must be an unsigned integer", who, idx);
+  if (!cbor_isa_uint(e[1])) return defect(why, whysz, "%s %zu: type must be an unsigned integer", who, idx);
   *type = cbor_get_int(e[1]);
   return 0;
 }
@@ -291,29 +280,29 @@ static int decode_response(const cbor_item_t *el, size_t idx, dcbor_response *r,
   switch (type) {
   case DRSP_ERROR:
     if (count != 4)
-      return fail(why, whysz, "response %zu: error response (99) must have 4 elements, got %zu", idx, count);
+      return defect(why, whysz, "response %zu: error response (99) must have 4 elements, got %zu", idx, count);
     if (!cbor_isa_uint(e[2]))
-      return fail(why, whysz, "response %zu: CME error must be an unsigned integer", idx);
+      return defect(why, whysz, "response %zu: CME error must be an unsigned integer", idx);
     if (cbor_get_int(e[2]) > UINT_MAX)
-      return fail(why, whysz, "response %zu: CME error %llu out of range", idx,
+      return defect(why, whysz, "response %zu: CME error %llu out of range", idx,
                   (unsigned long long)cbor_get_int(e[2]));
     r->cme = (unsigned)cbor_get_int(e[2]);
     r->type = DRSP_ERROR;
     return take_text(e[3], &r->message, "response", idx, "message", why, whysz);
   case DRSP_AT:
     if (count != 3)
-      return fail(why, whysz, "response %zu: AT response (100) must have 3 elements, got %zu", idx, count);
+      return defect(why, whysz, "response %zu: AT response (100) must have 3 elements, got %zu", idx, count);
     r->type = DRSP_AT;
     return take_text(e[2], &r->message, "response", idx, "message", why, whysz);
   case DRSP_CONFIG_ACK:
   case DRSP_FINISHED_ACK:
     if (count != 2)
-      return fail(why, whysz, "response %zu: %s (%llu) must have 2 elements, got %zu", idx,
+      return defect(why, whysz, "response %zu: %s (%llu) must have 2 elements, got %zu", idx,
                   type == DRSP_CONFIG_ACK ? "config ack" : "finished ack", (unsigned long long)type, count);
     r->type = (drsp_type)type;
     return 0;
   default:
-    return fail(why, whysz, "response %zu: unknown type %llu", idx, (unsigned long long)type);
+    return defect(why, whysz, "response %zu: unknown type %llu", idx, (unsigned long long)type);
   }
 }
 
@@ -330,7 +319,7 @@ void dcbor_responses_free(dcbor_response *r, size_t n)
 int dcbor_decode_responses(const uint8_t *buf, size_t len, dcbor_response **out, size_t *n,
                            char *why, size_t whysz)
 {
-  if (!out || !n) return fail(why, whysz, "responses: no output");
+  if (!out || !n) return defect(why, whysz, "responses: no output");
   *out = NULL;
   *n = 0;
   cbor_item_t *root = load_outer(buf, len, "responses", why, whysz);
@@ -339,7 +328,7 @@ int dcbor_decode_responses(const uint8_t *buf, size_t len, dcbor_response **out,
   dcbor_response *r = calloc(count, sizeof *r);
   if (!r) {
     cbor_decref(&root);
-    return fail(why, whysz, "responses: out of memory");
+    return defect(why, whysz, "responses: out of memory");
   }
   cbor_item_t **e = cbor_array_handle(root);
   for (size_t i = 0; i < count; i++) {
@@ -360,21 +349,21 @@ static int decode_at(const cbor_item_t *el, size_t idx, dcbor_owned_command *c, 
   size_t count = cbor_array_size(el);
   cbor_item_t **e = cbor_array_handle(el);
   if (count != 5)
-    return fail(why, whysz, "command %zu: AT command (0) must have 5 elements, got %zu", idx, count);
+    return defect(why, whysz, "command %zu: AT command (0) must have 5 elements, got %zu", idx, count);
   if (take_text(e[2], &c->set_cmd, "command", idx, "set command", why, whysz) != 0 ||
       take_text(e[3], &c->params, "command", idx, "parameters", why, whysz) != 0)
     return -1;
   if (!cbor_isa_array(e[4]))
-    return fail(why, whysz, "command %zu: ignored CME errors must be an array", idx);
+    return defect(why, whysz, "command %zu: ignored CME errors must be an array", idx);
   size_t ni = cbor_array_size(e[4]);
   if (ni > DCBOR_MAX_IGNORE)
-    return fail(why, whysz, "command %zu: more than %d ignored CME errors", idx, DCBOR_MAX_IGNORE);
+    return defect(why, whysz, "command %zu: more than %d ignored CME errors", idx, DCBOR_MAX_IGNORE);
   c->ignore_cme = calloc(ni ? ni : 1, sizeof *c->ignore_cme);
-  if (!c->ignore_cme) return fail(why, whysz, "command %zu: out of memory", idx);
+  if (!c->ignore_cme) return defect(why, whysz, "command %zu: out of memory", idx);
   cbor_item_t **codes = cbor_array_handle(e[4]);
   for (size_t k = 0; k < ni; k++) {
     if (!cbor_isa_uint(codes[k]) || cbor_get_int(codes[k]) > UINT_MAX)
-      return fail(why, whysz, "command %zu: ignored CME error %zu must be an unsigned integer", idx, k + 1);
+      return defect(why, whysz, "command %zu: ignored CME error %zu must be an unsigned integer", idx, k + 1);
     c->ignore_cme[k] = (unsigned)cbor_get_int(codes[k]);
   }
   c->n_ignore = ni;
@@ -386,14 +375,14 @@ static int decode_config(const cbor_item_t *el, size_t idx, dcbor_owned_command 
   size_t count = cbor_array_size(el);
   cbor_item_t **e = cbor_array_handle(el);
   if (count != 3)
-    return fail(why, whysz, "command %zu: config command (1) must have 3 elements, got %zu", idx, count);
-  if (!cbor_isa_map(e[2])) return fail(why, whysz, "command %zu: config must be a map", idx);
+    return defect(why, whysz, "command %zu: config command (1) must have 3 elements, got %zu", idx, count);
+  if (!cbor_isa_map(e[2])) return defect(why, whysz, "command %zu: config must be a map", idx);
   size_t np = cbor_map_size(e[2]);
   if (np > DCBOR_MAX_PAIRS)
-    return fail(why, whysz, "command %zu: config holds more than %d pairs", idx, DCBOR_MAX_PAIRS);
+    return defect(why, whysz, "command %zu: config holds more than %d pairs", idx, DCBOR_MAX_PAIRS);
   c->keys = calloc(np ? np : 1, sizeof *c->keys);
   c->values = calloc(np ? np : 1, sizeof *c->values);
-  if (!c->keys || !c->values) return fail(why, whysz, "command %zu: out of memory", idx);
+  if (!c->keys || !c->values) return defect(why, whysz, "command %zu: out of memory", idx);
   c->n_pairs = np; /* set first so that a partial copy is freed */
   struct cbor_pair *p = cbor_map_handle(e[2]);
   for (size_t k = 0; k < np; k++)
@@ -424,7 +413,7 @@ void dcbor_commands_free(dcbor_owned_command *c, size_t n)
 int dcbor_decode_commands(const uint8_t *buf, size_t len, dcbor_owned_command **out, size_t *n,
                           char *why, size_t whysz)
 {
-  if (!out || !n) return fail(why, whysz, "commands: no output");
+  if (!out || !n) return defect(why, whysz, "commands: no output");
   *out = NULL;
   *n = 0;
   cbor_item_t *root = load_outer(buf, len, "commands", why, whysz);
@@ -433,7 +422,7 @@ int dcbor_decode_commands(const uint8_t *buf, size_t len, dcbor_owned_command **
   dcbor_owned_command *c = calloc(count, sizeof *c);
   if (!c) {
     cbor_decref(&root);
-    return fail(why, whysz, "commands: out of memory");
+    return defect(why, whysz, "commands: out of memory");
   }
   cbor_item_t **e = cbor_array_handle(root);
   int rc = 0;
@@ -450,10 +439,10 @@ int dcbor_decode_commands(const uint8_t *buf, size_t len, dcbor_owned_command **
     } else if (type == DCMD_FINISHED) {
       c[i].type = DCMD_FINISHED;
       if (cbor_array_size(e[i]) != 2)
-        rc = fail(why, whysz, "command %zu: finished command (2) must have 2 elements, got %zu", i + 1,
+        rc = defect(why, whysz, "command %zu: finished command (2) must have 2 elements, got %zu", i + 1,
                   cbor_array_size(e[i]));
     } else {
-      rc = fail(why, whysz, "command %zu: unknown type %llu", i + 1, (unsigned long long)type);
+      rc = defect(why, whysz, "command %zu: unknown type %llu", i + 1, (unsigned long long)type);
     }
   }
   cbor_decref(&root);

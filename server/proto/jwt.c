@@ -3,6 +3,7 @@
  * transports map every failure to 403 / 4.03. It does not know about claims, blocks or
  * identities: the service decides what a valid JWT of an unknown device is worth. */
 #include "proto/jwt.h"
+#include "proto/defect.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -14,18 +15,6 @@
 
 #include "proto/b64url.h"
 #include "proto/es256.h"
-
-static int fail(char *why, size_t whysz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *why, size_t whysz, const char *fmt, ...)
-{
-  if (why && whysz) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, whysz, fmt, ap);
-    va_end(ap);
-  }
-  return -1;
-}
 
 int jwt_uuid_parse(const char *s, size_t n, char out[37])
 {
@@ -89,18 +78,18 @@ static int check_header(const char *p, size_t n, char *why, size_t whysz)
 {
   int b64_ok;
   json_t *h = part_json(p, n, &b64_ok);
-  if (!b64_ok) return fail(why, whysz, "JWT header is not valid base64url");
-  if (!h) return fail(why, whysz, "JWT header is not a JSON object");
+  if (!b64_ok) return defect(why, whysz, "JWT header is not valid base64url");
+  if (!h) return defect(why, whysz, "JWT header is not a JSON object");
   int rc = 0;
   json_t *alg = json_object_get(h, "alg");
   if (!alg)
-    rc = fail(why, whysz, "JWT header has no alg");
+    rc = defect(why, whysz, "JWT header has no alg");
   else if (!json_is_string(alg))
-    rc = fail(why, whysz, "JWT header alg must be a string");
+    rc = defect(why, whysz, "JWT header alg must be a string");
   else if (strcmp(json_string_value(alg), "ES256") != 0 || json_string_length(alg) != 5)
-    rc = fail(why, whysz, "JWT header alg must be ES256");
+    rc = defect(why, whysz, "JWT header alg must be ES256");
   else if (json_object_get(h, "typ") && !json_is_string(json_object_get(h, "typ")))
-    rc = fail(why, whysz, "JWT header typ must be a string");
+    rc = defect(why, whysz, "JWT header typ must be a string");
   json_decref(h);
   return rc;
 }
@@ -109,17 +98,17 @@ static int check_payload(const char *p, size_t n, int64_t now, jwt_device *out, 
 {
   int b64_ok;
   json_t *pl = part_json(p, n, &b64_ok);
-  if (!b64_ok) return fail(why, whysz, "JWT payload is not valid base64url");
-  if (!pl) return fail(why, whysz, "JWT payload is not a JSON object");
+  if (!b64_ok) return defect(why, whysz, "JWT payload is not valid base64url");
+  if (!pl) return defect(why, whysz, "JWT payload is not a JSON object");
   int rc = -1;
   json_t *iss = json_object_get(pl, "iss"), *exp = json_object_get(pl, "exp");
   json_t *iat = json_object_get(pl, "iat"), *jti = json_object_get(pl, "jti");
   if (!iss) {
-    fail(why, whysz, "JWT payload has no iss");
+    defect(why, whysz, "JWT payload has no iss");
     goto out;
   }
   if (!json_is_string(iss)) {
-    fail(why, whysz, "JWT iss must be a string");
+    defect(why, whysz, "JWT iss must be a string");
     goto out;
   }
   /* iss is "<chip>.<uuid>" in current releases and a bare UUID in some older ones. */
@@ -129,35 +118,35 @@ static int check_payload(const char *p, size_t n, int64_t now, jwt_device *out, 
   for (size_t i = 0; i < sl; i++)
     if (s[i] == '.') u = s + i + 1;
   if (jwt_uuid_parse(u, sl - (size_t)(u - s), out->device_uuid) != 0) {
-    fail(why, whysz, "JWT iss does not end in a device UUID");
+    defect(why, whysz, "JWT iss does not end in a device UUID");
     goto out;
   }
   if (exp) {
     if (numeric_date(exp, &out->exp) != 0) {
-      fail(why, whysz, "JWT exp must be a number of seconds");
+      defect(why, whysz, "JWT exp must be a number of seconds");
       goto out;
     }
     out->has_exp = 1;
     if (out->exp < now - JWT_EXP_SKEW_S) {
-      fail(why, whysz, "JWT expired (exp %lld is more than %d s before now, %lld)",
+      defect(why, whysz, "JWT expired (exp %lld is more than %d s before now, %lld)",
            (long long)out->exp, JWT_EXP_SKEW_S, (long long)now);
       goto out;
     }
   }
   if (iat) {
     if (numeric_date(iat, &out->iat) != 0) {
-      fail(why, whysz, "JWT iat must be a number of seconds");
+      defect(why, whysz, "JWT iat must be a number of seconds");
       goto out;
     }
     out->has_iat = 1;
   }
   if (jti) {
     if (!json_is_string(jti)) {
-      fail(why, whysz, "JWT jti must be a string");
+      defect(why, whysz, "JWT jti must be a string");
       goto out;
     }
     if (json_string_length(jti) >= sizeof out->jti) {
-      fail(why, whysz, "JWT jti longer than %zu characters", sizeof out->jti - 1);
+      defect(why, whysz, "JWT jti longer than %zu characters", sizeof out->jti - 1);
       goto out;
     }
     /* A jti with an embedded NUL is cut there; it is informational only. */
@@ -171,26 +160,26 @@ out:
 
 int jwt_parse(const char *jwt, size_t len, int64_t now, jwt_device *out, char *why, size_t whysz)
 {
-  if (!out) return fail(why, whysz, "no output");
+  if (!out) return defect(why, whysz, "no output");
   memset(out, 0, sizeof *out);
-  if (!jwt || len == 0) return fail(why, whysz, "JWT is empty");
-  if (len > JWT_MAX_LEN) return fail(why, whysz, "JWT longer than %d characters", JWT_MAX_LEN);
+  if (!jwt || len == 0) return defect(why, whysz, "JWT is empty");
+  if (len > JWT_MAX_LEN) return defect(why, whysz, "JWT longer than %d characters", JWT_MAX_LEN);
   const char *d1 = memchr(jwt, '.', len);
   const char *d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - jwt)) : NULL;
   if (!d1 || !d2 || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - jwt)))
-    return fail(why, whysz, "JWT must have three parts separated by '.'");
+    return defect(why, whysz, "JWT must have three parts separated by '.'");
   size_t nh = (size_t)(d1 - jwt), np = (size_t)(d2 - d1 - 1), ns = len - (size_t)(d2 + 1 - jwt);
-  if (nh == 0) return fail(why, whysz, "JWT header is empty");
-  if (np == 0) return fail(why, whysz, "JWT payload is empty");
-  if (ns == 0) return fail(why, whysz, "JWT signature is empty");
+  if (nh == 0) return defect(why, whysz, "JWT header is empty");
+  if (np == 0) return defect(why, whysz, "JWT payload is empty");
+  if (ns == 0) return defect(why, whysz, "JWT signature is empty");
   if (check_header(jwt, nh, why, whysz) != 0) return -1;
   if (check_payload(d1 + 1, np, now, out, why, whysz) != 0) return -1;
 
   uint8_t sig[JWT_MAX_LEN];
   size_t got = 0;
   if (b64url_decode(d2 + 1, ns, sig, sizeof sig, &got) != 0)
-    return fail(why, whysz, "JWT signature is not valid base64url");
-  if (got != 64) return fail(why, whysz, "JWT signature must be 64 bytes, got %zu", got);
+    return defect(why, whysz, "JWT signature is not valid base64url");
+  if (got != 64) return defect(why, whysz, "JWT signature must be 64 bytes, got %zu", got);
   memcpy(out->signature, sig, 64);
   out->signing_input = jwt;
   out->signing_input_len = (size_t)(d2 - jwt);

@@ -3,6 +3,7 @@
  * payload is not interpreted either; only its signature can be checked, and only when the
  * device's identity key is registered. */
 #include "proto/keygen.h"
+#include "proto/defect.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,18 +20,6 @@
 #include "proto/cose.h"
 
 static const char keygen_prefix[] = "%KEYGEN:";
-
-static int fail(char *why, size_t whysz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *why, size_t whysz, const char *fmt, ...)
-{
-  if (why && whysz) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, whysz, fmt, ap);
-    va_end(ap);
-  }
-  return -1;
-}
 
 int keygen_extract(const char *at_response, char *value, size_t valuesz)
 {
@@ -52,20 +41,20 @@ int keygen_extract(const char *at_response, char *value, size_t valuesz)
 static int split(const char *value, const char **p1, size_t *n1, const char **p2, size_t *n2,
                  char *why, size_t whysz)
 {
-  if (!value || !*value) return fail(why, whysz, "KEYGEN value is empty");
+  if (!value || !*value) return defect(why, whysz, "KEYGEN value is empty");
   size_t len = strnlen(value, KEYGEN_MAX_VALUE_LEN + 1);
   if (len > KEYGEN_MAX_VALUE_LEN)
-    return fail(why, whysz, "KEYGEN value longer than %d characters", KEYGEN_MAX_VALUE_LEN);
+    return defect(why, whysz, "KEYGEN value longer than %d characters", KEYGEN_MAX_VALUE_LEN);
   const char *dot = memchr(value, '.', len);
-  if (!dot) return fail(why, whysz, "KEYGEN value has no '.' before its COSE part");
+  if (!dot) return defect(why, whysz, "KEYGEN value has no '.' before its COSE part");
   if (memchr(dot + 1, '.', len - (size_t)(dot + 1 - value)))
-    return fail(why, whysz, "KEYGEN value has more than one '.'");
+    return defect(why, whysz, "KEYGEN value has more than one '.'");
   *p1 = value;
   *n1 = (size_t)(dot - value);
   *p2 = dot + 1;
   *n2 = len - *n1 - 1;
-  if (*n1 == 0) return fail(why, whysz, "KEYGEN DER part is empty");
-  if (*n2 == 0) return fail(why, whysz, "KEYGEN COSE part is empty");
+  if (*n1 == 0) return defect(why, whysz, "KEYGEN DER part is empty");
+  if (*n2 == 0) return defect(why, whysz, "KEYGEN COSE part is empty");
   return 0;
 }
 
@@ -77,14 +66,14 @@ static int load_cose(const char *p, size_t n, cbor_item_t **root, cose_sign1 *c,
   char inner[128];
   *root = NULL;
   uint8_t *buf = malloc(cap ? cap : 1);
-  if (!buf) return fail(why, whysz, "out of memory");
+  if (!buf) return defect(why, whysz, "out of memory");
   int rc = -1;
   if (b64url_decode(p, n, buf, cap, &got) != 0) {
-    fail(why, whysz, "KEYGEN COSE part is not valid base64url");
+    defect(why, whysz, "KEYGEN COSE part is not valid base64url");
   } else if (!(*root = cborscan_load(buf, got, 8, &used, inner, sizeof inner))) {
-    fail(why, whysz, "KEYGEN COSE part is not well-formed CBOR (%s)", inner);
+    defect(why, whysz, "KEYGEN COSE part is not well-formed CBOR (%s)", inner);
   } else if (used != got) {
-    fail(why, whysz, "trailing bytes after the KEYGEN COSE part");
+    defect(why, whysz, "trailing bytes after the KEYGEN COSE part");
   } else {
     rc = cose_sign1_parse(*root, 0, 0, "KEYGEN COSE part", c, why, whysz);
   }
@@ -98,27 +87,27 @@ int keygen_decode(const char *value, uint8_t *der, size_t dersz, size_t *derlen,
 {
   const char *p1, *p2;
   size_t n1, n2, got = 0;
-  if (!der || !derlen) return fail(why, whysz, "no output");
+  if (!der || !derlen) return defect(why, whysz, "no output");
   *derlen = 0;
   if (split(value, &p1, &n1, &p2, &n2, why, whysz) != 0) return -1;
   size_t cap = b64url_decoded_max(n1);
   uint8_t *tmp = malloc(cap ? cap : 1);
-  if (!tmp) return fail(why, whysz, "out of memory");
+  if (!tmp) return defect(why, whysz, "out of memory");
   if (b64url_decode(p1, n1, tmp, cap, &got) != 0) {
     free(tmp);
-    return fail(why, whysz, "KEYGEN DER part is not valid base64url");
+    return defect(why, whysz, "KEYGEN DER part is not valid base64url");
   }
   if (got > dersz) {
     free(tmp);
-    return fail(why, whysz, "KEYGEN DER part longer than %zu bytes", dersz);
+    return defect(why, whysz, "KEYGEN DER part longer than %zu bytes", dersz);
   }
   memcpy(der, tmp, got);
   free(tmp);
   unsigned char *p = der;
   size_t inner = 0;
   if (mbedtls_asn1_get_tag(&p, der + got, &inner, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
-    return fail(why, whysz, "KEYGEN DER part is not a DER SEQUENCE");
-  if (p + inner != der + got) return fail(why, whysz, "trailing bytes after the KEYGEN DER SEQUENCE");
+    return defect(why, whysz, "KEYGEN DER part is not a DER SEQUENCE");
+  if (p + inner != der + got) return defect(why, whysz, "trailing bytes after the KEYGEN DER SEQUENCE");
 
   cbor_item_t *root;
   cose_sign1 c;

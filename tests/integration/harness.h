@@ -27,6 +27,10 @@ int mock_stop(mock *m);
 /* Wait for exit without signalling (bounded); exit status or -1 on timeout. */
 int mock_wait(mock *m, int timeout_ms);
 
+/* Run bin with args (NULL-terminated), capturing stdout/stderr, waiting at most
+ * timeout_ms for it to finish; its exit status, or -1 when it had to be killed. */
+int run_binary(const char *bin, const char *const *args, int timeout_ms, char *out, size_t outsz, char *err,
+               size_t errsz);
 /* Run the mock binary with args (NULL-terminated), capture stdout/stderr, wait (bounded). */
 int run_mock_binary(const char *const *args, char *out, size_t outsz, char *err, size_t errsz);
 /* The path of the mock binary and of the fixtures directory. */

@@ -49,70 +49,10 @@ static const char *sim_binary(void) {
   return b ? b : "./nrfprov-sim";
 }
 
-static long long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Run nrfprov-sim with args (NULL-terminated), capturing stdout and stderr; at most 60 s. */
 static int simv(sim_run *r, const char *const *args) {
-  int po[2], pe[2];
   memset(r, 0, sizeof *r);
-  cr_assert(pipe(po) == 0 && pipe(pe) == 0);
-  pid_t pid = fork();
-  cr_assert(pid >= 0);
-  if (pid == 0) {
-    dup2(po[1], 1);
-    dup2(pe[1], 2);
-    close(po[0]), close(pe[0]), close(po[1]), close(pe[1]);
-    const char *argv[48];
-    int n = 0;
-    argv[n++] = sim_binary();
-    for (int i = 0; args[i] && n < 47; i++) argv[n++] = args[i];
-    argv[n] = NULL;
-    execv(argv[0], (char *const *)argv);
-    _exit(127);
-  }
-  close(po[1]), close(pe[1]);
-  struct pollfd fds[2] = {{po[0], POLLIN, 0}, {pe[0], POLLIN, 0}};
-  size_t no = 0, ne = 0;
-  long long deadline = now_ms() + 60000;
-  int open_fds = 2;
-  while (open_fds && now_ms() < deadline) {
-    if (poll(fds, 2, 100) <= 0) continue;
-    for (int i = 0; i < 2; i++) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
-      char tmp[4096];
-      ssize_t k = read(fds[i].fd, tmp, sizeof tmp);
-      if (k <= 0) {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        open_fds--;
-        continue;
-      }
-      char *dst = i ? r->err : r->out;
-      size_t *dn = i ? &ne : &no, cap = i ? sizeof r->err : sizeof r->out;
-      size_t c = (size_t)k < cap - 1 - *dn ? (size_t)k : cap - 1 - *dn;
-      memcpy(dst + *dn, tmp, c);
-      *dn += c;
-      dst[*dn] = 0;
-    }
-  }
-  for (int i = 0; i < 2; i++)
-    if (fds[i].fd >= 0) close(fds[i].fd);
-  int status = 0;
-  long long d2 = now_ms() + 10000;
-  while (waitpid(pid, &status, WNOHANG) != pid) {
-    if (now_ms() > d2) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      r->status = -1;
-      return -1;
-    }
-    poll(NULL, 0, 2); /* polling for the exit with a bound, not a timing sleep */
-  }
-  r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r->status = run_binary(sim_binary(), args, 60000, r->out, sizeof r->out, r->err, sizeof r->err);
   return r->status;
 }
 
