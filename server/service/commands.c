@@ -106,7 +106,11 @@ int svc_command_list(svc *s, const svc_team *t, const char *device_id, const svc
 }
 
 int svc_command_get(svc *s, const svc_team *t, const char *device_id, const char *command_id, json_t **out, err_t *e) {
+  char key[112];
+  snprintf(key, sizeof key, "k:%lld:%.36s:%.36s", (long long)t->id, device_id, command_id);
+  if ((*out = svc__view_get(s, key, store_generation(s->store)))) return 0;
   if (store_begin_read(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  uint64_t gen = store_generation(s->store);
   store_claim c;
   int rc = svc__team_claim(s, t, device_id, &c, e);
   if (!rc) {
@@ -114,6 +118,7 @@ int svc_command_get(svc *s, const svc_team *t, const char *device_id, const char
     rc = command_view(s, c.seq, command_id, out, e);
   }
   store_end_read(s->store);
+  if (!rc) svc__view_put(s, key, gen, *out);
   return rc;
 }
 

@@ -32,6 +32,7 @@ struct svc {
   svc_team_entry *team_cache;
   pthread_mutex_t team_lock;
   svc_poll_entry *poll_cache;
+  void *view_cache;              /* poll_cache.c; guarded by poll_lock */
   pthread_mutex_t poll_lock;
   pki *pki;
   bool strict_identity;
@@ -42,6 +43,12 @@ struct svc {
 
 int svc__poll_cache_init(svc *s);
 void svc__poll_cache_free(svc *s);
+int svc__view_cache_init(svc *s);
+void svc__view_cache_free(svc *s);
+/* A rendered object cached under key at generation gen (a new reference), or NULL. */
+json_t *svc__view_get(svc *s, const char *key, uint64_t gen);
+/* Cache view (a reference is taken) as read at generation gen. */
+void svc__view_put(svc *s, const char *key, uint64_t gen, json_t *view);
 /* The entry of device_id if it was learned at generation gen. */
 bool svc__poll_lookup(svc *s, const char *device_id, uint64_t gen, svc_poll_entry *out);
 /* Record facts learned at generation gen (no_identity -1 / state POLL_UNKNOWN: not learned). */

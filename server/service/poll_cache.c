@@ -52,3 +52,55 @@ void svc__poll_remember(svc *s, const char *device_id, uint64_t gen, int no_iden
   if (state != POLL_UNKNOWN) e->state = state;
   pthread_mutex_unlock(&s->poll_lock);
 }
+
+/* ---- the view cache ----------------------------------------------------------------
+ * The owner reads that clients poll while they wait (a device, a command) keep their
+ * rendered object for the generation it was read at. jansson's reference counts are
+ * atomic, so a cached object is shared read-only by the threads that answer with it. */
+
+#define VIEW_CACHE_SIZE 1024
+
+typedef struct {
+  uint64_t gen; /* 0 = empty */
+  char key[112];
+  json_t *view;
+} view_entry;
+
+static view_entry *view_slot(svc *s, const char *key) {
+  unsigned h = 2166136261u;
+  for (const char *p = key; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+  return &((view_entry *)s->view_cache)[h % VIEW_CACHE_SIZE];
+}
+
+int svc__view_cache_init(svc *s) {
+  s->view_cache = calloc(VIEW_CACHE_SIZE, sizeof(view_entry));
+  return s->view_cache ? 0 : -1;
+}
+
+void svc__view_cache_free(svc *s) {
+  view_entry *v = s->view_cache;
+  for (size_t i = 0; v && i < VIEW_CACHE_SIZE; i++) json_decref(v[i].view);
+  free(v);
+}
+
+json_t *svc__view_get(svc *s, const char *key, uint64_t gen) {
+  view_entry *v = view_slot(s, key);
+  json_t *hit = NULL;
+  pthread_mutex_lock(&s->poll_lock);
+  if (v->gen == gen && v->view && !strcmp(v->key, key)) hit = json_incref(v->view);
+  pthread_mutex_unlock(&s->poll_lock);
+  return hit;
+}
+
+void svc__view_put(svc *s, const char *key, uint64_t gen, json_t *view) {
+  if (strlen(key) >= sizeof ((view_entry *)0)->key) return;
+  view_entry *v = view_slot(s, key);
+  json_t *old;
+  pthread_mutex_lock(&s->poll_lock);
+  old = v->view;
+  v->gen = gen;
+  snprintf(v->key, sizeof v->key, "%s", key);
+  v->view = json_incref(view);
+  pthread_mutex_unlock(&s->poll_lock);
+  json_decref(old);
+}

@@ -63,7 +63,7 @@ int svc_open(svc **out, store *st, pki *p, const svc_config *c, char *why, size_
   s->strict_keys = c->api_keys_file != NULL;
   s->team_cache = calloc(TEAM_CACHE_SIZE, sizeof *s->team_cache);
   pthread_mutex_init(&s->team_lock, NULL);
-  if (!s->team_cache || svc__poll_cache_init(s)) {
+  if (!s->team_cache || svc__poll_cache_init(s) || svc__view_cache_init(s)) {
     svc_close(s);
     return snprintf(why, whysz, "out of memory"), -1;
   }
@@ -82,6 +82,7 @@ void svc_close(svc *s) {
     free(s->keys[i].name);
   }
   free(s->keys);
+  svc__view_cache_free(s);
   if (s->poll_cache) svc__poll_cache_free(s);
   free(s->team_cache);
   pthread_mutex_destroy(&s->team_lock);
