@@ -67,12 +67,11 @@ static int verify_attest(const void *obj, const mbedtls_pk_context *pub) { retur
 
 int svc__claim_insert(svc *s, const svc_team *t, const svc_claim_device *d, const svc_tags *tags, bool dry, int64_t *seq,
                       err_t *e) {
-  store_claim c;
-  int rc = store_claim_get(s->store, 0, d->device_id, &c);
+  store_device_claim c;
+  int rc = store_claim_for_device(s->store, d->device_id, &c);
   if (rc < 0) return err_set(e, ERR_INTERNAL, "cannot read claims");
   if (rc == 0) {
     bool mine = c.team_id == t->id;
-    store_claim_row_free(&c);
     return mine ? err_set(e, ERR_CLAIMED_BY_YOU, "device %s is already claimed by your team", d->device_id)
                 : err_set(e, ERR_CLAIMED_BY_OTHER, "device %s is claimed by another team", d->device_id);
   }
