@@ -238,12 +238,7 @@ int run_mock_binary(const char *const *args, char *out, size_t outsz, char *err,
   return run_binary(mock_binary(), args, 20000, out, outsz, err, errsz);
 }
 
-typedef struct {
-  char *data;
-  size_t len;
-} growbuf;
-
-static size_t collect(char *p, size_t size, size_t nmemb, void *ud) {
+size_t growbuf_collect(char *p, size_t size, size_t nmemb, void *ud) {
   growbuf *b = ud;
   size_t n = size * nmemb;
   b->data = realloc(b->data, b->len + n + 1);
@@ -271,9 +266,9 @@ http_resp *http_req(mock *m, const char *method, const char *path, const char *c
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
   }
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, growbuf_collect);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, growbuf_collect);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
   CURLcode rc = curl_easy_perform(c);

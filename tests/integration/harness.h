@@ -54,6 +54,13 @@ http_resp *owner(mock *m, const char *key, const char *method, const char *path,
 const char *resp_header(const http_resp *r, const char *name, char *buf, size_t n);
 void http_resp_free(http_resp *r);
 
+/* A growing byte buffer, NUL-terminated, and the libcurl write callback that fills it. */
+typedef struct {
+  char *data;
+  size_t len;
+} growbuf;
+size_t growbuf_collect(char *p, size_t size, size_t nmemb, void *ud);
+
 /* Read a whole file (malloc'd, NUL-terminated). */
 char *read_file(const char *path, size_t *len);
 /* json_object_get + string, or "" */

@@ -25,20 +25,6 @@ void dev_close(dev_client *d) {
   if (d->t == DEV_COAP || d->t == DEV_COAPS) dev__coap_close(d);
 }
 
-typedef struct {
-  uint8_t *data;
-  size_t len;
-} buf;
-
-static size_t collect(char *p, size_t size, size_t nmemb, void *ud) {
-  buf *b = ud;
-  size_t n = size * nmemb;
-  b->data = realloc(b->data, b->len + n + 1);
-  memcpy(b->data + b->len, p, n);
-  b->len += n;
-  return n;
-}
-
 static dev_result http_exchange(dev_client *d, const char *method, const char *path, const uint8_t *body, size_t len,
                                 uint8_t **out, size_t *outlen) {
   CURL *c = curl_easy_init();
@@ -53,7 +39,7 @@ static dev_result http_exchange(dev_client *d, const char *method, const char *p
   h = curl_slist_append(h, "Connection: close");
   h = curl_slist_append(h, "Accept: application/cbor");
   if (body) h = curl_slist_append(h, "Content-Type: application/cbor");
-  buf b = {0};
+  growbuf b = {0};
   curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
   if (body) {
@@ -61,7 +47,7 @@ static dev_result http_exchange(dev_client *d, const char *method, const char *p
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
   }
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, growbuf_collect);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
   if (d->t == DEV_HTTPS) curl_easy_setopt(c, CURLOPT_CAINFO, mock_ca_file(d->m));
@@ -75,7 +61,7 @@ static dev_result http_exchange(dev_client *d, const char *method, const char *p
   dev_result r = status == 200 ? (body ? DEV_ACCEPTED : DEV_COMMANDS) : status == 204 ? DEV_NOTHING
                : status == 401 ? DEV_NOT_CLAIMED : status == 403 ? DEV_FORBIDDEN : status == 400 ? DEV_BAD_REQUEST : DEV_OTHER;
   if (r == DEV_COMMANDS && out) {
-    *out = b.data;
+    *out = (uint8_t *)b.data;
     *outlen = b.len;
   } else {
     free(b.data);

@@ -15,21 +15,6 @@
 
 TestSuite(pki_http, .timeout = 60);
 
-typedef struct {
-  char *data;
-  size_t len;
-} sink;
-
-static size_t collect(char *p, size_t size, size_t nmemb, void *ud) {
-  sink *b = ud;
-  size_t n = size * nmemb;
-  b->data = realloc(b->data, b->len + n + 1);
-  memcpy(b->data + b->len, p, n);
-  b->len += n;
-  b->data[b->len] = 0;
-  return n;
-}
-
 /* GET https://host:port/path trusting ca_file, host resolved to 127.0.0.1; the curl
  * result, the status in *status and the body (malloc'd) in *body when not NULL. */
 static CURLcode https_get(const char *host, int port, const char *path, const char *ca_file, const char *api_key,
@@ -43,14 +28,14 @@ static CURLcode https_get(const char *host, int port, const char *path, const ch
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", api_key);
     hl = curl_slist_append(hl, auth);
   }
-  sink b = {0};
+  growbuf b = {0};
   curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_RESOLVE, rl);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
   curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, growbuf_collect);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
   CURLcode rc = curl_easy_perform(c);
