@@ -41,6 +41,8 @@ struct svc {
   size_t n_keys;
 };
 
+/* The slot hash of the service's caches (FNV-1a of a string key). */
+unsigned svc__hash(const char *key);
 int svc__poll_cache_init(svc *s);
 void svc__poll_cache_free(svc *s);
 int svc__view_cache_init(svc *s);

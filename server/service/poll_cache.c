@@ -12,11 +12,13 @@
 
 #define POLL_CACHE_SIZE 4096
 
-static unsigned slot_of(const char *device_id) {
-  unsigned h = 2166136261u;
-  for (const char *p = device_id; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
-  return h % POLL_CACHE_SIZE;
+unsigned svc__hash(const char *key) {
+  unsigned h = 2166136261u; /* FNV-1a */
+  for (const char *p = key; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+  return h;
 }
+
+static unsigned slot_of(const char *device_id) { return svc__hash(device_id) % POLL_CACHE_SIZE; }
 
 int svc__poll_cache_init(svc *s) {
   s->poll_cache = calloc(POLL_CACHE_SIZE, sizeof *s->poll_cache);
@@ -67,9 +69,7 @@ typedef struct {
 } view_entry;
 
 static view_entry *view_slot(svc *s, const char *key) {
-  unsigned h = 2166136261u;
-  for (const char *p = key; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
-  return &((view_entry *)s->view_cache)[h % VIEW_CACHE_SIZE];
+  return &((view_entry *)s->view_cache)[svc__hash(key) % VIEW_CACHE_SIZE];
 }
 
 int svc__view_cache_init(svc *s) {

@@ -106,9 +106,7 @@ int svc__team(svc *s, const char *api_key, svc_team *out, err_t *e) {
 }
 
 static svc_team_entry *team_slot(svc *s, const char *api_key) {
-  unsigned h = 2166136261u;
-  for (const char *p = api_key; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
-  return &s->team_cache[h % TEAM_CACHE_SIZE];
+  return &s->team_cache[svc__hash(api_key) % TEAM_CACHE_SIZE];
 }
 
 int svc_team_auth(svc *s, const char *api_key, svc_team *out, err_t *e) {
