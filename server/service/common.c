@@ -71,18 +71,6 @@ void svc__new_uuid(char out[37]) {
 
 void svc__time(int64_t ms, char out[32]) { store_format_time(ms, out, 32); }
 
-bool svc__uuid_valid(const char *s) {
-  if (strlen(s) != 36) return false;
-  for (int i = 0; i < 36; i++) {
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (s[i] != '-') return false;
-    } else if (!isxdigit((unsigned char)s[i])) {
-      return false;
-    }
-  }
-  return true;
-}
-
 static bool tag_char(char c) { return isalnum((unsigned char)c) || strchr("._:=/-", c); }
 
 /* Append the comma-separated tags of text to list (trimmed, empties dropped, de-duplicated). */
@@ -137,12 +125,6 @@ int svc__tags_from_text(const char *field, const char *text, svc_tags *list, err
   int rc = split_tags(field, text, list, e);
   if (rc) svc__tags_free(list);
   return rc;
-}
-
-json_t *svc__tags_json(const svc_tags *list) {
-  json_t *a = json_array();
-  for (size_t i = 0; i < list->n; i++) json_array_append_new(a, json_string(list->v[i]));
-  return a;
 }
 
 void svc__tags_free(svc_tags *list) {

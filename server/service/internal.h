@@ -77,7 +77,6 @@ typedef struct {
 int svc__tags_from_json(const char *field, json_t *v, svc_tags *list, err_t *e);
 /* Parse comma-separated tags from text (a CSV field). */
 int svc__tags_from_text(const char *field, const char *text, svc_tags *list, err_t *e);
-json_t *svc__tags_json(const svc_tags *list);
 void svc__tags_free(svc_tags *list);
 /* Missing, null, "", [] or {} (the 40001 rule). */
 bool svc__empty(json_t *v);
@@ -93,7 +92,6 @@ void svc__list_add(svc_list_acc *a, json_t *item, int64_t seq);
 int svc__list_finish(svc_list_acc *a, int rc, int64_t total, int limit, json_t **out);
 void svc__new_uuid(char out[37]);
 void svc__time(int64_t ms, char out[32]);
-bool svc__uuid_valid(const char *s);
 #include "store/claims.h"
 #include <mbedtls/pk.h>
 /* The claimed-device object of a row. */
