@@ -52,7 +52,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     status = MHD_HTTP_NO_CONTENT;
     resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
   } else if (json_mode) {
-    resp = MHD_create_response_from_buffer(sizeof device_json - 1, (void *)device_json,
+    resp = MHD_create_response_from_buffer(sizeof device_json - 1, (void *)(uintptr_t)device_json,
                                            MHD_RESPMEM_PERSISTENT);
     if (resp) MHD_add_response_header(resp, "Content-Type", "application/json; charset=utf-8");
   } else {

@@ -8,6 +8,7 @@
 #include "proto/attest.h"
 #include "proto/es256.h"
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size); /* called by libFuzzer */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   static mbedtls_pk_context key;

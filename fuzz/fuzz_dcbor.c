@@ -76,6 +76,7 @@ static void commands(const uint8_t *data, size_t size)
   dcbor_commands_free(c, n);
 }
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size); /* called by libFuzzer */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   if (size < 1) return 0;

@@ -7,6 +7,7 @@
 #include "proto/es256.h"
 #include "proto/jwt.h"
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size); /* called by libFuzzer */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   static mbedtls_pk_context key;

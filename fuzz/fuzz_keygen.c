@@ -21,6 +21,7 @@ static void value(const char *v, const mbedtls_pk_context *key)
   if (key) (void)keygen_verify_cose(v, key);
 }
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size); /* called by libFuzzer */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   static mbedtls_pk_context key;

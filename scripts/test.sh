@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what is missing, then build and run the whole suite twice: a normal build
 # (build/) and an AddressSanitizer + UndefinedBehaviorSanitizer build (build-asan/).
+# Both builds treat compiler warnings as errors (-DWERROR=ON).
 # Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,7 @@ run_suite() {
   local dir=$1
   shift
   echo "== build $dir ($*)"
-  ./scripts/build.sh "$dir" -DTESTS=ON -DBENCH=OFF "$@"
+  ./scripts/build.sh "$dir" -DTESTS=ON -DBENCH=OFF -DWERROR=ON "$@"
   rm -rf "$dir/sanitizer-logs" && mkdir -p "$dir/sanitizer-logs"
   echo "== test $dir"
   (cd "$dir" && ctest --output-on-failure -j"$jobs") || status=1

@@ -56,7 +56,7 @@ typedef struct {
 /* Fill e (if not NULL) with id and a printf-style message; NULL fmt = the table's. Returns -id. */
 int err_set(err_t *e, err_id id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* err_set with a va_list (for transports' printf-style wrappers). */
-int err_vset(err_t *e, err_id id, const char *fmt, va_list ap);
+int err_vset(err_t *e, err_id id, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 /* HTTP status, API code, CoAP code (class*100+detail), name and default message of id. */
 int err_http_status(err_id id);
 int err_code(err_id id);

@@ -517,7 +517,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   *con_cls = NULL;
 }
 
-static void on_mhd_error(void *cls, const char *fmt, va_list ap) {
+__attribute__((format(printf, 2, 0))) static void on_mhd_error(void *cls, const char *fmt, va_list ap) {
   (void)cls;
   char buf[512];
   vsnprintf(buf, sizeof buf, fmt, ap);
@@ -557,8 +557,8 @@ int http_start(http_server **out, app *a, const http_listen *l, char *why, size_
   pthread_cond_init(&h->delay_cond, &ca);
   pthread_condattr_destroy(&ca);
   struct MHD_OptionItem tls[] = {
-    {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)l->cert_pem},
-    {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)l->key_pem},
+    {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)(uintptr_t)l->cert_pem}, /* MHD only reads it */
+    {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)(uintptr_t)l->key_pem},
     {MHD_OPTION_END, 0, NULL},
   };
   if (l->cert_pem) flags |= MHD_USE_TLS;

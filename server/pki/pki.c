@@ -512,7 +512,7 @@ static int set_aki(mbedtls_x509write_cert *w, const mbedtls_x509_crt *issuer) {
   unsigned char *q;
   if (issuer && find_ext(issuer, MBEDTLS_OID_SUBJECT_KEY_IDENTIFIER,
                          MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_KEY_IDENTIFIER), &ski, &ski_len) == 0) {
-    q = (unsigned char *)ski;
+    q = (unsigned char *)(uintptr_t)ski; /* mbedTLS reads through a non-const cursor */
     if (mbedtls_asn1_get_tag(&q, ski + ski_len, &n, MBEDTLS_ASN1_OCTET_STRING) == 0 && n > 0 && n <= 64) {
       unsigned char buf[80], *p = buf + sizeof buf;
       size_t len = 0;
@@ -877,7 +877,7 @@ void pki_close(pki *p) {
 /* Generate a lazy PKI on first use. The getters take a const pki because, to callers,
  * the PKI is one fixed thing; generating it late does not change what it is. */
 static int ensure(const pki *cp) {
-  pki *p = (pki *)cp;
+  pki *p = (pki *)(uintptr_t)cp;
   pthread_mutex_lock(&p->once_lock);
   if (p->pending) {
     pki_options o = {.tls_hosts = p->lazy_hosts};
@@ -980,7 +980,7 @@ int pki_pubkey_der_to_pem(const uint8_t *der, size_t len, char **pem, char *why,
   mbedtls_pk_context pk;
   mbedtls_pk_init(&pk);
   /* Exactly one DER SubjectPublicKeyInfo: trailing bytes mean the caller cut it wrong. */
-  unsigned char *q = (unsigned char *)der;
+  unsigned char *q = (unsigned char *)(uintptr_t)der; /* read only, as above */
   int ret = mbedtls_pk_parse_subpubkey(&q, der + len, &pk);
   if (ret == 0 && q != der + len) {
     mbedtls_pk_free(&pk);

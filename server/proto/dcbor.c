@@ -189,7 +189,8 @@ static int text_dup(const cbor_item_t *it, char **out)
   *out = NULL;
   if (!cbor_isa_string(it)) return TEXT_NOT_TEXT;
   size_t n = 0, chunks = 1;
-  cbor_item_t *const *parts = (cbor_item_t *const *)&it;
+  cbor_item_t *one = (cbor_item_t *)(uintptr_t)it; /* libcbor's getters are not const-correct */
+  cbor_item_t *const *parts = &one;
   if (!cbor_string_is_definite(it)) {
     chunks = cbor_string_chunk_count(it);
     parts = cbor_string_chunks_handle(it);

@@ -55,7 +55,7 @@ int svc__identity_from_json(json_t *body, store_identity *i, err_t *e) {
   int rc = optional_text(body, "imei", 20, true, i->imei, sizeof i->imei, e);
   if (!rc) rc = optional_text(body, "deviceType", 31, false, i->device_type, sizeof i->device_type, e);
   if (rc) return rc;
-  i->public_key_pem = (char *)json_string_value(pem);
+  i->public_key_pem = (char *)(uintptr_t)json_string_value(pem); /* borrowed, only read */
   i->created_at = store_now_ms();
   return 0;
 }

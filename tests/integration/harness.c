@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,7 +93,7 @@ void mock_startv(mock *m, const char *const *extra) {
       dup2(fd, 2);
       close(fd);
     }
-    execv(argv[0], (char *const *)argv);
+    execv(argv[0], (char *const *)(uintptr_t)argv); /* execv does not write argv */
     _exit(127);
   }
   m->pid = pid;
@@ -188,7 +189,7 @@ int run_binary(const char *bin, const char *const *args, int timeout_ms, char *o
     argv[n++] = bin;
     for (int i = 0; args[i] && n < 63; i++) argv[n++] = args[i];
     argv[n] = NULL;
-    execv(argv[0], (char *const *)argv);
+    execv(argv[0], (char *const *)(uintptr_t)argv); /* execv does not write argv */
     _exit(127);
   }
   close(po[1]), close(pe[1]);

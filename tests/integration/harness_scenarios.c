@@ -108,9 +108,9 @@ void sc_fetch_report_provisioned(mock *m, dev_transport t) {
   cr_assert_eq(c[3].type, DCMD_FINISHED);
   cr_assert_str_eq(sc_command_status(m, uuid, csr_id, st), "IN_PROGRESS");
   cr_assert_str_eq(sc_command_status(m, uuid, fin_id, st), "IN_PROGRESS");
-  const char *keygen = "%KEYGEN: \"MIIBCjCBrwIBADAQ.0oRDoQEmoQRBIVhL\"\r\nOK\r\n";
+  char keygen[] = "%KEYGEN: \"MIIBCjCBrwIBADAQ.0oRDoQEmoQRBIVhL\"\r\nOK\r\n";
   dcbor_response r[] = {
-    {c[0].cid, DRSP_AT, 0, ""}, {c[1].cid, DRSP_AT, 0, (char *)keygen}, {c[2].cid, DRSP_AT, 0, "OK\r\n"},
+    {c[0].cid, DRSP_AT, 0, ""}, {c[1].cid, DRSP_AT, 0, keygen}, {c[2].cid, DRSP_AT, 0, "OK\r\n"},
     {c[3].cid, DRSP_FINISHED_ACK, 0, NULL},
   };
   report(&d, r, 4);

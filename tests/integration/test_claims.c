@@ -493,12 +493,11 @@ Test(claims, every_filter) {
 Test(claims, other_teams_see_404_on_every_path) {
   char id[37], path[200];
   claim_new(&m, KEY, NULL, id);
-  const char *fmt[][2] = {{"GET", "/v1/claimed-devices/%s"}, {"DELETE", "/v1/claimed-devices/%s"},
-                          {"POST", "/v1/claimed-devices/%s/block"}, {"POST", "/v1/claimed-devices/%s/unblock"},
-                          {"PUT", "/v1/claimed-devices/%s/tags"}};
-  for (size_t i = 0; i < sizeof fmt / sizeof fmt[0]; i++) {
-    snprintf(path, sizeof path, fmt[i][1], id);
-    http_resp *r = owner(&m, OTHER, fmt[i][0], path, !strcmp(fmt[i][0], "PUT") ? "{\"tags\":[\"x\"]}" : NULL);
+  /* Method and the path's tail after the device id. */
+  const char *call[][2] = {{"GET", ""}, {"DELETE", ""}, {"POST", "/block"}, {"POST", "/unblock"}, {"PUT", "/tags"}};
+  for (size_t i = 0; i < sizeof call / sizeof call[0]; i++) {
+    snprintf(path, sizeof path, "/v1/claimed-devices/%s%s", id, call[i][1]);
+    http_resp *r = owner(&m, OTHER, call[i][0], path, !strcmp(call[i][0], "PUT") ? "{\"tags\":[\"x\"]}" : NULL);
     expect_error(r, 404, 40400);
     http_resp_free(r);
   }

@@ -153,9 +153,12 @@ static int run(sim_run *r, dev_transport t, const char *dir, ...) {
   return simv(r, args);
 }
 
-static json_t *get_json(const char *fmt, const char *uuid) {
+__attribute__((format(printf, 1, 2))) static json_t *get_json(const char *fmt, ...) {
   char path[200];
-  snprintf(path, sizeof path, fmt, uuid);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(path, sizeof path, fmt, ap);
+  va_end(ap);
   http_resp *r = owner(&m, KEY, "GET", path, NULL);
   cr_assert_eq(r->status, 200, "GET %s: %s", path, r->body);
   json_t *j = json_incref(r->json);

@@ -48,7 +48,7 @@ Test(jwt, iss_forms_and_case)
 {
   char buf[1024], why[200];
   jwt_device j;
-  const char *iss[] = {"nRF9161.50363154-3931-44F0-8022-121B6401627D", "50363154-3931-44f0-8022-121b6401627d", "a.b.c." UUID};
+  const char *iss[] = {"nRF9161.50363154-3931-44F0-8022-121B6401627D", "50363154-3931-44f0-8022-121b6401627d", ("a.b.c." UUID)};
   for (size_t i = 0; i < 3; i++) {
     int n = jwt_make(iss[i], NULL, 0, 0, NULL, buf, sizeof buf);
     cr_assert_eq(jwt_parse(buf, (size_t)n, NOW, &j, why, sizeof why), 0, "%s: %s", iss[i], why);
