@@ -214,6 +214,27 @@ void options_print_help(FILE *out) {
   }
 }
 
+void options_print_markdown(FILE *out) {
+  static const char *value_names[] = {"TEXT", "PORT", "N", "none, or `=true`/`=false`", ""};
+  fputs("| Option | Value | Environment | Default | Meaning |\n|---|---|---|---|---|\n", out);
+  for (size_t i = 0; i < N_OPTIONS; i++) {
+    const opt_row *r = &option_table[i];
+    char env[64];
+    env_name(r, env, sizeof env);
+    fprintf(out, "| `--%s` | ", r->flag);
+    if (r->type == T_CHOICE) {
+      fputc('`', out);
+      for (const char *p = r->choices; *p; p++) *p == '|' ? fputs("\\|", out) : fputc(*p, out);
+      fputc('`', out);
+    } else {
+      fputs(value_names[r->type], out);
+    }
+    fprintf(out, " | `%s` | ", env);
+    fprintf(out, r->def ? "`%s`" : "%s", r->def ? r->def : "(none)");
+    fprintf(out, " | %s%s |\n", r->help, r->secret ? " (masked in `GET /_mock/config`)" : "");
+  }
+}
+
 json_t *options_to_json(const options *o) {
   json_t *obj = json_object();
   for (size_t i = 0; i < N_OPTIONS; i++) {

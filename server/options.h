@@ -34,6 +34,8 @@ typedef struct {
 int options_parse(options *o, int argc, char **argv, char *why, size_t whysz);
 /* Print the option table as --help text. */
 void options_print_help(FILE *out);
+/* Print the option table as a Markdown table (docs/reference/options.md). */
+void options_print_markdown(FILE *out);
 /* The effective values as a JSON object (secrets masked); caller decrefs. */
 json_t *options_to_json(const options *o);
 /* Free the strings held by o. */
