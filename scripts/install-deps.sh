@@ -6,8 +6,8 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libmicrohttpd-dev libcoap3-dev libcoap3-bin libmbedtls-dev libjansson-dev libcbor-dev
-  libcsv-dev uuid-dev libsqlite3-dev
-  libcriterion-dev libcurl4-openssl-dev curl
+  libcsv-dev uuid-dev libsqlite3-dev libhttp-parser-dev
+  libcriterion-dev libcurl4-openssl-dev curl python3-requests
   clang libclang-rt-14-dev
 )
 

@@ -20,14 +20,16 @@
 #include "options.h"
 #include "pki/pki.h"
 #include "proto/attest.h"
+#include "proxy/proxy.h"
 #include "service/control.h"
 #include "service/svc.h"
 #include "store/store.h"
 
 typedef struct {
   const char *name;
-  http_server *http;  /* one of these two */
+  http_server *http;  /* one of these three */
   coap_listener *coap;
+  proxy *proxy;
 } listener;
 
 /* mkdir -p with mode 0700 for what it creates. */
@@ -57,8 +59,8 @@ static int announce(const options *o, const listener *ls, size_t n, char *why, s
   size_t k = (size_t)snprintf(line, sizeof line, "nrfprov-mock ready");
   json_t *ready = json_object();
   for (size_t i = 0; i < n; i++) {
-    if (!ls[i].http && !ls[i].coap) continue;
-    int port = ls[i].http ? http_port(ls[i].http) : coap_listener_port(ls[i].coap);
+    if (!ls[i].http && !ls[i].coap && !ls[i].proxy) continue;
+    int port = ls[i].http ? http_port(ls[i].http) : ls[i].coap ? coap_listener_port(ls[i].coap) : proxy_port(ls[i].proxy);
     k += (size_t)snprintf(line + k, sizeof line - k, " %s=%s:%d", ls[i].name, host, port);
     json_object_set_new(ready, ls[i].name, json_pack("{s:s, s:i}", "host", o->bind, "port", port));
   }
@@ -112,7 +114,8 @@ static int serve(options *o) {
   char why[512] = "";
   int rc = 1;
   app a = {.opt = o, .started_ms = store_now_ms()};
-  listener ls[] = {{"http", NULL, NULL}, {"https", NULL, NULL}, {"coap", NULL, NULL}, {"coaps", NULL, NULL}};
+  listener ls[] = {{"http", NULL, NULL, NULL}, {"https", NULL, NULL, NULL}, {"coap", NULL, NULL, NULL},
+                   {"coaps", NULL, NULL, NULL}, {"proxy", NULL, NULL, NULL}};
   sigset_t sigs;
 
   log_configure((log_level)log_level_parse(o->log_level), !strcmp(o->log_format, "json"));
@@ -157,6 +160,15 @@ static int serve(options *o) {
   }
   if (o->coap_port >= 0 && coap_listener_start(&ls[2].coap, &a, o->bind, o->coap_port, false, why, sizeof why)) goto out;
   if (o->coaps_port >= 0 && coap_listener_start(&ls[3].coap, &a, o->bind, o->coaps_port, true, why, sizeof why)) goto out;
+  if (o->proxy_port >= 0) {
+    /* The proxy reaches the mock's own listeners on this machine: a wildcard bind is
+     * reached on loopback (docs/install.md). */
+    const char *up = !strcmp(o->bind, "0.0.0.0") ? "127.0.0.1" : !strcmp(o->bind, "::") ? "::1" : o->bind;
+    proxy_listen pl = {.bind = o->bind, .port = o->proxy_port, .upstream = up,
+                       .https_port = ls[1].http ? http_port(ls[1].http) : -1,
+                       .http_port = ls[0].http ? http_port(ls[0].http) : -1};
+    if (proxy_start(&ls[4].proxy, &pl, why, sizeof why)) goto out;
+  }
   if (announce(o, ls, sizeof ls / sizeof ls[0], why, sizeof why)) goto out;
   log_msg(LOG_INFO, "serving; data %s", o->in_memory ? "in memory" : o->data_dir);
 
@@ -169,6 +181,8 @@ out:
   /* CoAP first: its listeners started last. */
   for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++) coap_listener_stop(ls[i].coap);
   for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++) http_stop(ls[i].http);
+  /* The proxy last: it relays the answers of requests the HTTP listeners finish above. */
+  for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++) proxy_stop(ls[i].proxy);
   svc_close(a.svc);
   journal_free(a.journal);
   faults_free(a.faults);

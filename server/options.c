@@ -34,6 +34,9 @@ static const opt_row option_table[] = {
    "CoAP (UDP) port for the device resources p/auth-jwt, p/auth, p/cmd, p/rsp; 0 = any free port, -1 = off"},
   {"coaps-port", T_PORT, F(coaps_port), "5684", NULL, false,
    "CoAP over DTLS 1.2 port (server certificate from the local CA); 0 = any free port, -1 = off"},
+  {"proxy-port", T_PORT, F(proxy_port), "-1", NULL, false,
+   "HTTP proxy port (CONNECT) that reaches only this mock, under nRF Cloud's provisioning host names "
+   "(HTTPS_PROXY for unmodified tools, docs/install.md); 0 = any free port, -1 = off"},
   {"data-dir", T_STRING, F(data_dir), "./nrfprov-data", NULL, false,
    "directory holding state.db (SQLite) and pki/"},
   {"in-memory", T_BOOL, F(in_memory), "false", NULL, false,

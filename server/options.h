@@ -14,7 +14,7 @@ typedef struct json_t json_t;
 
 typedef struct {
   char *bind;
-  int http_port, https_port, coap_port, coaps_port;
+  int http_port, https_port, coap_port, coaps_port, proxy_port;
   char *data_dir;
   bool in_memory;
   char *api_keys;

@@ -21,7 +21,12 @@ typedef struct {
   int lazy;              /* in memory with no files given: generate on first use (faster start) */
 } pki_options;
 
-#define PKI_DEFAULT_TLS_HOSTS "provisioning-http.nrfcloud.com,coap.nrfcloud.com,localhost,127.0.0.1"
+/* The device hosts, the owner API host of each nRF Cloud stage (reached through the
+ * proxy listener, docs/install.md), and this machine. */
+#define PKI_DEFAULT_TLS_HOSTS                                                                  \
+  "provisioning-http.nrfcloud.com,coap.nrfcloud.com,api.provisioning.nrfcloud.com,"            \
+  "api.provisioning.dev.nrfcloud.com,api.provisioning.beta.nrfcloud.com,"                      \
+  "api.provisioning.feature.nrfcloud.com,localhost,127.0.0.1"
 
 /* Load or create the PKI described by o (NULL = all defaults, in memory); -1 and why on failure. */
 int pki_open(pki **out, const pki_options *o, char *why, size_t whysz);

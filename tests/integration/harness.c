@@ -116,6 +116,7 @@ void mock_startv(mock *m, const char *const *extra) {
   m->https_port = port_of(ready, "https");
   m->coap_port = port_of(ready, "coap");
   m->coaps_port = port_of(ready, "coaps");
+  m->proxy_port = port_of(ready, "proxy");
   json_decref(ready);
   snprintf(m->base, sizeof m->base, "http://127.0.0.1:%d", m->http_port);
 }

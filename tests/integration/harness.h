@@ -12,6 +12,7 @@
 typedef struct {
   pid_t pid;
   int http_port, https_port, coap_port, coaps_port;
+  int proxy_port;       /* 0 unless the test asked for --proxy-port */
   char dir[256];        /* scratch directory of this instance */
   char ready_file[300];
   char log_file[300];
