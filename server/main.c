@@ -1,18 +1,17 @@
 /* nrfprov-mock: option parsing, start-up, the ready announcement, signals, shutdown.
  * Also the human subcommands (`token decode`, `ca --print`). Start-up is all-or-nothing: any failure
  * prints one line on stderr and exits 1 with nothing left running. */
-#include <errno.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "app.h"
+#include "clock.h"
 #include "coap/coap.h"
 #include "faults.h"
+#include "files.h"
 #include "http/http.h"
 #include "journal.h"
 #include "log.h"
@@ -32,27 +31,11 @@ typedef struct {
   proxy *proxy;
 } listener;
 
-/* mkdir -p with mode 0700 for what it creates. */
-static int make_dirs(const char *path, char *why, size_t whysz) {
-  char buf[4096];
-  if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return snprintf(why, whysz, "path too long: %s", path), -1;
-  for (char *p = buf + 1;; p++) {
-    if (*p == '/' || !*p) {
-      char c = *p;
-      *p = 0;
-      if (mkdir(buf, 0700) && errno != EEXIST) return snprintf(why, whysz, "cannot create %.300s: %s", buf, strerror(errno)), -1;
-      *p = c;
-      if (!c) break;
-    }
-  }
-  return 0;
-}
-
 static void host_text(const char *bind, char *out, size_t n) {
   snprintf(out, n, strchr(bind, ':') ? "[%s]" : "%s", bind);
 }
 
-/* Print the ready line and write the ready file (temporary file, then rename). */
+/* Print the ready line and write the ready file (atomically: files_write). */
 static int announce(const options *o, const listener *ls, size_t n, char *why, size_t whysz) {
   char host[80], line[512];
   host_text(o->bind, host, sizeof host);
@@ -66,13 +49,13 @@ static int announce(const options *o, const listener *ls, size_t n, char *why, s
   }
   int rc = 0;
   if (o->ready_file) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", o->ready_file, (int)getpid());
-    if (json_dump_file(ready, tmp, JSON_PRESERVE_ORDER) || rename(tmp, o->ready_file)) {
-      snprintf(why, whysz, "--ready-file: cannot write %s: %s", o->ready_file, strerror(errno));
-      unlink(tmp);
+    char *text = json_dumps(ready, JSON_PRESERVE_ORDER);
+    char reason[400];
+    if (!text || files_write(o->ready_file, text, strlen(text), 0644, reason, sizeof reason)) {
+      snprintf(why, whysz, "--ready-file: %s", text ? reason : "out of memory");
       rc = -1;
     }
+    free(text);
   }
   json_decref(ready);
   if (!rc) {
@@ -113,7 +96,7 @@ static int load_fixtures(app *a, const char *path, char *why, size_t whysz) {
 static int serve(options *o) {
   char why[512] = "";
   int rc = 1;
-  app a = {.opt = o, .started_ms = store_now_ms()};
+  app a = {.opt = o, .started_ms = clock_wall_ms()};
   listener ls[] = {{"http", NULL, NULL, NULL}, {"https", NULL, NULL, NULL}, {"coap", NULL, NULL, NULL},
                    {"coaps", NULL, NULL, NULL}, {"proxy", NULL, NULL, NULL}};
   sigset_t sigs;
@@ -123,7 +106,7 @@ static int serve(options *o) {
   if (o->in_memory) {
     snprintf(dbpath, sizeof dbpath, ":memory:");
   } else {
-    if (make_dirs(o->data_dir, why, sizeof why)) goto out;
+    if (files_mkdirs(o->data_dir, 0700, why, sizeof why)) goto out;
     snprintf(dbpath, sizeof dbpath, "%s/state.db", o->data_dir);
   }
   if (store_open(&a.store, dbpath, why, sizeof why)) goto out;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "faults.h"
 #include "journal.h"
 #include "service/control.h"
@@ -180,7 +181,7 @@ char *metrics_render(metrics *m, const app *a, size_t *len) {
   header(f, "nrfprov_db_size_bytes", "gauge", "Size of the SQLite database (page_count * page_size).");
   fprintf(f, "nrfprov_db_size_bytes %lld\n", (long long)db_bytes);
   header(f, "nrfprov_uptime_seconds", "gauge", "Seconds since the server started.");
-  fprintf(f, "nrfprov_uptime_seconds %lld\n", (long long)((store_now_ms() - a->started_ms) / 1000));
+  fprintf(f, "nrfprov_uptime_seconds %lld\n", (long long)((clock_wall_ms() - a->started_ms) / 1000));
   if (fclose(f)) {
     free(text);
     return NULL;

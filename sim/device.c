@@ -21,6 +21,7 @@
 #include <mbedtls/x509.h>
 #include <mbedtls/x509_csr.h>
 
+#include "files.h"
 #include "proto/attest.h"
 #include "proto/es256.h"
 #include "proto/jwt.h"
@@ -35,6 +36,7 @@
 #define MAX_PARAMS 8
 #define KEYSTORE_PATH_MAX (SIM_PATH_MAX + 128) /* the directory, keystore/<tag>/<file name> */
 #define AT_ANSWER_MAX 4096
+#define SIM_FILE_MAX (1024 * 1024) /* the largest file of a device directory read back */
 
 static void say(char *why, size_t whysz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void say(char *why, size_t whysz, const char *fmt, ...) {
@@ -66,46 +68,17 @@ static int uuid_bytes(const char *text, uint8_t id[16], char canon[37]) {
   return 0;
 }
 
-/* Write a file through a temporary name and rename, so a crash never leaves half of it. */
+/* Write a file atomically (files_write), so a crash never leaves half of it. */
 static int write_file(const char *path, const void *data, size_t len, mode_t mode) {
-  char tmp[KEYSTORE_PATH_MAX + 8];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
-  if (fd < 0) return -1;
-  const char *p = data;
-  size_t done = 0;
-  while (done < len) {
-    ssize_t k = write(fd, p + done, len - done);
-    if (k <= 0) {
-      close(fd);
-      unlink(tmp);
-      return -1;
-    }
-    done += (size_t)k;
-  }
-  if (close(fd) || rename(tmp, path)) {
-    unlink(tmp);
-    return -1;
-  }
-  return 0;
+  return files_write(path, data, len, mode, NULL, 0);
 }
 
-/* The whole file, NUL-terminated and malloc'd; NULL when it cannot be read. */
+/* The whole file, NUL-terminated and malloc'd; NULL when it cannot be read. The device
+ * directory holds small files only, and none of them is a symbolic link of ours. */
 static char *read_text(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  size_t cap = 4096, n = 0, k;
-  char *buf = malloc(cap);
-  while (buf && (k = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-    n += k;
-    if (n + 1 < cap) continue;
-    char *bigger = realloc(buf, cap *= 2);
-    if (!bigger) free(buf);
-    buf = bigger;
-  }
-  fclose(f);
-  if (buf) buf[n] = 0;
-  return buf;
+  char *text;
+  size_t len;
+  return files_read(path, SIM_FILE_MAX, FILES_NOFOLLOW, &text, &len, NULL, 0) ? NULL : text;
 }
 
 static int write_json(const char *dir, const char *name, json_t *o) {
@@ -132,17 +105,7 @@ static json_t *read_json(const char *dir, const char *name) {
   return json_load_file(path, 0, NULL);
 }
 
-static int mkdir_p(const char *path) {
-  char tmp[SIM_PATH_MAX];
-  snprintf(tmp, sizeof tmp, "%s", path);
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = 0;
-    if (mkdir(tmp, 0755) && errno != EEXIST) return -1;
-    *p = '/';
-  }
-  return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
-}
+static int mkdir_p(const char *path) { return files_mkdirs(path, 0755, NULL, 0); }
 
 /* A plausible IMEI: a real-looking type allocation code, a random serial and the Luhn
  * check digit, so tools that validate IMEIs accept it. */

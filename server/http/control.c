@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "faults.h"
 #include "journal.h"
 #include "metrics.h"
@@ -17,7 +18,7 @@
 #include "store/store.h"
 
 void control_health(http_req *r) {
-  int64_t up = (store_now_ms() - r->app->started_ms) / 1000;
+  int64_t up = (clock_wall_ms() - r->app->started_ms) / 1000;
   http__json(r, 200, json_pack("{s:s, s:s, s:I}", "status", "ok", "version", NRFPROV_VERSION, "uptimeS", (json_int_t)up));
 }
 

@@ -15,6 +15,7 @@
  * That rule also covers a crash between the renames of server.key and server.pem.
  */
 #include "pki.h"
+#include "files.h"
 #include "proto/defect.h"
 
 #include <arpa/inet.h>
@@ -122,39 +123,7 @@ static void free_secret(char *s) {
 
 /* Read path whole, NUL-terminated; *len excludes the NUL. */
 static int read_file(const char *path, unsigned char **buf, size_t *len, char *why, size_t whysz) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return defect(why, whysz, "%s: cannot open: %s", path, strerror(errno));
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return defect(why, whysz, "%s: not a regular file", path);
-  }
-  if (st.st_size > MAX_FILE_SIZE) {
-    close(fd);
-    return defect(why, whysz, "%s: larger than %d bytes", path, MAX_FILE_SIZE);
-  }
-  unsigned char *b = malloc((size_t)st.st_size + 1);
-  if (!b) {
-    close(fd);
-    return defect(why, whysz, "%s: out of memory", path);
-  }
-  size_t got = 0;
-  while (got < (size_t)st.st_size) {
-    ssize_t r = read(fd, b + got, (size_t)st.st_size - got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) {
-      int e = r < 0 ? errno : EIO;
-      close(fd);
-      free(b);
-      return defect(why, whysz, "%s: cannot read: %s", path, strerror(e));
-    }
-    got += (size_t)r;
-  }
-  close(fd);
-  b[got] = '\0';
-  *buf = b;
-  *len = got;
-  return 0;
+  return files_read(path, MAX_FILE_SIZE, 0, (char **)buf, len, why, whysz);
 }
 
 static void free_file(unsigned char *buf, size_t len) {
@@ -174,64 +143,12 @@ static int file_exists(const char *path) {
   return lstat(path, &st) == 0;
 }
 
-/* Create dir and its missing parents, each 0700; an existing directory is left as it is. */
-static int make_dirs(const char *dir, char *why, size_t whysz) {
-  size_t n = strlen(dir);
-  if (n == 0 || n >= 4096) return defect(why, whysz, "PKI directory name is empty or too long");
-  char path[4096];
-  memcpy(path, dir, n + 1);
-  for (size_t i = 1; i <= n; i++) {
-    if (path[i] != '/' && path[i] != '\0') continue;
-    char c = path[i];
-    path[i] = '\0';
-    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-      int e = errno;
-      return defect(why, whysz, "%s: cannot create directory: %s", path, strerror(e));
-    }
-    path[i] = c;
-  }
-  struct stat st;
-  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-    return defect(why, whysz, "%s: not a directory", dir);
-  return 0;
-}
-
-/* Write data to dir/name atomically: a fresh temporary file created with mode, then rename. */
+/* Write data to dir/name atomically (files_write) with mode. */
 static int write_file(const char *dir, const char *name, const char *data, mode_t mode, char *why,
                       size_t whysz) {
-  char path[4200], tmp[4300];
+  char path[4200];
   snprintf(path, sizeof path, "%s/%s", dir, name);
-  static unsigned counter;
-  snprintf(tmp, sizeof tmp, "%s/.%s.%ld.%u.tmp", dir, name, (long)getpid(),
-           __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-  if (fd < 0) return defect(why, whysz, "%s: cannot create: %s", tmp, strerror(errno));
-  /* The umask may have taken bits away; certificates are meant to be world-readable. */
-  int e = fchmod(fd, mode) == 0 ? 0 : errno;
-  size_t len = strlen(data), off = 0;
-  while (!e && off < len) {
-    ssize_t w = write(fd, data + off, len - off);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) e = w < 0 ? errno : EIO;
-    else off += (size_t)w;
-  }
-  if (!e && fsync(fd) != 0) e = errno;
-  if (close(fd) != 0 && !e) e = errno;
-  if (!e && rename(tmp, path) != 0) e = errno;
-  if (e) {
-    unlink(tmp);
-    return defect(why, whysz, "%s: cannot write: %s", path, strerror(e));
-  }
-  return 0;
-}
-
-/* Make the renames in dir durable. */
-static void sync_dir(const char *dir) {
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    fsync(fd);
-    close(fd);
-  }
+  return files_write(path, data, strlen(data), mode, why, whysz);
 }
 
 /* Certificates and keys in memory. */
@@ -829,7 +746,7 @@ int pki_open(pki **out, const pki_options *opts, char *why, size_t whysz) {
 
   int lock_fd = -1;
   if (o->dir) {
-    if (make_dirs(o->dir, why, whysz) != 0) {
+    if (files_mkdirs(o->dir, 0700, why, whysz) != 0) {
       pki_close(p);
       return -1;
     }
@@ -847,7 +764,7 @@ int pki_open(pki **out, const pki_options *opts, char *why, size_t whysz) {
   ret = setup_ca(p, o, why, whysz);
   if (ret == 0) ret = setup_server(p, o, why, whysz);
   if (o->dir) {
-    if (ret == 0) sync_dir(o->dir);
+    if (ret == 0) files_sync_dir(o->dir);
     close(lock_fd); /* releases the lock */
   }
   if (ret != 0) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "proto/attest.h"
 #include "proto/claimcsv.h"
 #include "proto/es256.h"
@@ -171,7 +172,7 @@ int svc_claim_csv(svc *s, const svc_team *t, const char *csv, size_t len, json_t
 }
 
 int svc_claim_csv_op(svc *s, const svc_team *t, const char *csv, size_t len, json_t **out, err_t *e) {
-  int64_t requested = store_now_ms();
+  int64_t requested = clock_wall_ms();
   json_t *result = NULL;
   if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
   int rc = claim_rows(s, t, csv, len, &result, e);
@@ -179,12 +180,12 @@ int svc_claim_csv_op(svc *s, const svc_team *t, const char *csv, size_t len, jso
     char id[37], req[32], done[32];
     svc__new_uuid(id);
     svc__time(requested, req);
-    svc__time(store_now_ms(), done);
+    svc__time(clock_wall_ms(), done);
     json_t *op = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O, s:O}", "bulkOpsRequestId", id, "status", "SUCCEEDED",
                            "endpoint", "CLAIM_DEVICES", "requestedAt", req, "completedAt", done, "claimedIds",
                            json_object_get(result, "claimedIds"), "failed", json_object_get(result, "failed"));
     char *text = json_dumps(op, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (store_bulk_op_put(s->store, t->id, id, text, requested, store_now_ms()))
+    if (store_bulk_op_put(s->store, t->id, id, text, requested, clock_wall_ms()))
       rc = err_set(e, ERR_INTERNAL, "cannot record the bulk operation");
     free(text);
     json_decref(op);

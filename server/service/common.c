@@ -5,6 +5,7 @@
 #include <string.h>
 #include <uuid/uuid.h>
 
+#include "clock.h"
 #include "proto/b64url.h"
 #include "service/internal.h"
 
@@ -69,7 +70,7 @@ void svc__new_uuid(char out[37]) {
   uuid_unparse_lower(u, out);
 }
 
-void svc__time(int64_t ms, char out[32]) { store_format_time(ms, out, 32); }
+void svc__time(int64_t ms, char out[32]) { clock_format_iso(ms, out, 32); }
 
 static bool tag_char(char c) { return isalnum((unsigned char)c) || strchr("._:=/-", c); }
 

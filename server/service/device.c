@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
 #include "proto/attest.h"
 #include "proto/dcbor.h"
@@ -42,7 +43,7 @@ static int decode_credential(const char *cred, size_t len, credential *c, char d
     if (attest_decode(cred + 4, len - 4, &c->att, why, sizeof why)) return err_set(e, ERR_FORBIDDEN, "attestation token: %s", why);
     snprintf(device_id, 37, "%s", c->att.device_uuid);
   } else {
-    if (jwt_parse(cred, len, store_now_ms() / 1000, &c->jwt, why, sizeof why)) return err_set(e, ERR_FORBIDDEN, "JWT: %s", why);
+    if (jwt_parse(cred, len, clock_wall_ms() / 1000, &c->jwt, why, sizeof why)) return err_set(e, ERR_FORBIDDEN, "JWT: %s", why);
     snprintf(device_id, 37, "%s", c->jwt.device_uuid);
   }
   return 0;

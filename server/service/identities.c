@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "proto/es256.h"
 #include "proto/jwt.h"
 #include "service/internal.h"
@@ -56,7 +57,7 @@ int svc__identity_from_json(json_t *body, store_identity *i, err_t *e) {
   if (!rc) rc = optional_text(body, "deviceType", 31, false, i->device_type, sizeof i->device_type, e);
   if (rc) return rc;
   i->public_key_pem = (char *)(uintptr_t)json_string_value(pem); /* borrowed, only read */
-  i->created_at = store_now_ms();
+  i->created_at = clock_wall_ms();
   return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "store/status.h"
 
 #define CLAIM_COLUMNS                                                                      \
@@ -71,7 +72,7 @@ int store_claim_insert(store *s, int64_t team_id, const char *device_id, const c
   sqlite3_bind_text(st, 4, firmware_id, -1, SQLITE_STATIC);
   if (imei && *imei) sqlite3_bind_text(st, 5, imei, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 6, queue_id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 7, store_now_ms());
+  sqlite3_bind_int64(st, 7, clock_wall_ms());
   if (sqlite3_step(st) != SQLITE_DONE) return -1;
   *seq = sqlite3_last_insert_rowid(store__db(s));
   return 0;
@@ -82,7 +83,7 @@ int store_tag_ensure(store *s, int64_t team_id, const char *tag, const char *des
   sqlite3_bind_int64(st, 1, team_id);
   sqlite3_bind_text(st, 2, tag, -1, SQLITE_STATIC);
   if (description) sqlite3_bind_text(st, 3, description, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 4, store_now_ms());
+  sqlite3_bind_int64(st, 4, clock_wall_ms());
   if (sqlite3_step(st) != SQLITE_DONE) return -1;
   if (created) *created = sqlite3_changes(store__db(s)) > 0;
   return 0;
@@ -122,14 +123,14 @@ int store_claim_set_blocked(store *s, int64_t claim_seq, int blocked) {
   sqlite3_stmt *st = store__stmt(s, "UPDATE claims SET blocked = ?2, updated_at = ?3 WHERE seq = ?1 AND blocked != ?2");
   sqlite3_bind_int64(st, 1, claim_seq);
   sqlite3_bind_int(st, 2, blocked);
-  sqlite3_bind_int64(st, 3, store_now_ms());
+  sqlite3_bind_int64(st, 3, clock_wall_ms());
   return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 }
 
 int store_claim_touch(store *s, int64_t claim_seq) {
   sqlite3_stmt *st = store__stmt(s, "UPDATE claims SET updated_at = ?2 WHERE seq = ?1");
   sqlite3_bind_int64(st, 1, claim_seq);
-  sqlite3_bind_int64(st, 2, store_now_ms());
+  sqlite3_bind_int64(st, 2, clock_wall_ms());
   return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 }
 

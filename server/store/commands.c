@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+
 #define COMMAND_COLUMNS                                                                    \
   "seq, claim_seq, qseq, id, type, status, rule_id, description, request, response,"       \
   " pre_done, created_at, updated_at"
@@ -52,7 +54,7 @@ int store_command_insert(store *s, int64_t claim_seq, int64_t qseq, const char *
   if (description) sqlite3_bind_text(st, 5, description, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 6, request, -1, SQLITE_STATIC);
   if (rule_id && *rule_id) sqlite3_bind_text(st, 7, rule_id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 8, store_now_ms());
+  sqlite3_bind_int64(st, 8, clock_wall_ms());
   return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 }
 
@@ -122,14 +124,14 @@ int store_command_set_status(store *s, int64_t seq, const char *status, const ch
   sqlite3_bind_int64(st, 1, seq);
   sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
   if (response) sqlite3_bind_text(st, 3, response, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 4, store_now_ms());
+  sqlite3_bind_int64(st, 4, clock_wall_ms());
   return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 }
 
 int store_command_set_pre_done(store *s, int64_t seq) {
   sqlite3_stmt *st = store__stmt(s, "UPDATE commands SET pre_done = 1, updated_at = ?2 WHERE seq = ?1");
   sqlite3_bind_int64(st, 1, seq);
-  sqlite3_bind_int64(st, 2, store_now_ms());
+  sqlite3_bind_int64(st, 2, clock_wall_ms());
   return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 }
 
@@ -138,7 +140,7 @@ int store_command_cancel_after(store *s, int64_t claim_seq, int64_t after_qseq) 
                                     " AND qseq > ?2 AND status IN ('PENDING', 'IN_PROGRESS')");
   sqlite3_bind_int64(st, 1, claim_seq);
   sqlite3_bind_int64(st, 2, after_qseq);
-  sqlite3_bind_int64(st, 3, store_now_ms());
+  sqlite3_bind_int64(st, 3, clock_wall_ms());
   return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 }
 
@@ -158,7 +160,7 @@ int store_commands_reset(store *s, int64_t claim_seq, const char *queue_id) {
   st = store__stmt(s, "UPDATE claims SET queue_id = ?2, next_qseq = 1, last_report = 0, updated_at = ?3 WHERE seq = ?1");
   sqlite3_bind_int64(st, 1, claim_seq);
   sqlite3_bind_text(st, 2, queue_id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 3, store_now_ms());
+  sqlite3_bind_int64(st, 3, clock_wall_ms());
   return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 }
 
@@ -166,6 +168,6 @@ int store_claim_set_report(store *s, int64_t claim_seq, int outcome) {
   sqlite3_stmt *st = store__stmt(s, "UPDATE claims SET last_report = ?2, updated_at = ?3 WHERE seq = ?1");
   sqlite3_bind_int64(st, 1, claim_seq);
   sqlite3_bind_int(st, 2, outcome);
-  sqlite3_bind_int64(st, 3, store_now_ms());
+  sqlite3_bind_int64(st, 3, clock_wall_ms());
   return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 }

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+
 int store_device_upsert(store *s, int64_t team_id, const char *id, const char *sub_type, const char *tags,
                         const char *firmware, const char *certificate_pem) {
   sqlite3_stmt *st = store__stmt(s,
@@ -17,7 +19,7 @@ int store_device_upsert(store *s, int64_t team_id, const char *id, const char *s
   sqlite3_bind_text(st, 4, tags, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 5, firmware, -1, SQLITE_STATIC);
   if (certificate_pem) sqlite3_bind_text(st, 6, certificate_pem, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 7, store_now_ms());
+  sqlite3_bind_int64(st, 7, clock_wall_ms());
   return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 }
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "store/claims.h"
 
 int store_rules_unapplied(store *s, int64_t claim_seq, void (*fn)(const store_rule_ref *r, void *ud), void *ud) {
@@ -68,7 +69,7 @@ int store_rule_insert(store *s, int64_t team_id, const char *id, const char *nam
   if (description) sqlite3_bind_text(st, 4, description, -1, SQLITE_STATIC);
   sqlite3_bind_int(st, 5, active);
   sqlite3_bind_text(st, 6, commands, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 7, store_now_ms());
+  sqlite3_bind_int64(st, 7, clock_wall_ms());
   if (sqlite3_step(st) != SQLITE_DONE) return -1;
   *seq = sqlite3_last_insert_rowid(store__db(s));
   return 0;
@@ -83,7 +84,7 @@ int store_rule_update(store *s, int64_t seq, const char *name, const char *descr
   if (description) sqlite3_bind_text(st, 3, description, -1, SQLITE_STATIC);
   sqlite3_bind_int(st, 4, active);
   sqlite3_bind_text(st, 5, commands, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 6, store_now_ms());
+  sqlite3_bind_int64(st, 6, clock_wall_ms());
   return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 }
 

@@ -305,16 +305,3 @@ int store_reset(store *s, const char *team_owner_id) {
   return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 }
 
-int64_t store_now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void store_format_time(int64_t ms, char *buf, size_t n) {
-  time_t sec = (time_t)(ms / 1000);
-  struct tm tm;
-  gmtime_r(&sec, &tm);
-  size_t k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(buf + k, n - k, ".%03dZ", (int)(ms % 1000));
-}

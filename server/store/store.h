@@ -62,9 +62,4 @@ void store__copy_text(sqlite3_stmt *st, int col, char *dst, size_t n);
 /* Wipe all state; team_owner_id != NULL wipes that team only. Inside store_begin/end. */
 int store_reset(store *s, const char *team_owner_id);
 
-/* Milliseconds since the epoch (wall clock), the time unit of every stored stamp. */
-int64_t store_now_ms(void);
-/* Format ms as ISO 8601 UTC with milliseconds into buf (>= 25 bytes). */
-void store_format_time(int64_t ms, char *buf, size_t n);
-
 #endif

@@ -1,6 +1,8 @@
 /* SQL of the teams table. */
 #include "teams.h"
 
+#include "clock.h"
+
 int store_team_ensure(store *s, const char *api_key, const char *owner_id, const char *name, int64_t *id) {
   sqlite3_stmt *st = store__stmt(s, "SELECT id FROM teams WHERE api_key = ?1");
   sqlite3_bind_text(st, 1, api_key, -1, SQLITE_STATIC);
@@ -12,7 +14,7 @@ int store_team_ensure(store *s, const char *api_key, const char *owner_id, const
   sqlite3_bind_text(st, 1, api_key, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, owner_id, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 4, store_now_ms());
+  sqlite3_bind_int64(st, 4, clock_wall_ms());
   if (sqlite3_step(st) != SQLITE_DONE) return -1;
   *id = sqlite3_last_insert_rowid(store__db(s));
   return 0;
