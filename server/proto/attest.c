@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "proto/b64url.h"
+#include "proto/cborget.h"
 #include "proto/cborscan.h"
 #include "proto/cose.h"
 #include "proto/es256.h"
@@ -38,66 +39,77 @@ void attest_uuid_format(const uint8_t id[16], char out[37])
 /* Copy a definite 16-byte byte string, or -1. */
 static int bstr16(const cbor_item_t *it, uint8_t out[16])
 {
-  if (!cbor_isa_bytestring(it) || !cbor_bytestring_is_definite(it) || cbor_bytestring_length(it) != 16)
-    return -1;
-  memcpy(out, cbor_bytestring_handle(it), 16);
+  const uint8_t *p;
+  size_t n;
+  if (cborget_bytes(it, &p, &n) != 0 || n != 16) return -1;
+  memcpy(out, p, 16);
   return 0;
+}
+
+/* What a non-conforming UUID or nonce element is, for the message: its length when it is
+ * a byte string, else its kind. */
+static const char *got16(const cbor_item_t *it, char *buf, size_t bufsz)
+{
+  const uint8_t *p;
+  size_t n;
+  if (cborget_bytes(it, &p, &n) != 0) return cborget_describe(it);
+  snprintf(buf, bufsz, "%zu bytes", n);
+  return buf;
 }
 
 static int decode_part1(const uint8_t *p, size_t n, attest_token *out, char *why, size_t whysz)
 {
-  char inner[128];
+  char inner[128], len16[32];
   size_t used = 0;
   cbor_item_t *root = cborscan_load(p, n, 8, &used, inner, sizeof inner);
   if (!root) return defect(why, whysz, "part 1 is not well-formed CBOR (%s)", inner);
   int rc = -1;
-  cbor_item_t *arr = NULL;
+  uint64_t tag, mtype, dtype;
+  const cbor_item_t *arr;
+  cbor_item_t *const *e;
+  size_t ne;
   if (used != n) {
     defect(why, whysz, "trailing bytes after part 1");
     goto out;
   }
-  if (!cbor_isa_tag(root)) {
-    defect(why, whysz, "part 1: expected CBOR tag 55799, got an untagged item");
+  if (cborget_tag(root, &tag, &arr) != 0) {
+    defect(why, whysz, "part 1: expected CBOR tag 55799, got an untagged item (%s)", cborget_describe(root));
     goto out;
   }
-  if (cbor_tag_value(root) != TAG_SELF_DESCRIBED) {
-    defect(why, whysz, "part 1: expected CBOR tag 55799, got tag %llu",
-         (unsigned long long)cbor_tag_value(root));
+  if (tag != TAG_SELF_DESCRIBED) {
+    defect(why, whysz, "part 1: expected CBOR tag 55799, got tag %llu", (unsigned long long)tag);
     goto out;
   }
-  arr = cbor_tag_item(root);
-  if (!cbor_isa_array(arr)) {
-    defect(why, whysz, "part 1: tagged item must be an array");
+  if (cborget_array(arr, &e, &ne) != 0) {
+    defect(why, whysz, "part 1: tagged item must be an array, got %s", cborget_describe(arr));
     goto out;
   }
-  if (cbor_array_size(arr) != 5) {
-    defect(why, whysz, "part 1: array must have 5 elements, got %zu", cbor_array_size(arr));
+  if (ne != 5) {
+    defect(why, whysz, "part 1: array must have 5 elements, got %zu", ne);
     goto out;
   }
-  cbor_item_t **e = cbor_array_handle(arr);
-  if (!cbor_isa_uint(e[0])) {
-    defect(why, whysz, "part 1: message type must be an unsigned integer");
+  if (cborget_uint(e[0], &mtype) != 0) {
+    defect(why, whysz, "part 1: message type must be an unsigned integer, got %s", cborget_describe(e[0]));
     goto out;
   }
-  if (cbor_get_int(e[0]) != MESSAGE_TYPE_DEVICE_IDENTITY) {
-    defect(why, whysz, "part 1: message type must be 1 (device identity), got %llu",
-         (unsigned long long)cbor_get_int(e[0]));
+  if (mtype != MESSAGE_TYPE_DEVICE_IDENTITY) {
+    defect(why, whysz, "part 1: message type must be 1 (device identity), got %llu", (unsigned long long)mtype);
     goto out;
   }
   if (bstr16(e[1], out->device_id) != 0) {
-    defect(why, whysz, "part 1: device UUID must be a 16-byte byte string");
+    defect(why, whysz, "part 1: device UUID must be a 16-byte byte string, got %s", got16(e[1], len16, sizeof len16));
     goto out;
   }
-  if (!cbor_isa_uint(e[2])) {
-    defect(why, whysz, "part 1: device type must be an unsigned integer");
+  if (cborget_uint(e[2], &dtype) != 0) {
+    defect(why, whysz, "part 1: device type must be an unsigned integer, got %s", cborget_describe(e[2]));
     goto out;
   }
   if (bstr16(e[3], out->firmware_id) != 0) {
-    defect(why, whysz, "part 1: modem firmware UUID must be a 16-byte byte string");
+    defect(why, whysz, "part 1: modem firmware UUID must be a 16-byte byte string, got %s", got16(e[3], len16, sizeof len16));
     goto out;
   }
   if (bstr16(e[4], out->nonce) != 0) {
-    defect(why, whysz, "part 1: nonce must be a 16-byte byte string");
+    defect(why, whysz, "part 1: nonce must be a 16-byte byte string, got %s", got16(e[4], len16, sizeof len16));
     goto out;
   }
   if (n > sizeof out->part1) {
@@ -106,14 +118,13 @@ static int decode_part1(const uint8_t *p, size_t n, attest_token *out, char *why
     goto out;
   }
   out->message_type = MESSAGE_TYPE_DEVICE_IDENTITY;
-  out->device_type = cbor_get_int(e[2]);
+  out->device_type = dtype;
   attest_uuid_format(out->device_id, out->device_uuid);
   attest_uuid_format(out->firmware_id, out->firmware_uuid);
   memcpy(out->part1, p, n);
   out->part1_len = n;
   rc = 0;
 out:
-  if (arr) cbor_decref(&arr);
   cbor_decref(&root);
   return rc;
 }

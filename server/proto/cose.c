@@ -9,6 +9,7 @@
 
 #include <mbedtls/sha256.h>
 
+#include "proto/cborget.h"
 #include "proto/cborscan.h"
 #include "proto/es256.h"
 
@@ -26,21 +27,11 @@ static int say(char *why, size_t whysz, const char *what, const char *msg)
   return -1;
 }
 
-/* A definite-length byte string's content, or -1. */
-static int bstr_view(const cbor_item_t *it, const uint8_t **p, size_t *n)
-{
-  if (!cbor_isa_bytestring(it) || !cbor_bytestring_is_definite(it)) return -1;
-  *p = cbor_bytestring_handle(it);
-  *n = cbor_bytestring_length(it);
-  return 0;
-}
-
 /* 1 if it is the integer v (unsigned or negative, any width). */
 static int int_is(const cbor_item_t *it, int64_t v)
 {
-  if (cbor_isa_uint(it)) return v >= 0 && cbor_get_int(it) == (uint64_t)v;
-  if (cbor_isa_negint(it)) return v < 0 && cbor_get_int(it) == (uint64_t)(-1 - v);
-  return 0;
+  int64_t got;
+  return cborget_int(it, &got) == 0 && got == v;
 }
 
 static int check_protected(const uint8_t *p, size_t n, const char *what, char *why, size_t whysz)
@@ -50,13 +41,15 @@ static int check_protected(const uint8_t *p, size_t n, const char *what, char *w
   cbor_item_t *m = cborscan_load(p, n, 4, &used, inner, sizeof inner);
   if (!m) return say(why, whysz, what, "protected header is not well-formed CBOR");
   int rc = 0;
+  const struct cbor_pair *pairs;
+  size_t np = 0;
   if (used != n)
     rc = say(why, whysz, what, "trailing bytes in protected header");
-  else if (!cbor_isa_map(m))
+  else if (cborget_map(m, &pairs, &np) != 0)
     rc = say(why, whysz, what, "protected header must be a map");
-  else if (cbor_map_size(m) != 1 || !int_is(cbor_map_handle(m)[0].key, COSE_LABEL_ALG))
+  else if (np != 1 || !int_is(pairs[0].key, COSE_LABEL_ALG))
     rc = say(why, whysz, what, "protected header must hold exactly the algorithm (label 1)");
-  else if (!int_is(cbor_map_handle(m)[0].value, COSE_ALG_ES256))
+  else if (!int_is(pairs[0].value, COSE_ALG_ES256))
     rc = say(why, whysz, what, "protected header algorithm must be -7 (ES256)");
   cbor_decref(&m);
   return rc;
@@ -65,32 +58,42 @@ static int check_protected(const uint8_t *p, size_t n, const char *what, char *w
 int cose_sign1_parse(const cbor_item_t *root, int detached, int need_kid, const char *what,
                      cose_sign1 *out, char *why, size_t whysz)
 {
-  char msg[96];
+  char msg[160];
+  uint64_t tag;
+  const cbor_item_t *arr;
+  cbor_item_t *const *e;
+  size_t ne;
   memset(out, 0, sizeof *out);
-  if (!cbor_isa_tag(root))
-    return say(why, whysz, what, "expected CBOR tag 18 (COSE_Sign1), got an untagged item");
-  if (cbor_tag_value(root) != COSE_TAG_SIGN1) {
-    snprintf(msg, sizeof msg, "expected CBOR tag 18 (COSE_Sign1), got tag %llu",
-             (unsigned long long)cbor_tag_value(root));
+  if (cborget_tag(root, &tag, &arr) != 0) {
+    snprintf(msg, sizeof msg, "expected CBOR tag 18 (COSE_Sign1), got an untagged item (%s)",
+             cborget_describe(root));
     return say(why, whysz, what, msg);
   }
-  /* cbor_tag_item() takes a reference; the tag keeps the item alive, so drop it at once. */
-  cbor_item_t *arr = cbor_tag_item(root), *ref = arr;
-  cbor_decref(&ref);
-  if (!cbor_isa_array(arr)) return say(why, whysz, what, "tagged item must be an array");
-  if (cbor_array_size(arr) != 4) {
-    snprintf(msg, sizeof msg, "array must have 4 elements, got %zu", cbor_array_size(arr));
+  if (tag != COSE_TAG_SIGN1) {
+    snprintf(msg, sizeof msg, "expected CBOR tag 18 (COSE_Sign1), got tag %llu", (unsigned long long)tag);
     return say(why, whysz, what, msg);
   }
-  cbor_item_t **e = cbor_array_handle(arr);
+  if (cborget_array(arr, &e, &ne) != 0) {
+    snprintf(msg, sizeof msg, "tagged item must be an array, got %s", cborget_describe(arr));
+    return say(why, whysz, what, msg);
+  }
+  if (ne != 4) {
+    snprintf(msg, sizeof msg, "array must have 4 elements, got %zu", ne);
+    return say(why, whysz, what, msg);
+  }
 
-  if (bstr_view(e[0], &out->protected_hdr, &out->protected_len) != 0)
-    return say(why, whysz, what, "protected header must be a byte string");
+  if (cborget_bytes(e[0], &out->protected_hdr, &out->protected_len) != 0) {
+    snprintf(msg, sizeof msg, "protected header must be a byte string, got %s", cborget_describe(e[0]));
+    return say(why, whysz, what, msg);
+  }
   if (check_protected(out->protected_hdr, out->protected_len, what, why, whysz) != 0) return -1;
 
-  if (!cbor_isa_map(e[1])) return say(why, whysz, what, "unprotected header must be a map");
-  size_t nu = cbor_map_size(e[1]);
-  struct cbor_pair *pairs = cbor_map_handle(e[1]);
+  const struct cbor_pair *pairs;
+  size_t nu;
+  if (cborget_map(e[1], &pairs, &nu) != 0) {
+    snprintf(msg, sizeof msg, "unprotected header must be a map, got %s", cborget_describe(e[1]));
+    return say(why, whysz, what, msg);
+  }
   if (nu > 1 || (nu == 1 && !int_is(pairs[0].key, COSE_LABEL_KID)))
     return say(why, whysz, what, "unprotected header may hold only the key id (label 4)");
   if (nu == 0 && need_kid)
@@ -98,21 +101,35 @@ int cose_sign1_parse(const cbor_item_t *root, int detached, int need_kid, const 
   if (nu == 1) {
     const uint8_t *kid;
     size_t kn;
-    if (bstr_view(pairs[0].value, &kid, &kn) != 0 || kn == 0 || kn > sizeof out->kid)
-      return say(why, whysz, what, "key id must be a byte string of 1 to 16 bytes");
+    if (cborget_bytes(pairs[0].value, &kid, &kn) != 0) {
+      snprintf(msg, sizeof msg, "key id must be a byte string of 1 to 16 bytes, got %s",
+               cborget_describe(pairs[0].value));
+      return say(why, whysz, what, msg);
+    }
+    if (kn == 0 || kn > sizeof out->kid) {
+      snprintf(msg, sizeof msg, "key id must be a byte string of 1 to 16 bytes, got %zu bytes", kn);
+      return say(why, whysz, what, msg);
+    }
     memcpy(out->kid, kid, kn);
     out->kid_len = kn;
   }
 
   if (detached) {
-    if (!cbor_is_null(e[2])) return say(why, whysz, what, "payload must be nil (detached)");
-  } else if (bstr_view(e[2], &out->payload, &out->payload_len) != 0) {
-    return say(why, whysz, what, "payload must be a byte string");
+    if (!cborget_is_nil(e[2])) {
+      snprintf(msg, sizeof msg, "payload must be nil (detached), got %s", cborget_describe(e[2]));
+      return say(why, whysz, what, msg);
+    }
+  } else if (cborget_bytes(e[2], &out->payload, &out->payload_len) != 0) {
+    snprintf(msg, sizeof msg, "payload must be a byte string, got %s", cborget_describe(e[2]));
+    return say(why, whysz, what, msg);
   }
 
   const uint8_t *sig;
   size_t sn;
-  if (bstr_view(e[3], &sig, &sn) != 0) return say(why, whysz, what, "signature must be a byte string");
+  if (cborget_bytes(e[3], &sig, &sn) != 0) {
+    snprintf(msg, sizeof msg, "signature must be a byte string, got %s", cborget_describe(e[3]));
+    return say(why, whysz, what, msg);
+  }
   if (sn != 64) {
     snprintf(msg, sizeof msg, "signature must be 64 bytes, got %zu", sn);
     return say(why, whysz, what, msg);

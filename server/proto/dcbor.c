@@ -16,6 +16,7 @@
 #include <cbor.h>
 #include <jansson.h>
 
+#include "proto/cborget.h"
 #include "proto/cborscan.h"
 
 #define DCBOR_MAX_DEPTH 8
@@ -187,21 +188,18 @@ enum { TEXT_OK = 0, TEXT_NOT_TEXT = -1, TEXT_HAS_NUL = -2, TEXT_BAD_UTF8 = -3, T
 static int text_dup(const cbor_item_t *it, char **out)
 {
   *out = NULL;
-  if (!cbor_isa_string(it)) return TEXT_NOT_TEXT;
-  size_t n = 0, chunks = 1;
-  cbor_item_t *one = (cbor_item_t *)(uintptr_t)it; /* libcbor's getters are not const-correct */
-  cbor_item_t *const *parts = &one;
-  if (!cbor_string_is_definite(it)) {
-    chunks = cbor_string_chunk_count(it);
-    parts = cbor_string_chunks_handle(it);
+  size_t n = 0, chunks, k;
+  const char *part;
+  if (cborget_text_parts(it, &chunks) != 0) return TEXT_NOT_TEXT;
+  for (size_t i = 0; i < chunks; i++) {
+    if (cborget_text_part(it, i, &part, &k) != 0) return TEXT_NOT_TEXT;
+    n += k;
   }
-  for (size_t i = 0; i < chunks; i++) n += cbor_string_length(parts[i]);
   char *s = malloc(n + 1);
   if (!s) return TEXT_NOMEM;
   size_t pos = 0;
-  for (size_t i = 0; i < chunks; i++) {
-    size_t k = cbor_string_length(parts[i]);
-    if (k) memcpy(s + pos, cbor_string_handle(parts[i]), k);
+  for (size_t i = 0; i < chunks && cborget_text_part(it, i, &part, &k) == 0; i++) {
+    if (k) memcpy(s + pos, part, k);
     pos += k;
   }
   s[n] = '\0';
@@ -225,7 +223,8 @@ static int take_text(const cbor_item_t *it, char **out, const char *who, size_t 
 {
   switch (text_dup(it, out)) {
   case TEXT_OK: return 0;
-  case TEXT_NOT_TEXT: return defect(why, whysz, "%s %zu: %s must be a text string", who, idx, what);
+  case TEXT_NOT_TEXT:
+    return defect(why, whysz, "%s %zu: %s must be a text string, got %s", who, idx, what, cborget_describe(it));
   case TEXT_HAS_NUL: return defect(why, whysz, "%s %zu: %s contains a NUL character", who, idx, what);
   case TEXT_BAD_UTF8: return defect(why, whysz, "%s %zu: %s is not valid UTF-8", who, idx, what);
   default: return defect(why, whysz, "%s %zu: out of memory", who, idx);
@@ -246,12 +245,15 @@ static cbor_item_t *load_outer(const uint8_t *buf, size_t len, const char *what,
     defect(why, whysz, "%s: %s", what, inner);
     return NULL;
   }
+  cbor_item_t *const *items;
+  size_t n = 0;
+  int not_array = cborget_array(root, &items, &n) != 0;
   const char *problem = used != len ? "trailing bytes after the array"
-                       : !cbor_isa_array(root) ? "top-level item must be an array"
-                       : cbor_array_size(root) == 0 ? "array is empty"
-                                                    : NULL;
+                       : not_array ? "top-level item must be an array, got "
+                       : n == 0 ? "array is empty"
+                                : NULL;
   if (problem) {
-    defect(why, whysz, "%s: %s", what, problem);
+    defect(why, whysz, "%s: %s%s", what, problem, used == len && not_array ? cborget_describe(root) : "");
     cbor_decref(&root);
     return NULL;
   }
@@ -262,32 +264,35 @@ static cbor_item_t *load_outer(const uint8_t *buf, size_t len, const char *what,
 static int element_head(const cbor_item_t *el, const char *who, size_t idx, char **cid, uint64_t *type,
                         char *why, size_t whysz)
 {
-  if (!cbor_isa_array(el)) return defect(why, whysz, "%s %zu: must be an array", who, idx);
-  if (cbor_array_size(el) < 2)
+  cbor_item_t *const *e;
+  size_t n;
+  if (cborget_array(el, &e, &n) != 0)
+    return defect(why, whysz, "%s %zu: must be an array, got %s", who, idx, cborget_describe(el));
+  if (n < 2)
     return defect(why, whysz, "%s %zu: must have at least 2 elements (correlation id, type)", who, idx);
-  cbor_item_t **e = cbor_array_handle(el);
   if (take_text(e[0], cid, who, idx, "correlation id", why, whysz) != 0) return -1;
-  if (!cbor_isa_uint(e[1])) return defect(why, whysz, "%s %zu: type must be an unsigned integer", who, idx);
-  *type = cbor_get_int(e[1]);
+  if (cborget_uint(e[1], type) != 0)
+    return defect(why, whysz, "%s %zu: type must be an unsigned integer, got %s", who, idx, cborget_describe(e[1]));
   return 0;
 }
 
 static int decode_response(const cbor_item_t *el, size_t idx, dcbor_response *r, char *why, size_t whysz)
 {
-  uint64_t type;
+  uint64_t type, cme;
+  cbor_item_t *const *e;
+  size_t count;
   if (element_head(el, "response", idx, &r->cid, &type, why, whysz) != 0) return -1;
-  size_t count = cbor_array_size(el);
-  cbor_item_t **e = cbor_array_handle(el);
+  if (cborget_array(el, &e, &count) != 0) return defect(why, whysz, "response %zu: must be an array", idx);
   switch (type) {
   case DRSP_ERROR:
     if (count != 4)
       return defect(why, whysz, "response %zu: error response (99) must have 4 elements, got %zu", idx, count);
-    if (!cbor_isa_uint(e[2]))
-      return defect(why, whysz, "response %zu: CME error must be an unsigned integer", idx);
-    if (cbor_get_int(e[2]) > UINT_MAX)
-      return defect(why, whysz, "response %zu: CME error %llu out of range", idx,
-                  (unsigned long long)cbor_get_int(e[2]));
-    r->cme = (unsigned)cbor_get_int(e[2]);
+    if (cborget_uint(e[2], &cme) != 0)
+      return defect(why, whysz, "response %zu: CME error must be an unsigned integer, got %s", idx,
+                    cborget_describe(e[2]));
+    if (cme > UINT_MAX)
+      return defect(why, whysz, "response %zu: CME error %llu out of range", idx, (unsigned long long)cme);
+    r->cme = (unsigned)cme;
     r->type = DRSP_ERROR;
     return take_text(e[3], &r->message, "response", idx, "message", why, whysz);
   case DRSP_AT:
@@ -325,13 +330,13 @@ int dcbor_decode_responses(const uint8_t *buf, size_t len, dcbor_response **out,
   *n = 0;
   cbor_item_t *root = load_outer(buf, len, "responses", why, whysz);
   if (!root) return -1;
-  size_t count = cbor_array_size(root);
-  dcbor_response *r = calloc(count, sizeof *r);
+  cbor_item_t *const *e;
+  size_t count;
+  dcbor_response *r = cborget_array(root, &e, &count) == 0 ? calloc(count, sizeof *r) : NULL;
   if (!r) {
     cbor_decref(&root);
     return defect(why, whysz, "responses: out of memory");
   }
-  cbor_item_t **e = cbor_array_handle(root);
   for (size_t i = 0; i < count; i++) {
     if (decode_response(e[i], i + 1, &r[i], why, whysz) != 0) {
       dcbor_responses_free(r, count);
@@ -347,25 +352,25 @@ int dcbor_decode_responses(const uint8_t *buf, size_t len, dcbor_response **out,
 
 static int decode_at(const cbor_item_t *el, size_t idx, dcbor_owned_command *c, char *why, size_t whysz)
 {
-  size_t count = cbor_array_size(el);
-  cbor_item_t **e = cbor_array_handle(el);
-  if (count != 5)
+  cbor_item_t *const *e, *const *codes;
+  size_t count = 0, ni;
+  uint64_t code;
+  if (cborget_array(el, &e, &count) != 0 || count != 5)
     return defect(why, whysz, "command %zu: AT command (0) must have 5 elements, got %zu", idx, count);
   if (take_text(e[2], &c->set_cmd, "command", idx, "set command", why, whysz) != 0 ||
       take_text(e[3], &c->params, "command", idx, "parameters", why, whysz) != 0)
     return -1;
-  if (!cbor_isa_array(e[4]))
-    return defect(why, whysz, "command %zu: ignored CME errors must be an array", idx);
-  size_t ni = cbor_array_size(e[4]);
+  if (cborget_array(e[4], &codes, &ni) != 0)
+    return defect(why, whysz, "command %zu: ignored CME errors must be an array, got %s", idx,
+                  cborget_describe(e[4]));
   if (ni > DCBOR_MAX_IGNORE)
     return defect(why, whysz, "command %zu: more than %d ignored CME errors", idx, DCBOR_MAX_IGNORE);
   c->ignore_cme = calloc(ni ? ni : 1, sizeof *c->ignore_cme);
   if (!c->ignore_cme) return defect(why, whysz, "command %zu: out of memory", idx);
-  cbor_item_t **codes = cbor_array_handle(e[4]);
   for (size_t k = 0; k < ni; k++) {
-    if (!cbor_isa_uint(codes[k]) || cbor_get_int(codes[k]) > UINT_MAX)
+    if (cborget_uint(codes[k], &code) != 0 || code > UINT_MAX)
       return defect(why, whysz, "command %zu: ignored CME error %zu must be an unsigned integer", idx, k + 1);
-    c->ignore_cme[k] = (unsigned)cbor_get_int(codes[k]);
+    c->ignore_cme[k] = (unsigned)code;
   }
   c->n_ignore = ni;
   return 0;
@@ -373,19 +378,19 @@ static int decode_at(const cbor_item_t *el, size_t idx, dcbor_owned_command *c, 
 
 static int decode_config(const cbor_item_t *el, size_t idx, dcbor_owned_command *c, char *why, size_t whysz)
 {
-  size_t count = cbor_array_size(el);
-  cbor_item_t **e = cbor_array_handle(el);
-  if (count != 3)
+  cbor_item_t *const *e;
+  const struct cbor_pair *p;
+  size_t count = 0, np;
+  if (cborget_array(el, &e, &count) != 0 || count != 3)
     return defect(why, whysz, "command %zu: config command (1) must have 3 elements, got %zu", idx, count);
-  if (!cbor_isa_map(e[2])) return defect(why, whysz, "command %zu: config must be a map", idx);
-  size_t np = cbor_map_size(e[2]);
+  if (cborget_map(e[2], &p, &np) != 0)
+    return defect(why, whysz, "command %zu: config must be a map, got %s", idx, cborget_describe(e[2]));
   if (np > DCBOR_MAX_PAIRS)
     return defect(why, whysz, "command %zu: config holds more than %d pairs", idx, DCBOR_MAX_PAIRS);
   c->keys = calloc(np ? np : 1, sizeof *c->keys);
   c->values = calloc(np ? np : 1, sizeof *c->values);
   if (!c->keys || !c->values) return defect(why, whysz, "command %zu: out of memory", idx);
   c->n_pairs = np; /* set first so that a partial copy is freed */
-  struct cbor_pair *p = cbor_map_handle(e[2]);
   for (size_t k = 0; k < np; k++)
     if (take_text(p[k].key, &c->keys[k], "command", idx, "config key", why, whysz) != 0 ||
         take_text(p[k].value, &c->values[k], "command", idx, "config value", why, whysz) != 0)
@@ -419,13 +424,13 @@ int dcbor_decode_commands(const uint8_t *buf, size_t len, dcbor_owned_command **
   *n = 0;
   cbor_item_t *root = load_outer(buf, len, "commands", why, whysz);
   if (!root) return -1;
-  size_t count = cbor_array_size(root);
-  dcbor_owned_command *c = calloc(count, sizeof *c);
+  cbor_item_t *const *e, *const *fields;
+  size_t count, nf = 0;
+  dcbor_owned_command *c = cborget_array(root, &e, &count) == 0 ? calloc(count, sizeof *c) : NULL;
   if (!c) {
     cbor_decref(&root);
     return defect(why, whysz, "commands: out of memory");
   }
-  cbor_item_t **e = cbor_array_handle(root);
   int rc = 0;
   for (size_t i = 0; i < count && rc == 0; i++) {
     uint64_t type;
@@ -439,9 +444,8 @@ int dcbor_decode_commands(const uint8_t *buf, size_t len, dcbor_owned_command **
       rc = decode_config(e[i], i + 1, &c[i], why, whysz);
     } else if (type == DCMD_FINISHED) {
       c[i].type = DCMD_FINISHED;
-      if (cbor_array_size(e[i]) != 2)
-        rc = defect(why, whysz, "command %zu: finished command (2) must have 2 elements, got %zu", i + 1,
-                  cbor_array_size(e[i]));
+      if (cborget_array(e[i], &fields, &nf) != 0 || nf != 2)
+        rc = defect(why, whysz, "command %zu: finished command (2) must have 2 elements, got %zu", i + 1, nf);
     } else {
       rc = defect(why, whysz, "command %zu: unknown type %llu", i + 1, (unsigned long long)type);
     }
