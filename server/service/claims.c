@@ -264,17 +264,17 @@ int svc_claim_list(svc *s, const svc_team *t, const svc_claim_query *q, const sv
   }
   f.tags_json = tags;
   f.statuses_json = statuses;
-  svc_list_acc acc = {json_array(), 0};
+  svc_list_acc acc = SVC_LIST_ACC(p);
   int64_t total = 0;
   if (store_begin_read(s->store)) rc = err_set(e, ERR_INTERNAL, "store unavailable");
   else {
-    if (store_claim_list(s->store, t->id, &f, p->before, p->limit, add_claim, &acc, &total))
+    if (store_claim_list(s->store, t->id, &f, p->before, SVC_LIST_FETCH(p), add_claim, &acc, &total))
       rc = err_set(e, ERR_INTERNAL, "cannot list claimed devices");
     store_end_read(s->store);
   }
   free(tags);
   free(statuses);
-  return svc__list_finish(&acc, rc, total, p->limit, out);
+  return svc__list_finish(&acc, rc, total, out);
 }
 
 int svc_claim_get(svc *s, const svc_team *t, const char *device_id, json_t **out, err_t *e) {

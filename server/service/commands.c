@@ -92,17 +92,17 @@ static void add_command(const store_command *c, void *ud) {
 int svc_command_list(svc *s, const svc_team *t, const char *device_id, const svc_page *p, json_t **out, err_t *e) {
   if (store_begin_read(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
   store_claim c;
-  svc_list_acc acc = {json_array(), 0};
+  svc_list_acc acc = SVC_LIST_ACC(p);
   int64_t total = 0;
   int rc = svc__team_claim(s, t, device_id, &c, e);
   if (!rc) {
     store_claim_row_free(&c);
     /* Commands list oldest first, so the keyset runs upwards: the token holds the last seq. */
-    if (store_command_list(s->store, c.seq, p->before, p->limit, add_command, &acc, &total))
+    if (store_command_list(s->store, c.seq, p->before, SVC_LIST_FETCH(p), add_command, &acc, &total))
       rc = err_set(e, ERR_INTERNAL, "cannot list commands");
   }
   store_end_read(s->store);
-  return svc__list_finish(&acc, rc, total, p->limit, out);
+  return svc__list_finish(&acc, rc, total, out);
 }
 
 int svc_command_get(svc *s, const svc_team *t, const char *device_id, const char *command_id, json_t **out, err_t *e) {

@@ -44,18 +44,23 @@ static void svc__page_token(int64_t last_seq, char out[48]) {
 }
 
 void svc__list_add(svc_list_acc *a, json_t *item, int64_t seq) {
+  if ((int)json_array_size(a->items) >= a->limit) {
+    a->more = true;
+    json_decref(item);
+    return;
+  }
   json_array_append_new(a->items, item);
   a->last = seq;
 }
 
-int svc__list_finish(svc_list_acc *a, int rc, int64_t total, int limit, json_t **out) {
+int svc__list_finish(svc_list_acc *a, int rc, int64_t total, json_t **out) {
   if (rc) {
     json_decref(a->items);
     return rc;
   }
   json_t *o = json_pack("{s:o, s:I}", "items", a->items, "total", (json_int_t)total);
-  /* A next token only when this page is full and more rows may follow. */
-  if ((int)json_array_size(a->items) == limit && a->last > 0) {
+  /* A next token only when a row past this page was seen: a full last page has none. */
+  if (a->more && a->last > 0) {
     char tok[48];
     svc__page_token(a->last, tok);
     json_object_set_new(o, "pageNextToken", json_string(tok));

@@ -80,16 +80,23 @@ int svc__tags_from_text(const char *field, const char *text, svc_tags *list, err
 void svc__tags_free(svc_tags *list);
 /* Missing, null, "", [] or {} (the 40001 rule). */
 bool svc__empty(json_t *v);
-/* One page of a list being read: its items and the seq of the last (the keyset token). */
+/* One page of a list being read: its items, the seq of the last (the keyset token), and
+ * whether a row beyond the page exists. Callers ask the store for limit + 1 rows
+ * (SVC_LIST_FETCH) so a full last page is told apart from a page with more after it:
+ * only then does the answer carry pageNextToken (owner-api §1, lists). */
 typedef struct {
   json_t *items;
   int64_t last;
+  int limit;
+  bool more;
 } svc_list_acc;
-/* Append item (stolen) read from the row of seq. */
+#define SVC_LIST_ACC(page) {json_array(), 0, (page)->limit, false}
+#define SVC_LIST_FETCH(page) ((page)->limit + 1)
+/* Append item (stolen) read from the row of seq; the row past the limit only sets more. */
 void svc__list_add(svc_list_acc *a, json_t *item, int64_t seq);
 /* rc == 0: *out = the list answer {"items", "total", "pageNextToken"?}, items stolen;
  * otherwise free the items and return rc. */
-int svc__list_finish(svc_list_acc *a, int rc, int64_t total, int limit, json_t **out);
+int svc__list_finish(svc_list_acc *a, int rc, int64_t total, json_t **out);
 void svc__new_uuid(char out[37]);
 void svc__time(int64_t ms, char out[32]);
 #include "store/claims.h"

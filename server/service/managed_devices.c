@@ -33,12 +33,12 @@ static void add_device(const store_device *d, void *ud) {
 
 int svc_onboarded_list(svc *s, const svc_team *t, const svc_page *p, json_t **out, err_t *e) {
   if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
-  svc_list_acc acc = {json_array(), 0};
+  svc_list_acc acc = SVC_LIST_ACC(p);
   int64_t total = 0;
-  int rc = store_device_list(s->store, t->id, p->before, p->limit, add_device, &acc, &total)
+  int rc = store_device_list(s->store, t->id, p->before, SVC_LIST_FETCH(p), add_device, &acc, &total)
            ? err_set(e, ERR_INTERNAL, "cannot list devices") : 0;
   store_end(s->store, true);
-  return svc__list_finish(&acc, rc, total, p->limit, out);
+  return svc__list_finish(&acc, rc, total, out);
 }
 
 int svc_onboarded_get(svc *s, const svc_team *t, const char *device_id, json_t **out, err_t *e) {

@@ -190,13 +190,13 @@ static void add_rule(const store_rule *r, void *ud) {
 
 int svc_rule_list(svc *s, const svc_team *t, const svc_page *p, json_t **out, err_t *e) {
   if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
-  svc_list_acc acc = {json_array(), 0};
+  svc_list_acc acc = SVC_LIST_ACC(p);
   int64_t total = 0;
   /* Creation order, so the keyset runs upwards: the token holds the last seq. */
-  int rc = store_rule_list(s->store, t->id, p->before, p->limit, add_rule, &acc, &total)
+  int rc = store_rule_list(s->store, t->id, p->before, SVC_LIST_FETCH(p), add_rule, &acc, &total)
            ? err_set(e, ERR_INTERNAL, "cannot list rules") : 0;
   store_end(s->store, true);
-  return svc__list_finish(&acc, rc, total, p->limit, out);
+  return svc__list_finish(&acc, rc, total, out);
 }
 
 int svc_rule_get(svc *s, const svc_team *t, const char *rule_id, json_t **out, err_t *e) {

@@ -33,13 +33,13 @@ static void add_tag(const store_tag *t, void *ud) {
 
 int svc_tag_list(svc *s, const svc_team *t, const svc_page *p, json_t **out, err_t *e) {
   if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
-  svc_list_acc acc = {json_array(), 0};
+  svc_list_acc acc = SVC_LIST_ACC(p);
   int64_t total = 0;
   /* Creation order, so the keyset runs upwards: the token holds the last rowid. */
-  int rc = store_tag_list(s->store, t->id, p->before, p->limit, add_tag, &acc, &total)
+  int rc = store_tag_list(s->store, t->id, p->before, SVC_LIST_FETCH(p), add_tag, &acc, &total)
            ? err_set(e, ERR_INTERNAL, "cannot list tags") : 0;
   store_end(s->store, true);
-  return svc__list_finish(&acc, rc, total, p->limit, out);
+  return svc__list_finish(&acc, rc, total, out);
 }
 
 /* The tag of a create body: one tag as claims accept it (trimmed, 1..64 characters of

@@ -277,6 +277,11 @@ Test(onboarding, device_list_newest_first_with_pages) {
   http_resp_free(r);
   r = owner(&m, KEY, "GET", path, NULL);
   cr_assert_str_eq(jstr(json_array_get(json_object_get(r->json, "items"), 0), "id"), a.uuid);
+  cr_assert_null(json_object_get(r->json, "pageNextToken"), "a full last page carries no token: %s", r->body);
+  http_resp_free(r);
+  r = owner(&m, KEY, "GET", "/v1/devices?pageLimit=2", NULL);
+  cr_assert_eq(json_array_size(json_object_get(r->json, "items")), 2);
+  cr_assert_null(json_object_get(r->json, "pageNextToken"), "one full page holds everything: %s", r->body);
   http_resp_free(r);
   r = owner(&m, KEY, "GET", "/v1/devices?pageLimit=abc", NULL);
   cr_assert_eq(r->status, 400);
