@@ -23,19 +23,20 @@ void claimed_devices_claim(http_req *r) {
   err_t e;
   json_t *out = NULL;
   int rc;
-  if (body_is_csv(r)) {
-    rc = svc_claim_csv(r->app->svc, &r->team, r->body ? r->body : "", r->body_len, &out, &e);
-    http__result(r, rc, &e, 200, out);
-    return;
-  }
+  /* The query first: a CSV dry run must never claim (owner-api §2.4). */
   const char *dry = http__query(r, "dryrun");
   if (dry && strcmp(dry, "true") && strcmp(dry, "false")) {
     http__fail(r, ERR_BAD_QUERY, "dryrun: must be true or false");
     return;
   }
+  bool dry_run = dry && !strcmp(dry, "true");
+  if (body_is_csv(r)) {
+    rc = svc_claim_csv(r->app->svc, &r->team, r->body ? r->body : "", r->body_len, dry_run, &out, &e);
+    http__result(r, rc, &e, dry_run ? 202 : 200, out);
+    return;
+  }
   json_t *body = http__body_object(r);
   if (!body) return;
-  bool dry_run = dry && !strcmp(dry, "true");
   rc = svc_claim(r->app->svc, &r->team, body, dry_run, &out, &e);
   json_decref(body);
   http__result(r, rc, &e, dry_run ? 202 : 201, out);

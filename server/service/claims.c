@@ -125,8 +125,18 @@ int svc_claim(svc *s, const svc_team *t, json_t *body, bool dry_run, json_t **ou
   return rc;
 }
 
-/* The bulk claim itself, inside a transaction: each row as a single claim. */
-static int claim_rows(svc *s, const svc_team *t, const char *csv, size_t len, json_t **out, err_t *e) {
+/* True when ids already holds device_id. */
+static bool listed(json_t *ids, const char *device_id) {
+  size_t i;
+  json_t *v;
+  json_array_foreach(ids, i, v) if (!strcmp(json_string_value(v), device_id)) return true;
+  return false;
+}
+
+/* The bulk claim itself, inside a transaction: each row as a single claim. A dry run
+ * stores nothing, so a device repeated in the body is caught here, as the stored claim
+ * of its first row would catch it in a real run (owner-api §2.4). */
+static int claim_rows(svc *s, const svc_team *t, const char *csv, size_t len, bool dry, json_t **out, err_t *e) {
   claimcsv_row *rows = NULL;
   size_t n = 0;
   char why[256];
@@ -141,7 +151,9 @@ static int claim_rows(svc *s, const svc_team *t, const char *csv, size_t len, js
     int r;
     if (!*rows[i].token) r = err_set(&re, ERR_MISSING_FIELD, "claimToken: required");
     else r = svc__tags_from_text("tags", rows[i].tags ? rows[i].tags : "", &tags, &re);
-    if (!r) r = svc__claim_one(s, t, rows[i].token, &tags, false, device_id, NULL, &re);
+    if (!r) r = svc__claim_one(s, t, rows[i].token, &tags, dry, device_id, NULL, &re);
+    if (!r && dry && listed(ids, device_id))
+      r = err_set(&re, ERR_CLAIMED_BY_YOU, "device %s is claimed by an earlier row of this body", device_id);
     svc__tags_free(&tags);
     if (r == -(int)ERR_INTERNAL) {
       json_decref(ids);
@@ -161,10 +173,11 @@ static int claim_rows(svc *s, const svc_team *t, const char *csv, size_t len, js
   return 0;
 }
 
-int svc_claim_csv(svc *s, const svc_team *t, const char *csv, size_t len, json_t **out, err_t *e) {
+int svc_claim_csv(svc *s, const svc_team *t, const char *csv, size_t len, bool dry_run, json_t **out, err_t *e) {
   if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
-  int rc = claim_rows(s, t, csv, len, out, e);
-  if (store_end(s->store, rc == 0) && !rc) {
+  int rc = claim_rows(s, t, csv, len, dry_run, out, e);
+  /* A dry run rolls back whatever it touched: it never claims (owner-api §2.4). */
+  if (store_end(s->store, rc == 0 && !dry_run) && !rc && !dry_run) {
     json_decref(*out);
     rc = err_set(e, ERR_INTERNAL, "cannot commit the bulk claim");
   }
@@ -175,7 +188,7 @@ int svc_claim_csv_op(svc *s, const svc_team *t, const char *csv, size_t len, jso
   int64_t requested = clock_wall_ms();
   json_t *result = NULL;
   if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
-  int rc = claim_rows(s, t, csv, len, &result, e);
+  int rc = claim_rows(s, t, csv, len, false, &result, e);
   if (!rc) {
     char id[37], req[32], done[32];
     svc__new_uuid(id);

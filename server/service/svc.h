@@ -61,8 +61,9 @@ typedef struct {
 /* Claim one device from a JSON body {"claimToken", "tags"}; dry_run stores nothing and
  * answers {"message"}. *out: the claimed-device object. */
 int svc_claim(svc *s, const svc_team *t, json_t *body, bool dry_run, json_t **out, err_t *e);
-/* Bulk claim from CSV; *out {"claimedIds", "failed"}. */
-int svc_claim_csv(svc *s, const svc_team *t, const char *csv, size_t len, json_t **out, err_t *e);
+/* Bulk claim from CSV; *out {"claimedIds", "failed"}. dry_run checks every row and stores
+ * nothing (claimedIds: the rows that would be claimed). */
+int svc_claim_csv(svc *s, const svc_team *t, const char *csv, size_t len, bool dry_run, json_t **out, err_t *e);
 /* The older asynchronous form: runs the bulk claim, records it, *out {"bulkOpsRequestId"}. */
 int svc_claim_csv_op(svc *s, const svc_team *t, const char *csv, size_t len, json_t **out, err_t *e);
 /* A recorded bulk operation. */

@@ -348,6 +348,56 @@ Test(claims, bulk_reports_failed_rows_by_number) {
   http_resp_free(r);
 }
 
+/* owner-api §2.4: a CSV dry run checks every row like a real run, answers 202 with the
+ * same shape, and claims nothing; a bad dryrun value is 400/40006 on the CSV branch too. */
+Test(claims, bulk_csv_dry_run_claims_nothing) {
+  char t1[1100], t2[1100], taken[1100], taken_id[37], csv[6000];
+  make_token(t1, sizeof t1, NULL);
+  make_token(t2, sizeof t2, NULL);
+  make_token(taken, sizeof taken, taken_id);
+  http_resp *r = claim_token(OTHER, taken, NULL);
+  cr_assert_eq(r->status, 201, "%s", r->body);
+  http_resp_free(r);
+  long long before = device_count(KEY);
+  snprintf(csv, sizeof csv, "%s,\"x\"\nnot-a-token\n%s\n%s\n%s\n", t1, taken, t2, t1);
+  const char *types[] = {"text/csv", NULL};
+  for (int k = 0; k < 2; k++) {
+    r = post_csv(KEY, "/v1/claimed-devices?dryrun=true", csv, types[k]);
+    cr_assert_eq(r->status, 202, "%s", r->body);
+    json_t *ids = json_object_get(r->json, "claimedIds"), *failed = json_object_get(r->json, "failed");
+    cr_assert_eq(json_array_size(ids), 2, "the rows that would be claimed: %s", r->body);
+    cr_assert_eq(json_array_size(failed), 3, "%s", r->body);
+    cr_assert_eq(jint(json_array_get(failed, 0), "row"), 2);
+    cr_assert_eq(jint(json_array_get(failed, 0), "code"), 40002);
+    cr_assert_eq(jint(json_array_get(failed, 1), "row"), 3);
+    cr_assert_eq(jint(json_array_get(failed, 1), "code"), 40901, "claimed by another team");
+    cr_assert_eq(jint(json_array_get(failed, 2), "row"), 5);
+    cr_assert_eq(jint(json_array_get(failed, 2), "code"), 40900, "a repeated token fails from its second row");
+    http_resp_free(r);
+    cr_assert_eq(device_count(KEY), before, "a dry run leaves total unchanged");
+  }
+  r = owner(&m, KEY, "GET", "/v1/provisioning/tags", NULL);
+  cr_assert_eq(jint(r->json, "total"), 0, "a dry run creates no tag: %s", r->body);
+  http_resp_free(r);
+
+  const char *bad[] = {"dryrun=yes", "dryrun=", "dryrun=TRUE", NULL};
+  for (int i = 0; bad[i]; i++) {
+    char path[96];
+    snprintf(path, sizeof path, "/v1/claimed-devices?%s", bad[i]);
+    r = post_csv(KEY, path, csv, "text/csv");
+    expect_error(r, 400, 40006);
+    cr_assert(strstr(jstr(r->json, "message"), "dryrun"), "%s", r->body);
+    http_resp_free(r);
+    cr_assert_eq(device_count(KEY), before, "a refused dry run claims nothing");
+  }
+  /* dryrun=false is a real run. */
+  r = post_csv(KEY, "/v1/claimed-devices?dryrun=false", csv, "text/csv");
+  cr_assert_eq(r->status, 200, "%s", r->body);
+  cr_assert_eq(json_array_size(json_object_get(r->json, "claimedIds")), 2);
+  http_resp_free(r);
+  cr_assert_eq(device_count(KEY), before + 2);
+}
+
 Test(claims, bulk_1000_rows_ok_1001_rows_413_and_nothing_stored) {
   char *csv = csv_of(1001, NULL);
   http_resp *r = post_csv(KEY, "/v1/claimed-devices", csv, "text/csv");
