@@ -152,6 +152,14 @@ static int serve(options *o) {
                        .http_port = ls[0].http ? http_port(ls[0].http) : -1};
     if (proxy_start(&ls[4].proxy, &pl, why, sizeof why)) goto out;
   }
+  /* A port option of 0 asked for any free port: from now on the effective value, in
+   * GET /_mock/config too, is the port bound. Written before the ports are announced, so
+   * nobody who learned them from the ready line or file can read the old values. */
+  if (ls[0].http) o->http_port = http_port(ls[0].http);
+  if (ls[1].http) o->https_port = http_port(ls[1].http);
+  if (ls[2].coap) o->coap_port = coap_listener_port(ls[2].coap);
+  if (ls[3].coap) o->coaps_port = coap_listener_port(ls[3].coap);
+  if (ls[4].proxy) o->proxy_port = proxy_port(ls[4].proxy);
   if (announce(o, ls, sizeof ls / sizeof ls[0], why, sizeof why)) goto out;
   log_msg(LOG_INFO, "serving; data %s", o->in_memory ? "in memory" : o->data_dir);
 

@@ -160,6 +160,10 @@ int options_parse(options *o, int argc, char **argv, char *why, size_t whysz) {
       options_print_help(stdout);
       return 1;
     }
+    if (!strcmp(a, "--version")) {
+      printf("nrfprov-mock %s\n", NRFPROV_VERSION);
+      return 1;
+    }
     if (strncmp(a, "--", 2) != 0) {
       snprintf(why, whysz, "unexpected argument '%s' (see --help)", a);
       return -1;
@@ -203,6 +207,7 @@ int options_parse(options *o, int argc, char **argv, char *why, size_t whysz) {
 void options_print_help(FILE *out) {
   fprintf(out,
           "usage: nrfprov-mock [OPTIONS]\n"
+          "       nrfprov-mock --version\n"
           "       nrfprov-mock token decode <token>\n"
           "       nrfprov-mock ca --print [--data-dir DIR]\n"
           "\nA local stand-in for nRF Cloud's Provisioning Service.\n"
@@ -255,6 +260,7 @@ json_t *options_to_json(const options *o) {
     }
     json_object_set_new(obj, r->flag, v);
   }
+  json_object_set_new(obj, "version", json_string(NRFPROV_VERSION));
   return obj;
 }
 

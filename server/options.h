@@ -30,13 +30,13 @@ typedef struct {
 } options;
 
 /* Fill o with defaults, then environment variables, then argv (argv wins).
- * Returns 0, 1 when --help was printed, or -1 with the reason in why. */
+ * Returns 0, 1 when --help or --version was printed, or -1 with the reason in why. */
 int options_parse(options *o, int argc, char **argv, char *why, size_t whysz);
 /* Print the option table as --help text. */
 void options_print_help(FILE *out);
 /* Print the option table as a Markdown table (docs/reference/options.md). */
 void options_print_markdown(FILE *out);
-/* The effective values as a JSON object (secrets masked); caller decrefs. */
+/* The effective values as a JSON object (secrets masked) plus "version"; caller decrefs. */
 json_t *options_to_json(const options *o);
 /* Free the strings held by o. */
 void options_free(options *o);

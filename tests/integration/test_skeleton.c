@@ -41,7 +41,14 @@ Test(skeleton, request_ids_differ) {
 Test(skeleton, config_shows_effective_values) {
   http_resp *r = http_req(&m, "GET", "/_mock/config", NULL, NULL, 0);
   cr_assert_eq(r->status, 200);
-  cr_assert_eq(json_integer_value(json_object_get(r->json, "http-port")), 0);
+  /* Port options of 0 show the ports bound, as the ready file names them. */
+  cr_assert_eq(json_integer_value(json_object_get(r->json, "http-port")), m.http_port, "%s", r->body);
+  cr_assert_eq(json_integer_value(json_object_get(r->json, "https-port")), m.https_port, "%s", r->body);
+  cr_assert_eq(json_integer_value(json_object_get(r->json, "coap-port")), m.coap_port, "%s", r->body);
+  cr_assert_eq(json_integer_value(json_object_get(r->json, "coaps-port")), m.coaps_port, "%s", r->body);
+  cr_assert_gt(m.http_port, 0);
+  cr_assert_gt(m.coaps_port, 0);
+  cr_assert_str_eq(jstr(r->json, "version"), NRFPROV_VERSION);
   cr_assert(json_is_true(json_object_get(r->json, "in-memory")));
   cr_assert_str_eq(jstr(r->json, "bind"), "127.0.0.1");
   cr_assert_str_eq(jstr(r->json, "log-format"), "text");
@@ -187,6 +194,24 @@ Test(startup, help_prints_every_option_with_env) {
   const char *want[] = {"--bind", "NRFPROV_BIND", "--http-port", "NRFPROV_HTTP_PORT", "--data-dir",
                         "--in-memory", "--log-level", "--log-format", "--ready-file", NULL};
   for (int i = 0; want[i]; i++) cr_assert(strstr(out, want[i]), "%s in --help", want[i]);
+}
+
+Test(startup, version_prints_and_exits_0) {
+  char out[256] = "", err[256] = "";
+  const char *a[] = {"--version", NULL};
+  cr_assert_eq(run_mock_binary(a, out, sizeof out, err, sizeof err), 0, "%s", err);
+  cr_assert_str_eq(out, "nrfprov-mock " NRFPROV_VERSION "\n");
+  cr_assert_str_eq(err, "");
+}
+
+Test(startup, a_port_option_off_stays_off_in_config) {
+  mock e;
+  mock_start(&e, "--coap-port", "-1", NULL);
+  http_resp *r = http_req(&e, "GET", "/_mock/config", NULL, NULL, 0);
+  cr_assert_eq(json_integer_value(json_object_get(r->json, "coap-port")), -1, "%s", r->body);
+  cr_assert_eq(json_integer_value(json_object_get(r->json, "http-port")), e.http_port, "%s", r->body);
+  http_resp_free(r);
+  cr_assert_eq(mock_stop(&e), 0);
 }
 
 Test(startup, env_variables_set_options) {
