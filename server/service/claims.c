@@ -291,14 +291,16 @@ int svc_claim_list(svc *s, const svc_team *t, const svc_claim_query *q, const sv
 }
 
 int svc_claim_get(svc *s, const svc_team *t, const char *device_id, json_t **out, err_t *e) {
+  /* The whole id or no caching: a cut key would answer for another id. */
   char key[112];
-  snprintf(key, sizeof key, "d:%lld:%.80s", (long long)t->id, device_id);
-  if ((*out = svc__view_get(s, key, store_generation(s->store)))) return 0;
+  int kn = snprintf(key, sizeof key, "d:%lld:%s", (long long)t->id, device_id);
+  bool cached = kn > 0 && (size_t)kn < sizeof key;
+  if (cached && (*out = svc__view_get(s, key, store_generation(s->store)))) return 0;
   if (store_begin_read(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
   uint64_t gen = store_generation(s->store);
   int rc = svc__claim_view(s, t->id, device_id, out, e);
   store_end_read(s->store);
-  if (!rc) svc__view_put(s, key, gen, *out);
+  if (!rc && cached) svc__view_put(s, key, gen, *out);
   return rc;
 }
 

@@ -106,9 +106,12 @@ int svc_command_list(svc *s, const svc_team *t, const char *device_id, const svc
 }
 
 int svc_command_get(svc *s, const svc_team *t, const char *device_id, const char *command_id, json_t **out, err_t *e) {
+  /* The key holds both ids whole, the first with its length, so no two requests share a
+   * key; ids too long for it are simply not cached. */
   char key[112];
-  snprintf(key, sizeof key, "k:%lld:%.36s:%.36s", (long long)t->id, device_id, command_id);
-  if ((*out = svc__view_get(s, key, store_generation(s->store)))) return 0;
+  int kn = snprintf(key, sizeof key, "k:%lld:%zu:%s:%s", (long long)t->id, strlen(device_id), device_id, command_id);
+  bool cached = kn > 0 && (size_t)kn < sizeof key;
+  if (cached && (*out = svc__view_get(s, key, store_generation(s->store)))) return 0;
   if (store_begin_read(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
   uint64_t gen = store_generation(s->store);
   store_claim c;
@@ -118,7 +121,7 @@ int svc_command_get(svc *s, const svc_team *t, const char *device_id, const char
     rc = command_view(s, c.seq, command_id, out, e);
   }
   store_end_read(s->store);
-  if (!rc) svc__view_put(s, key, gen, *out);
+  if (!rc && cached) svc__view_put(s, key, gen, *out);
   return rc;
 }
 
