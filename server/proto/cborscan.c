@@ -3,7 +3,10 @@
  * that cannot fit in the bytes left, misplaced breaks and chunks of indefinite strings that
  * are not definite strings of the same kind; it finds the end of the first item. Only
  * then does cbor_load build the tree, over exactly that many bytes (rewriting the one-byte
- * tag heads libcbor 0.8 cannot read, see walk()). */
+ * tag heads libcbor 0.8 cannot read, see walk()). With bounds, it also refuses more data
+ * items in all, or more elements in the top-level container, than the caller allows,
+ * before anything is built: libcbor spends some 80 bytes per item, so a 1 MiB body of
+ * one-byte items would otherwise cost 80 MiB. */
 #include "proto/cborscan.h"
 
 #include <stdio.h>
@@ -25,6 +28,9 @@ typedef struct {
   size_t remaining;  /* bytes after the current head: a bound on any declared count */
   int done;          /* the top-level item is complete */
   const char *error; /* first defect found, or NULL */
+  size_t items, max_items; /* data items seen so far, and their bound (0 = none) */
+  size_t top, max_top;     /* elements of the top-level container so far, and their bound */
+  char msg[96];            /* the text of a bound's defect */
 } scan;
 
 /* One item (scalar, string or finished container) has ended: account for it upwards. */
@@ -32,6 +38,10 @@ static void item_done(scan *s)
 {
   while (s->depth > 0) {
     frame *f = &s->stack[s->depth - 1];
+    if (s->depth == 1 && s->max_top && ++s->top > s->max_top && !s->error) {
+      snprintf(s->msg, sizeof s->msg, "the top-level container holds more than %zu elements", s->max_top);
+      s->error = s->msg;
+    }
     if (f->kind == F_COUNTED || f->kind == F_TAG) {
       if (--f->left > 0) return;
       s->depth--; /* the container itself is now one finished item */
@@ -46,6 +56,15 @@ static void item_done(scan *s)
 static void fail(scan *s, const char *msg)
 {
   if (!s->error) s->error = msg;
+}
+
+/* Count one more data item (every head but a break): libcbor builds one node for each. */
+static void head(scan *s)
+{
+  if (s->max_items && ++s->items > s->max_items && !s->error) {
+    snprintf(s->msg, sizeof s->msg, "CBOR holds more than %zu data items", s->max_items);
+    s->error = s->msg;
+  }
 }
 
 /* Inside an indefinite string only definite chunks of the same major type may appear. */
@@ -80,6 +99,7 @@ static void push(scan *s, enum frame_kind kind, uint64_t left)
 static void on_scalar(void *ctx)
 {
   scan *s = ctx;
+  head(s);
   if (not_in_string(s)) item_done(s);
 }
 static void on_u8(void *ctx, uint8_t v) { (void)v; on_scalar(ctx); }
@@ -94,6 +114,7 @@ static void on_bytes(void *ctx, cbor_data d, size_t n)
 {
   (void)d, (void)n;
   scan *s = ctx;
+  head(s);
   if (chunk_context_ok(s, F_INDEF_BYTES)) item_done(s);
 }
 
@@ -101,27 +122,36 @@ static void on_text(void *ctx, cbor_data d, size_t n)
 {
   (void)d, (void)n;
   scan *s = ctx;
+  head(s);
   if (chunk_context_ok(s, F_INDEF_TEXT)) item_done(s);
 }
 
 static void on_bytes_start(void *ctx)
 {
   scan *s = ctx;
+  head(s);
   if (not_in_string(s)) push(s, F_INDEF_BYTES, 0);
 }
 
 static void on_text_start(void *ctx)
 {
   scan *s = ctx;
+  head(s);
   if (not_in_string(s)) push(s, F_INDEF_TEXT, 0);
 }
 
 static void on_array(void *ctx, size_t n)
 {
   scan *s = ctx;
+  head(s);
   if (!not_in_string(s)) return;
   if (n > s->remaining) {
     fail(s, "truncated CBOR: an array declares more elements than bytes remain");
+    return;
+  }
+  if (s->depth == 0 && s->max_top && n > s->max_top && !s->error) {
+    snprintf(s->msg, sizeof s->msg, "the top-level array holds %zu elements, more than %zu", n, s->max_top);
+    s->error = s->msg;
     return;
   }
   if (n == 0)
@@ -133,6 +163,7 @@ static void on_array(void *ctx, size_t n)
 static void on_map(void *ctx, size_t n)
 {
   scan *s = ctx;
+  head(s);
   if (!not_in_string(s)) return;
   if (n > s->remaining / 2) {
     fail(s, "truncated CBOR: a map declares more entries than bytes remain");
@@ -147,12 +178,14 @@ static void on_map(void *ctx, size_t n)
 static void on_indef_array(void *ctx)
 {
   scan *s = ctx;
+  head(s);
   if (not_in_string(s)) push(s, F_INDEF_ARRAY, 0);
 }
 
 static void on_indef_map(void *ctx)
 {
   scan *s = ctx;
+  head(s);
   if (not_in_string(s)) push(s, F_INDEF_MAP, 0);
 }
 
@@ -160,6 +193,7 @@ static void on_tag(void *ctx, uint64_t t)
 {
   (void)t;
   scan *s = ctx;
+  head(s);
   if (not_in_string(s)) push(s, F_TAG, 1);
 }
 
@@ -255,6 +289,12 @@ static size_t walk(scan *s, const uint8_t *buf, size_t len, uint8_t *out, size_t
 cbor_item_t *cborscan_load(const uint8_t *buf, size_t len, unsigned max_depth, size_t *used,
                            char *why, size_t whysz)
 {
+  return cborscan_load_bounded(buf, len, max_depth, NULL, used, why, whysz);
+}
+
+cbor_item_t *cborscan_load_bounded(const uint8_t *buf, size_t len, unsigned max_depth, const cborscan_bounds *b,
+                                   size_t *used, char *why, size_t whysz)
+{
   scan s;
   const char *defect = NULL;
   size_t fixes = 0;
@@ -264,6 +304,7 @@ cbor_item_t *cborscan_load(const uint8_t *buf, size_t len, unsigned max_depth, s
   }
   memset(&s, 0, sizeof s);
   s.max_depth = max_depth > SCAN_MAX_DEPTH ? SCAN_MAX_DEPTH : max_depth;
+  if (b) s.max_items = b->max_items, s.max_top = b->max_top;
   size_t pos = walk(&s, buf, len, NULL, &fixes, &defect);
   if (pos == 0) {
     say(why, whysz, defect ? defect : "malformed CBOR");

@@ -19,4 +19,13 @@
 cbor_item_t *cborscan_load(const uint8_t *buf, size_t len, unsigned max_depth, size_t *used,
                            char *why, size_t whysz);
 
+/* Bounds of cborscan_load_bounded besides nesting; 0 = no bound. */
+typedef struct {
+  size_t max_items; /* data items in all (every head but a break) */
+  size_t max_top;   /* elements of the top-level array or map (a map counts keys and values) */
+} cborscan_bounds;
+/* cborscan_load refusing input past the bounds b (NULL = none) before anything is built. */
+cbor_item_t *cborscan_load_bounded(const uint8_t *buf, size_t len, unsigned max_depth, const cborscan_bounds *b,
+                                   size_t *used, char *why, size_t whysz);
+
 #endif

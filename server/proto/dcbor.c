@@ -231,8 +231,10 @@ static int take_text(const cbor_item_t *it, char **out, const char *who, size_t 
   }
 }
 
-/* Load the outer array of a message: well-formed, no trailing bytes, an array, not empty. */
-static cbor_item_t *load_outer(const uint8_t *buf, size_t len, const char *what, char *why, size_t whysz)
+/* Load the outer array of a message: well-formed, no trailing bytes, an array, not empty,
+ * within the bounds b (NULL = none). */
+static cbor_item_t *load_outer(const uint8_t *buf, size_t len, const char *what, const cborscan_bounds *b,
+                               char *why, size_t whysz)
 {
   char inner[128];
   size_t used = 0;
@@ -240,7 +242,7 @@ static cbor_item_t *load_outer(const uint8_t *buf, size_t len, const char *what,
     defect(why, whysz, "%s: empty body", what);
     return NULL;
   }
-  cbor_item_t *root = cborscan_load(buf, len, DCBOR_MAX_DEPTH, &used, inner, sizeof inner);
+  cbor_item_t *root = cborscan_load_bounded(buf, len, DCBOR_MAX_DEPTH, b, &used, inner, sizeof inner);
   if (!root) {
     defect(why, whysz, "%s: %s", what, inner);
     return NULL;
@@ -328,7 +330,10 @@ int dcbor_decode_responses(const uint8_t *buf, size_t len, dcbor_response **out,
   if (!out || !n) return defect(why, whysz, "responses: no output");
   *out = NULL;
   *n = 0;
-  cbor_item_t *root = load_outer(buf, len, "responses", why, whysz);
+  /* A device reports at most DCBOR_MAX_RESPONSES results at once (docs/control-api.md §5,
+   * "Limits"); both bounds hold before libcbor builds anything. */
+  static const cborscan_bounds bounds = {DCBOR_MAX_RESPONSE_ITEMS, DCBOR_MAX_RESPONSES};
+  cbor_item_t *root = load_outer(buf, len, "responses", &bounds, why, whysz);
   if (!root) return -1;
   cbor_item_t *const *e;
   size_t count;
@@ -422,7 +427,7 @@ int dcbor_decode_commands(const uint8_t *buf, size_t len, dcbor_owned_command **
   if (!out || !n) return defect(why, whysz, "commands: no output");
   *out = NULL;
   *n = 0;
-  cbor_item_t *root = load_outer(buf, len, "commands", why, whysz);
+  cbor_item_t *root = load_outer(buf, len, "commands", NULL, why, whysz);
   if (!root) return -1;
   cbor_item_t *const *e, *const *fields;
   size_t count, nf = 0;

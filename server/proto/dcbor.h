@@ -12,6 +12,10 @@
 
 #define DCBOR_MAX_IGNORE 6  /* ignore_cme_errors holds 0..6 codes */
 #define DCBOR_MAX_PAIRS 10  /* a config map holds 0..10 pairs */
+#define DCBOR_MAX_RESPONSES 256 /* a `responses` message holds at most 256 responses */
+/* Data items a `responses` message may hold in all: 256 responses of up to 5 items, each
+ * string in a few chunks, with room to spare; what libcbor builds stays near 1 MiB. */
+#define DCBOR_MAX_RESPONSE_ITEMS 8192
 
 typedef enum { DCMD_AT = 0, DCMD_CONFIG = 1, DCMD_FINISHED = 2 } dcmd_type;
 
