@@ -1,0 +1,192 @@
+/* The limits of docs/control-api.md §5 ("Limits", "Logs") through the real binary: each
+ * test crosses one limit, checks the answer, and checks that the server still serves
+ * others. Log escaping, exact cache keys and the report cap are here; the connection and
+ * session limits of the transports too. */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness_coap.h"
+#include "harness_scenarios.h"
+#include "proto/dcbor.h"
+
+static mock m;
+static void start(void) { mock_start(&m, "--https-port", "-1", "--coaps-port", "-1", NULL); }
+static void stop(void) { mock_stop(&m); }
+
+/* A TCP connection to the mock's HTTP port. */
+static int connect_http(const mock *mk) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  cr_assert(fd >= 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)mk->http_port)};
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0, "connect: %s", strerror(errno));
+  return fd;
+}
+
+/* Read what the server sends until it closes or n-1 bytes arrived (bounded: 10 s). */
+static size_t read_all(int fd, char *buf, size_t n) {
+  size_t len = 0;
+  for (;;) {
+    struct pollfd p = {fd, POLLIN, 0};
+    if (len + 1 >= n || poll(&p, 1, 10000) <= 0) break;
+    ssize_t k = read(fd, buf + len, n - 1 - len);
+    if (k <= 0) break;
+    len += (size_t)k;
+  }
+  buf[len] = 0;
+  return len;
+}
+
+/* One raw HTTP/1.1 exchange on a new connection; the whole answer in buf. */
+static void raw_http(const mock *mk, const char *request, char *buf, size_t n) {
+  int fd = connect_http(mk);
+  cr_assert(write(fd, request, strlen(request)) == (ssize_t)strlen(request));
+  read_all(fd, buf, n);
+  close(fd);
+}
+
+/* The server still answers a plain request. */
+static void still_serving(mock *mk) {
+  http_resp *r = http_req(mk, "GET", "/_mock/health", NULL, NULL, 0);
+  cr_assert_eq(r->status, 200, "health after the limit: %ld", r->status);
+  http_resp_free(r);
+}
+
+/* ---- logs ------------------------------------------------------------------------ */
+
+TestSuite(limits_logs, .timeout = 60);
+
+Test(limits_logs, text_lines_escape_control_characters_and_invalid_utf8) {
+  mock_start(&m, "--https-port", "-1", "--coaps-port", "-1", NULL);
+  char buf[4096];
+  raw_http(&m, "GET /x%0A2026-01-01T00:00:00.000Z%20error%20forged%0D%09%01%FF HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                "Connection: close\r\n\r\n", buf, sizeof buf);
+  cr_assert(!strncmp(buf, "HTTP/1.1 404", 12), "%s", buf);
+  still_serving(&m);
+  char *log = read_file(m.log_file, NULL);
+  cr_assert(log);
+  cr_assert(strstr(log, "/x\\n2026-01-01T00:00:00.000Z error forged\\r\\t\\x01\\xff 404"), "%s", log);
+  cr_assert_null(strstr(log, "\n2026-01-01T00:00:00.000Z"), "a forged line: %s", log);
+  free(log);
+  mock_stop(&m);
+}
+
+Test(limits_logs, json_lines_are_never_dropped) {
+  mock_start(&m, "--https-port", "-1", "--coaps-port", "-1", "--log-format", "json", NULL);
+  char buf[4096];
+  raw_http(&m, "GET /bad%FF%C3%28%ED%A0%80%0Aend HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", buf,
+           sizeof buf);
+  cr_assert(!strncmp(buf, "HTTP/1.1 404", 12), "%s", buf);
+  still_serving(&m);
+  char *log = read_file(m.log_file, NULL);
+  cr_assert(log);
+  bool seen = false;
+  for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n")) {
+    if (!strncmp(line, "nrfprov-mock ready", 18)) continue; /* on stdout, which the harness adds */
+    json_error_t je;
+    json_t *j = json_loads(line, 0, &je);
+    cr_assert(j, "not a JSON line (%s): %s", je.text, line);
+    if (!strcmp(jstr(j, "path"), "/bad\\xff\\xc3(\\xed\\xa0\\x80\\nend")) seen = true;
+    json_decref(j);
+  }
+  cr_assert(seen, "the request's line is missing or not escaped");
+  free(log);
+  mock_stop(&m);
+}
+
+/* ---- cache keys ------------------------------------------------------------------ */
+
+TestSuite(limits_cache, .init = start, .fini = stop, .timeout = 60);
+
+Test(limits_cache, a_longer_id_never_answers_from_another_ids_cache_entry) {
+  char cred[1200], uuid[37], id[37], path[300];
+  sc_claim(&m, cred, uuid);
+  sc_queue(&m, uuid, "{\"finished\":{}}", id);
+  snprintf(path, sizeof path, "/v1/claimed-devices/%s/provisioning/%s", uuid, id);
+  http_resp *r = owner(&m, SC_KEY, "GET", path, NULL);
+  cr_assert_eq(r->status, 200, "%s", r->body);
+  http_resp_free(r);
+  snprintf(path, sizeof path, "/v1/claimed-devices/%sZZZZ/provisioning/%s-bogus", uuid, id);
+  r = owner(&m, SC_KEY, "GET", path, NULL);
+  cr_assert_eq(r->status, 404, "%s", r->body);
+  http_resp_free(r);
+  snprintf(path, sizeof path, "/v1/claimed-devices/%s/provisioning/%s-bogus", uuid, id);
+  r = owner(&m, SC_KEY, "GET", path, NULL);
+  cr_assert_eq(r->status, 404, "%s", r->body);
+  http_resp_free(r);
+  snprintf(path, sizeof path, "/v1/claimed-devices/%s", uuid);
+  r = owner(&m, SC_KEY, "GET", path, NULL);
+  cr_assert_eq(r->status, 200, "%s", r->body);
+  http_resp_free(r);
+  snprintf(path, sizeof path, "/v1/claimed-devices/%sZZZZ", uuid);
+  r = owner(&m, SC_KEY, "GET", path, NULL);
+  cr_assert_eq(r->status, 404, "%s", r->body);
+  http_resp_free(r);
+}
+
+/* ---- reports --------------------------------------------------------------------- */
+
+/* A responses message of n finished acks (102), definite lengths. */
+static uint8_t *acks(size_t n, size_t *len) {
+  dcbor_response *r = calloc(n, sizeof *r);
+  for (size_t i = 0; i < n; i++) r[i].cid = "c", r[i].type = DRSP_FINISHED_ACK;
+  uint8_t *out;
+  cr_assert_eq(dcbor_encode_responses(r, n, 0, &out, len), 0);
+  free(r);
+  return out;
+}
+
+TestSuite(limits_reports, .init = start, .fini = stop, .timeout = 60);
+
+static void report_cap(dev_transport t) {
+  char cred[1200], uuid[37];
+  sc_claim(&m, cred, uuid);
+  dev_client d;
+  dev_open(&d, &m, t, cred);
+  size_t len;
+  uint8_t *body = acks(DCBOR_MAX_RESPONSES, &len);
+  cr_assert_eq(dev_report(&d, body, len), DEV_ACCEPTED, "256 responses are fine");
+  free(body);
+  body = acks(DCBOR_MAX_RESPONSES + 1, &len);
+  cr_assert_eq(dev_report(&d, body, len), DEV_BAD_REQUEST, "257 responses are refused");
+  free(body);
+  /* Many one-byte items in one response: refused before libcbor builds them. */
+  static uint8_t flood[60000];
+  memcpy(flood, "\x81\x9a\x00\x00\xea\x5a", 6); /* [ [59994 x 0] ] */
+  memset(flood + 6, 0, sizeof flood - 6);
+  cr_assert_eq(dev_report(&d, flood, sizeof flood), DEV_BAD_REQUEST, "a flood of items is refused");
+  cr_assert_eq(dev_fetch(&d, "after=&rxMaxSize=2048", NULL, NULL), DEV_NOTHING, "the device goes on");
+  dev_close(&d);
+  still_serving(&m);
+}
+
+Test(limits_reports, at_most_256_responses_over_http) {
+  report_cap(DEV_HTTP);
+  /* The HTTP answer names the defect. */
+  char cred[1200], uuid[37], req[2048], buf[4096];
+  sc_claim(&m, cred, uuid);
+  size_t len;
+  uint8_t *body = acks(DCBOR_MAX_RESPONSES + 1, &len);
+  int fd = connect_http(&m);
+  snprintf(req, sizeof req,
+           "POST /v1/provisioning/response HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
+           "Content-Type: application/cbor\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", cred, len);
+  cr_assert(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+  cr_assert(write(fd, body, len) == (ssize_t)len);
+  read_all(fd, buf, sizeof buf);
+  close(fd);
+  free(body);
+  cr_assert(!strncmp(buf, "HTTP/1.1 400", 12), "%s", buf);
+  char *json = strstr(buf, "\r\n\r\n");
+  cr_assert(json && (!json[4] || strstr(json, "\"code\":40007")), "%s", buf);
+}
+
+Test(limits_reports, at_most_256_responses_over_coap) { report_cap(DEV_COAP); }
