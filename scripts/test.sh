@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what is missing, then build and run the whole suite twice: a normal build
-# (build/) and an AddressSanitizer + UndefinedBehaviorSanitizer build (build-asan/).
-# Both builds treat compiler warnings as errors (-DWERROR=ON).
+# (build/) and an AddressSanitizer + UndefinedBehaviorSanitizer build (build-asan/); then
+# the integration tests against a ThreadSanitizer build of the server (build-tsan/).
+# Every build treats compiler warnings as errors (-DWERROR=ON).
 # Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,26 +10,30 @@ cd "$(dirname "$0")/.."
 
 jobs=$(nproc)
 status=0
+# run_suite DIR [-L LABEL --] [cmake args...]
 run_suite() {
-  local dir=$1
+  local dir=$1 ctest_args=()
   shift
+  if [ "${1:-}" = "-L" ]; then ctest_args=("$1" "$2"); shift 3; fi
   echo "== build $dir ($*)"
   ./scripts/build.sh "$dir" -DTESTS=ON -DBENCH=OFF -DWERROR=ON "$@"
   rm -rf "$dir/sanitizer-logs" && mkdir -p "$dir/sanitizer-logs"
-  echo "== test $dir"
-  (cd "$dir" && ctest --output-on-failure -j"$jobs") || status=1
+  echo "== test $dir ${ctest_args[*]}"
+  (cd "$dir" && ctest --output-on-failure -j"$jobs" "${ctest_args[@]}") || status=1
+  # Sanitizer reports land in files (see tests/CMakeLists.txt): Criterion does not fail
+  # a test whose process leaked, so any report at all fails the run here.
+  if compgen -G "$dir/sanitizer-logs/*" >/dev/null; then
+    echo "== sanitizer reports ($dir)"
+    cat "$dir"/sanitizer-logs/* | head -200
+    status=1
+  fi
 }
 
 run_suite build
 run_suite build-asan -DASAN=ON -DUBSAN=ON
-
-# Sanitizer reports land in files (see tests/CMakeLists.txt): Criterion does not fail a
-# test whose process leaked, so any report at all fails the run here.
-if compgen -G "build-asan/sanitizer-logs/*" >/dev/null; then
-  echo "== sanitizer reports"
-  cat build-asan/sanitizer-logs/* | head -200
-  status=1
-fi
+# ThreadSanitizer instruments the server (and the simulator) only; the unit tests have
+# nothing threaded to show it, so the integration label alone runs here.
+run_suite build-tsan -L integration -- -DTSAN=ON
 
 # Every parser's fuzz target, briefly, from its seed corpus (FUZZ_SECONDS each).
 echo "== fuzz smoke"

@@ -339,7 +339,9 @@ static json_t *rule_json(const rule *r) {
   json_object_set_new(m, "path", json_string(r->path));
   if (r->device_id) json_object_set_new(m, "deviceId", json_string(r->device_id));
   if (r->team) json_object_set_new(m, "team", json_string(r->team));
-  json_t *o = json_pack("{s:s, s:o, s:O}", "id", r->id, "match", m, "action", r->action_json);
+  /* A copy, not a reference: the listing is rendered outside the lock, while another
+   * thread (CoAP's or an HTTP worker) may free the rule that fired its last time. */
+  json_t *o = json_pack("{s:s, s:o, s:o}", "id", r->id, "match", m, "action", json_deep_copy(r->action_json));
   json_object_set_new(o, "times", r->times < 0 ? json_null() : json_integer(r->times));
   json_object_set_new(o, "probability", json_real(r->probability));
   json_object_set_new(o, "seed", json_integer((json_int_t)r->seed));

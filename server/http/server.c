@@ -562,6 +562,11 @@ int http_start(http_server **out, app *a, const http_listen *l, char *why, size_
     {MHD_OPTION_END, 0, NULL},
   };
   if (l->cert_pem) flags |= MHD_USE_TLS;
+  /* The timer starts before the daemon: the daemon's workers read timer_started, so it
+   * must be written before they exist. Without it, fault delays are skipped (the request
+   * is answered at once). */
+  h->timer_started = pthread_create(&h->timer, NULL, delay_timer, h) == 0;
+  if (!h->timer_started) log_msg(LOG_WARN, "%s: no timer thread; fault delays will be skipped", h->protocol);
   h->daemon = MHD_start_daemon(
     flags, (uint16_t)l->port, NULL, NULL, on_request, h,
     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -576,14 +581,16 @@ int http_start(http_server **out, app *a, const http_listen *l, char *why, size_
   if (!h->daemon) {
     snprintf(why, whysz, "cannot listen for %s on %s port %d (address in use, or not an address of this machine)",
              h->protocol, l->bind, l->port);
+    pthread_mutex_lock(&h->delay_lock);
+    h->stopping = true;
+    pthread_cond_broadcast(&h->delay_cond);
+    pthread_mutex_unlock(&h->delay_lock);
+    if (h->timer_started) pthread_join(h->timer, NULL);
     pthread_cond_destroy(&h->delay_cond);
     pthread_mutex_destroy(&h->delay_lock);
     free(h);
     return -1;
   }
-  /* Without the timer, fault delays are skipped (the request is answered at once). */
-  h->timer_started = pthread_create(&h->timer, NULL, delay_timer, h) == 0;
-  if (!h->timer_started) log_msg(LOG_WARN, "%s: no timer thread; fault delays will be skipped", h->protocol);
   const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
   h->port = info ? info->port : l->port;
   *out = h;
