@@ -15,6 +15,7 @@
 #include "harness_coap.h"
 #include "harness_scenarios.h"
 #include "proto/b64url.h"
+#include "proto/dcbor.h"
 
 static mock m;
 static void start(void) { mock_start(&m, NULL); }
@@ -209,6 +210,32 @@ Test(hostile_cbor, issue_17_token_is_refused_on_every_path) {
   cr_assert_eq(claimed_count(KEY), 0, "nothing stored");
 }
 
+/* Where a JWT is expected (Bearer without att., CoAP p/auth-jwt) the token is no JWT:
+ * refused as such, and the journal's device-id lookup of the same request survives it. */
+Test(hostile_cbor, issue_17_token_where_a_jwt_belongs) {
+  char auth[300];
+  snprintf(auth, sizeof auth, "Authorization: Bearer %s", crash_token);
+  const char *h[] = {auth, NULL};
+  http_resp *r = http_req(&m, "GET", "/v1/provisioning/commands?after=", h, NULL, 0);
+  cr_assert_eq(r->status, 403, "%ld %s", r->status, r->body);
+  cr_assert(strstr(jstr(r->json, "message"), "JWT"), "%s", r->body);
+  http_resp_free(r);
+  dev_client d;
+  dev_open(&d, &m, DEV_COAP, "att.x");
+  int code = dev_coap_request(&d, "POST", "p/auth-jwt", 0, true, crash_token, strlen(crash_token), 0, NULL, NULL);
+  cr_assert_eq(code, 403, "p/auth-jwt answered %d (%s)", code, dev_coap_failure(&d));
+  dev_close(&d);
+  expect_alive();
+}
+
+Test(hostile_cbor, issue_17_token_in_the_decode_command) {
+  char out[2048], err[2048];
+  const char *args[] = {"token", "decode", crash_token, NULL};
+  int rc = run_mock_binary(args, out, sizeof out, err, sizeof err);
+  cr_assert_eq(rc, 1, "exit status %d: %s", rc, err);
+  cr_assert(strstr(err, CRASH_SAYS), "%s", err);
+}
+
 Test(hostile_cbor, issue_17_token_in_bulk_csv_fails_its_row_only) {
   char good[1100], id[37], csv[4096];
   make_token(good, sizeof good, id);
@@ -272,4 +299,184 @@ Test(hostile_cbor, token_variants_in_bulk_csv_fail_row_by_row) {
   free(csv);
   expect_alive();
   cr_assert_eq(claimed_count(KEY), 0, "nothing stored");
+}
+
+/* ---- device reports (device-protocol §5), HTTP and CoAP p/rsp --------------------------- */
+
+typedef struct {
+  const char *name, *hex, *says;
+} report_case;
+
+static const report_case report_cases[] = {
+    {"outer half float", "f9 3c00", "top-level item must be an array, got a half-precision float"},
+    {"outer undefined", "f7", "top-level item must be an array, got undefined"},
+    {"outer indefinite bytes", "5f 4100 ff", "top-level item must be an array, got an indefinite-length byte string"},
+    {"element half float", "81 f9 3c00", "response 1: must be an array, got a half-precision float"},
+    {"element nil", "81 f6", "response 1: must be an array, got nil"},
+    {"second element undefined", "9f 82 6161 1866 f7 ff", "response 2: must be an array, got undefined"},
+    {"id undefined", "81 82 f7 1866", "response 1: correlation id must be a text string, got undefined"},
+    {"id single float", "81 82 fa 3f800000 1866", "response 1: correlation id must be a text string, got a single-precision float"},
+    {"id indefinite bytes", "81 82 5f 4161 ff 1866", "response 1: correlation id must be a text string, got an indefinite-length byte string"},
+    {"id integer", "81 82 01 1866", "response 1: correlation id must be a text string, got an unsigned integer"},
+    {"type half float", "81 82 6161 f9 5640", "response 1: type must be an unsigned integer, got a half-precision float"},
+    {"type double float", "81 82 6161 fb 4059800000000000", "response 1: type must be an unsigned integer, got a double-precision float"},
+    {"type nil", "81 82 6161 f6", "response 1: type must be an unsigned integer, got nil"},
+    {"type undefined", "81 82 6161 f7", "response 1: type must be an unsigned integer, got undefined"},
+    {"type boolean", "81 82 6161 f5", "response 1: type must be an unsigned integer, got a boolean"},
+    {"type negative", "81 82 6161 38 65", "response 1: type must be an unsigned integer, got a negative integer"},
+    {"type bytes", "81 82 6161 41 66", "response 1: type must be an unsigned integer, got a byte string"},
+    {"type indefinite text", "81 82 6161 7f 6131 ff", "response 1: type must be an unsigned integer, got an indefinite-length text string"},
+    {"type huge", "81 82 6161 1b ffffffffffffffff", "response 1: unknown type 18446744073709551615"},
+    {"CME half float", "81 84 6161 1863 f9 3c00 6161", "response 1: CME error must be an unsigned integer, got a half-precision float"},
+    {"CME undefined", "81 84 6161 1863 f7 6161", "response 1: CME error must be an unsigned integer, got undefined"},
+    {"CME too large", "81 84 6161 1863 1b 0000000100000000 6161", "response 1: CME error 4294967296 out of range"},
+    {"error message undefined", "81 84 6161 1863 00 f7", "response 1: message must be a text string, got undefined"},
+    {"AT message double", "81 83 6161 1864 fb 3ff0000000000000", "response 1: message must be a text string, got a double-precision float"},
+    {"AT message indefinite bytes", "81 83 6161 1864 5f 4161 ff", "response 1: message must be a text string, got an indefinite-length byte string"},
+    {"AT message bytes chunk in text", "81 83 6161 1864 7f 4161 ff", "indefinite-length string holds a chunk of another type"},
+    {"ack with a float", "81 9f 6161 1866 f9 3c00 ff", "response 1: finished ack (102) must have 2 elements, got 3"},
+};
+#define N_REPORT_CASES (sizeof report_cases / sizeof report_cases[0])
+
+/* One claimed device with one queued command, so a report that changed anything would show. */
+static void device_with_command(char cred[1200], char uuid[37], char id[37]) {
+  sc_claim(&m, cred, uuid);
+  sc_queue(&m, uuid, "{\"config\":{\"properties\":{\"k\":\"v\"}}}", id);
+}
+
+static void expect_unchanged(const char *uuid, const char *id) {
+  char st[24];
+  cr_assert_str_eq(sc_command_status(&m, uuid, id, st), "PENDING", "the command is untouched");
+  expect_alive();
+}
+
+Test(hostile_cbor, report_variants_over_http_are_400_and_change_nothing) {
+  char cred[1200], uuid[37], id[37], auth[1300];
+  device_with_command(cred, uuid, id);
+  snprintf(auth, sizeof auth, "Authorization: Bearer %s", cred);
+  const char *h[] = {auth, "Content-Type: application/cbor", NULL};
+  for (size_t i = 0; i < N_REPORT_CASES; i++) {
+    uint8_t body[256];
+    size_t n = unhex(report_cases[i].hex, body, sizeof body);
+    http_resp *r = http_req(&m, "POST", "/v1/provisioning/response", h, body, n);
+    cr_assert_eq(r->status, 400, "%s: %ld %s", report_cases[i].name, r->status, r->body);
+    cr_assert(strstr(jstr(r->json, "message"), "responses: "), "%s: %s", report_cases[i].name, r->body);
+    cr_assert(strstr(jstr(r->json, "message"), report_cases[i].says), "%s: message %s lacks \"%s\"",
+              report_cases[i].name, r->body, report_cases[i].says);
+    http_resp_free(r);
+  }
+  expect_unchanged(uuid, id);
+}
+
+Test(hostile_cbor, report_variants_over_coap_are_4_00_and_change_nothing) {
+  char cred[1200], uuid[37], id[37];
+  device_with_command(cred, uuid, id);
+  dev_client d;
+  dev_open(&d, &m, DEV_COAP, cred);
+  cr_assert_eq(dev_coap_request(&d, "POST", "p/auth", 0, true, cred + 4, strlen(cred + 4), 0, NULL, NULL), 201);
+  for (size_t i = 0; i < N_REPORT_CASES; i++) {
+    uint8_t body[256], *out = NULL;
+    size_t n = unhex(report_cases[i].hex, body, sizeof body), outlen = 0;
+    int code = dev_coap_request(&d, "POST", "p/rsp", 60, true, body, n, 0, &out, &outlen);
+    cr_assert_eq(code, 400, "%s: p/rsp answered %d (%s)", report_cases[i].name, code, dev_coap_failure(&d));
+    char text[512];
+    snprintf(text, sizeof text, "%.*s", (int)(outlen < 500 ? outlen : 500), out ? (const char *)out : "");
+    cr_assert(strstr(text, report_cases[i].says), "%s: CoAP answer \"%s\" lacks \"%s\"", report_cases[i].name, text,
+              report_cases[i].says);
+    free(out);
+  }
+  dev_close(&d);
+  expect_unchanged(uuid, id);
+}
+
+/* ---- %KEYGEN answers inside an accepted report (device-protocol §5, owner-api §6) ---------
+ * A device that answers a key generation with a broken COSE part still answered: the
+ * command succeeds with the AT text, but nothing is onboarded, the public key is not
+ * returned, and the log names the defect. */
+
+typedef struct {
+  const char *name, *cose_hex, *says;
+} keygen_case;
+
+#define KG(payload, sig) "d2 84 43 a10126 a0 " payload " " sig
+static const keygen_case keygen_cases[] = {
+    {"payload half float", KG("f9 3c00", SIG64), "KEYGEN COSE part: payload must be a byte string, got a half-precision float"},
+    {"payload nil", KG("f6", SIG64), "KEYGEN COSE part: payload must be a byte string, got nil"},
+    {"payload undefined", KG("f7", SIG64), "KEYGEN COSE part: payload must be a byte string, got undefined"},
+    {"payload integer", KG("18 20", SIG64), "KEYGEN COSE part: payload must be a byte string, got an unsigned integer"},
+    {"payload indefinite", KG("5f 4100 4100 ff", SIG64), "KEYGEN COSE part: payload must be a byte string, got an indefinite-length byte string"},
+    {"signature single float", KG("41 00", "fa 3f800000"), "KEYGEN COSE part: signature must be a byte string, got a single-precision float"},
+    {"root double float", "fb 3ff0000000000000", "KEYGEN COSE part: expected CBOR tag 18 (COSE_Sign1), got an untagged item (a double-precision float)"},
+};
+#define N_KEYGEN_CASES (sizeof keygen_cases / sizeof keygen_cases[0])
+
+/* "%KEYGEN: "<DER>.<COSE>"" with a minimal DER SEQUENCE and the case's COSE bytes. */
+static void keygen_answer(const char *cose_hex, char *out, size_t outsz) {
+  uint8_t der[] = {0x30, 0x00}, cose[512];
+  char a[16], b[800];
+  size_t n = unhex(cose_hex, cose, sizeof cose);
+  cr_assert(b64url_encode(der, sizeof der, a, sizeof a) > 0);
+  cr_assert(b64url_encode(cose, n, b, sizeof b) > 0);
+  snprintf(out, outsz, "%%KEYGEN: \"%s.%s\"\r\nOK\r\n", a, b);
+}
+
+/* Queue request_json for a fresh device and answer its two steps (pre-step OK, then the
+ * %KEYGEN answer) over HTTP; the report is accepted. */
+static void answer_keygen(const char *request_json, const char *answer, char uuid[37], char id[37]) {
+  char cred[1200];
+  sc_claim(&m, cred, uuid);
+  sc_queue(&m, uuid, request_json, id);
+  dev_client d;
+  uint8_t *cbor = NULL, *out = NULL;
+  size_t len = 0, n = 0, outlen = 0;
+  dev_open(&d, &m, DEV_HTTP, cred);
+  cr_assert_eq(dev_fetch(&d, "after=", &cbor, &len), DEV_COMMANDS);
+  dcbor_owned_command *c = NULL;
+  char why[200];
+  cr_assert_eq(dcbor_decode_commands(cbor, len, &c, &n, why, sizeof why), 0, "%s", why);
+  cr_assert_eq(n, 2, "a pre-step and the %%KEYGEN step");
+  free(cbor);
+  dcbor_response resp[] = {{c[0].cid, DRSP_AT, 0, "OK\r\n"}, {c[1].cid, DRSP_AT, 0, (char *)(uintptr_t)answer}};
+  cr_assert_eq(dcbor_encode_responses(resp, 2, 0, &out, &outlen), 0);
+  cr_assert_eq(dev_report(&d, out, outlen), DEV_ACCEPTED, "status %d", d.status);
+  free(out);
+  dcbor_commands_free(c, n);
+  dev_close(&d);
+}
+
+Test(hostile_cbor, keygen_variants_onboard_nothing_and_the_log_names_the_defect) {
+  char answer[1200], uuid[37], id[37], st[24], path[128];
+  for (size_t i = 0; i < N_KEYGEN_CASES; i++) {
+    keygen_answer(keygen_cases[i].cose_hex, answer, sizeof answer);
+    answer_keygen("{\"cloudAccessKeyGeneration\":{\"secTag\":16842753}}", answer, uuid, id);
+    cr_assert_str_eq(sc_command_status(&m, uuid, id, st), "SUCCEEDED", "%s", keygen_cases[i].name);
+    snprintf(path, sizeof path, "/v1/devices/%s", uuid);
+    http_resp *r = owner(&m, SC_KEY, "GET", path, NULL);
+    cr_assert_eq(r->status, 404, "%s: not onboarded: %s", keygen_cases[i].name, r->body);
+    http_resp_free(r);
+    char want[300];
+    snprintf(want, sizeof want, "device %s: not onboarded: %%KEYGEN answer: %s", uuid, keygen_cases[i].says);
+    char *log = read_file(m.log_file, NULL);
+    cr_assert(log && strstr(log, want), "%s: the log names the defect: %s", keygen_cases[i].name, want);
+    free(log);
+  }
+  expect_alive();
+}
+
+Test(hostile_cbor, keygen_variants_return_no_public_key) {
+  char answer[1200], uuid[37], id[37], path[200];
+  for (size_t i = 0; i < N_KEYGEN_CASES; i++) {
+    keygen_answer(keygen_cases[i].cose_hex, answer, sizeof answer);
+    answer_keygen("{\"clientPrivateKeyGeneration\":{\"secTag\":16842753}}", answer, uuid, id);
+    snprintf(path, sizeof path, "/v1/claimed-devices/%s/provisioning/%s", uuid, id);
+    http_resp *r = owner(&m, SC_KEY, "GET", path, NULL);
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_str_eq(jstr(r->json, "status"), "SUCCEEDED", "%s: %s", keygen_cases[i].name, r->body);
+    json_t *resp = json_object_get(json_object_get(r->json, "response"), "clientPrivateKeyGeneration");
+    cr_assert(json_is_object(resp), "%s: %s", keygen_cases[i].name, r->body);
+    cr_assert_null(json_object_get(resp, "publicKey"), "%s: no public key from a broken answer: %s",
+                   keygen_cases[i].name, r->body);
+    http_resp_free(r);
+  }
+  expect_alive();
 }
