@@ -79,4 +79,17 @@ void claim_new(mock *m, const char *key, const char *tags_json, char uuid_out[37
 /* Integer field of a JSON object. */
 long long jint(json_t *o, const char *key);
 
+/* Assertions shared by the suites. */
+
+/* Assert an error answer: the status, {"code": code}, and a message that names the
+ * defect: one holding `names` when it is not NULL, else a sentence (over 5 characters).
+ * r stays the caller's. */
+void expect_error(http_resp *r, long status, long long code, const char *names);
+/* expect_error, then free r (for answers used only to be checked). */
+void expect_error_free(http_resp *r, long status, long long code, const char *names);
+/* POST a fault rule to /_mock/faults; asserts 201 and writes the rule's id. */
+void add_fault(mock *m, const char *json, char id[37]);
+/* Poll, with a bound, until the held fault rules have fired `fired` times in total. */
+void wait_fired(mock *m, long long fired);
+
 #endif

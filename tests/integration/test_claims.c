@@ -34,12 +34,6 @@ static http_resp *claim_token(const char *key, const char *token, const char *qu
   return owner(&m, key, "POST", path, body);
 }
 
-static void expect_error(http_resp *r, long status, long long code) {
-  cr_assert_eq(r->status, status, "status %ld != %ld: %s", r->status, status, r->body);
-  cr_assert_eq(jint(r->json, "code"), code, "code: %s", r->body);
-  cr_assert(strlen(jstr(r->json, "message")) > 5, "message names the defect: %s", r->body);
-}
-
 static long long device_count(const char *key) {
   http_resp *r = owner(&m, key, "GET", "/v1/claimed-devices", NULL);
   cr_assert_eq(r->status, 200);
@@ -106,7 +100,7 @@ Test(claims, bad_tags_are_40004) {
   for (int i = 0; bad[i]; i++) {
     snprintf(body, sizeof body, "{\"claimToken\":\"%s\",\"tags\":%s}", tok, bad[i]);
     http_resp *r = owner(&m, KEY, "POST", "/v1/claimed-devices", body);
-    expect_error(r, 400, 40004);
+    expect_error(r, 400, 40004, NULL);
     cr_assert(strstr(jstr(r->json, "message"), "tags"), "%s", r->body);
     http_resp_free(r);
   }
@@ -115,38 +109,38 @@ Test(claims, bad_tags_are_40004) {
 
 Test(claims, body_errors_follow_the_precedence) {
   http_resp *r = owner(&m, KEY, "POST", "/v1/claimed-devices", "{\"claimToken\": ");
-  expect_error(r, 400, 40000);
+  expect_error(r, 400, 40000, NULL);
   http_resp_free(r);
   r = owner(&m, KEY, "POST", "/v1/claimed-devices", "[1]");
-  expect_error(r, 400, 40000);
+  expect_error(r, 400, 40000, NULL);
   http_resp_free(r);
   r = owner(&m, KEY, "POST", "/v1/claimed-devices", "{}");
-  expect_error(r, 400, 40001);
+  expect_error(r, 400, 40001, NULL);
   cr_assert(strstr(jstr(r->json, "message"), "claimToken"));
   http_resp_free(r);
   r = owner(&m, KEY, "POST", "/v1/claimed-devices", "{\"claimToken\": \"\", \"tags\": 5}");
-  expect_error(r, 400, 40001);
+  expect_error(r, 400, 40001, NULL);
   http_resp_free(r);
   r = owner(&m, KEY, "POST", "/v1/claimed-devices", "{\"claimToken\": null}");
-  expect_error(r, 400, 40001);
+  expect_error(r, 400, 40001, NULL);
   http_resp_free(r);
   r = owner(&m, KEY, "POST", "/v1/claimed-devices", "{\"claimToken\": 42}");
-  expect_error(r, 400, 40004);
+  expect_error(r, 400, 40004, NULL);
   http_resp_free(r);
 }
 
 Test(claims, auth_is_required) {
   const char *none[] = {NULL};
   http_resp *r = http_req(&m, "GET", "/v1/claimed-devices", none, NULL, 0);
-  expect_error(r, 401, 40100);
+  expect_error(r, 401, 40100, NULL);
   http_resp_free(r);
   const char *basic[] = {"Authorization: Basic abc", NULL};
   r = http_req(&m, "GET", "/v1/claimed-devices", basic, NULL, 0);
-  expect_error(r, 401, 40100);
+  expect_error(r, 401, 40100, NULL);
   http_resp_free(r);
   const char *empty[] = {"Authorization: Bearer ", NULL};
   r = http_req(&m, "GET", "/v1/claimed-devices", empty, NULL, 0);
-  expect_error(r, 401, 40100);
+  expect_error(r, 401, 40100, NULL);
   http_resp_free(r);
 }
 
@@ -229,7 +223,7 @@ Test(claims, malformed_tokens_each_have_their_own_message) {
   char messages[32][320];
   for (int i = 0; i < n; i++) {
     http_resp *r = claim_token(KEY, toks[i], NULL);
-    expect_error(r, 400, 40002);
+    expect_error(r, 400, 40002, NULL);
     snprintf(messages[i], sizeof messages[i], "%s", jstr(r->json, "message"));
     cr_assert(strstr(messages[i], "claimToken"), "message names the field: %s", messages[i]);
     for (int k = 0; k < i; k++) cr_assert_str_neq(messages[k], messages[i], "case %d and %d share a message: %s", k, i, messages[i]);
@@ -247,13 +241,13 @@ Test(claims, conflicts_same_team_and_other_team) {
   cr_assert_eq(r->status, 201);
   http_resp_free(r);
   r = claim_token(KEY, tok, NULL);
-  expect_error(r, 409, 40900);
+  expect_error(r, 409, 40900, NULL);
   http_resp_free(r);
   r = claim_token(OTHER, tok, NULL);
-  expect_error(r, 409, 40901);
+  expect_error(r, 409, 40901, NULL);
   http_resp_free(r);
   r = claim_token(OTHER, tok, "?dryrun=true");
-  expect_error(r, 409, 40901);
+  expect_error(r, 409, 40901, NULL);
   http_resp_free(r);
 }
 
@@ -266,10 +260,10 @@ Test(claims, dry_run_checks_and_stores_nothing) {
   http_resp_free(r);
   cr_assert_eq(device_count(KEY), 0);
   r = claim_token(KEY, "bad", "?dryrun=true");
-  expect_error(r, 400, 40002);
+  expect_error(r, 400, 40002, NULL);
   http_resp_free(r);
   r = claim_token(KEY, tok, "?dryrun=maybe");
-  expect_error(r, 400, 40006);
+  expect_error(r, 400, 40006, NULL);
   http_resp_free(r);
   r = claim_token(KEY, tok, "?dryrun=false");
   cr_assert_eq(r->status, 201);
@@ -385,7 +379,7 @@ Test(claims, bulk_csv_dry_run_claims_nothing) {
     char path[96];
     snprintf(path, sizeof path, "/v1/claimed-devices?%s", bad[i]);
     r = post_csv(KEY, path, csv, "text/csv");
-    expect_error(r, 400, 40006);
+    expect_error(r, 400, 40006, NULL);
     cr_assert(strstr(jstr(r->json, "message"), "dryrun"), "%s", r->body);
     http_resp_free(r);
     cr_assert_eq(device_count(KEY), before, "a refused dry run claims nothing");
@@ -401,7 +395,7 @@ Test(claims, bulk_csv_dry_run_claims_nothing) {
 Test(claims, bulk_1000_rows_ok_1001_rows_413_and_nothing_stored) {
   char *csv = csv_of(1001, NULL);
   http_resp *r = post_csv(KEY, "/v1/claimed-devices", csv, "text/csv");
-  expect_error(r, 413, 41300);
+  expect_error(r, 413, 41300, NULL);
   http_resp_free(r);
   cr_assert_eq(device_count(KEY), 0);
   /* Drop the last row: exactly 1000. */
@@ -421,7 +415,7 @@ Test(claims, bulk_unparseable_csv_is_400_and_nothing_stored) {
   make_token(tok, sizeof tok, NULL);
   snprintf(csv, sizeof csv, "%s\n\"unterminated,quote\n", tok);
   http_resp *r = post_csv(KEY, "/v1/claimed-devices", csv, "text/csv");
-  expect_error(r, 400, 40000);
+  expect_error(r, 400, 40000, NULL);
   http_resp_free(r);
   cr_assert_eq(device_count(KEY), 0);
 }
@@ -443,7 +437,7 @@ Test(claims, bulk_older_form_records_an_operation) {
   cr_assert(*jstr(r->json, "requestedAt") && *jstr(r->json, "completedAt"));
   http_resp_free(r);
   r = owner(&m, OTHER, "GET", path, NULL);
-  expect_error(r, 404, 40400);
+  expect_error(r, 404, 40400, NULL);
   http_resp_free(r);
 }
 
@@ -501,7 +495,7 @@ Test(claims, bad_page_parameters_are_40006) {
     char path[128];
     snprintf(path, sizeof path, "/v1/claimed-devices?%s", bad[i]);
     http_resp *r = owner(&m, KEY, "GET", path, NULL);
-    expect_error(r, 400, 40006);
+    expect_error(r, 400, 40006, NULL);
     http_resp_free(r);
   }
 }
@@ -548,7 +542,7 @@ Test(claims, other_teams_see_404_on_every_path) {
   for (size_t i = 0; i < sizeof call / sizeof call[0]; i++) {
     snprintf(path, sizeof path, "/v1/claimed-devices/%s%s", id, call[i][1]);
     http_resp *r = owner(&m, OTHER, call[i][0], path, !strcmp(call[i][0], "PUT") ? "{\"tags\":[\"x\"]}" : NULL);
-    expect_error(r, 404, 40400);
+    expect_error(r, 404, 40400, NULL);
     http_resp_free(r);
   }
   cr_assert_eq(device_count(OTHER), 0);
@@ -569,7 +563,7 @@ Test(claims, unclaim_then_another_team_claims) {
   cr_assert_eq(r->len, 0);
   http_resp_free(r);
   r = owner(&m, KEY, "DELETE", path, NULL);
-  expect_error(r, 404, 40400);
+  expect_error(r, 404, 40400, NULL);
   http_resp_free(r);
   r = claim_token(OTHER, tok, NULL);
   cr_assert_eq(r->status, 201);
@@ -608,10 +602,10 @@ Test(claims, put_tags_replaces_them) {
   free(tags);
   http_resp_free(r);
   r = owner(&m, KEY, "PUT", path, "{}");
-  expect_error(r, 400, 40001);
+  expect_error(r, 400, 40001, NULL);
   http_resp_free(r);
   r = owner(&m, KEY, "PUT", path, "{\"tags\":\"x\"}");
-  expect_error(r, 400, 40004);
+  expect_error(r, 400, 40004, NULL);
   http_resp_free(r);
 }
 

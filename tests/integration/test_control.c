@@ -45,21 +45,6 @@ static json_t *requests(mock *mm, const char *q) {
 
 static json_t *item(json_t *list, size_t i) { return json_array_get(json_object_get(list, "items"), i); }
 
-static void expect_error(http_resp *r, long status, long long code, const char *names) {
-  cr_assert_eq(r->status, status, "status %ld != %ld: %s", r->status, status, r->body);
-  cr_assert_eq(jint(r->json, "code"), code, "code: %s", r->body);
-  if (names) cr_assert(strstr(jstr(r->json, "message"), names), "message names %s: %s", names, r->body);
-}
-
-/* POST a fault rule, expect 201, return its id. */
-static void add_fault(const char *json, char id[37]) {
-  http_resp *r = control(&m, "POST", "/_mock/faults", json);
-  cr_assert_eq(r->status, 201, "%s -> %s", json, r->body);
-  snprintf(id, 37, "%s", jstr(r->json, "id"));
-  cr_assert_eq(strlen(id), 36, "%s", r->body);
-  http_resp_free(r);
-}
-
 static long owner_status(mock *mm, const char *key, const char *method, const char *path) {
   http_resp *r = owner(mm, key, method, path, NULL);
   long s = r->status;
@@ -84,21 +69,6 @@ static CURLcode raw_get(mock *mm, const char *path, long *status) {
   curl_easy_cleanup(c);
   fclose(sink);
   return rc;
-}
-
-/* Poll (bounded) until the fault rule list shows `fired` firings in total. */
-static void wait_fired(long long fired) {
-  for (int i = 0; i < 5000; i++) {
-    http_resp *r = control(&m, "GET", "/_mock/faults", NULL);
-    long long n = 0;
-    size_t k;
-    json_t *it;
-    json_array_foreach(json_object_get(r->json, "items"), k, it) n += jint(it, "fired");
-    http_resp_free(r);
-    if (n >= fired) return;
-    usleep(2000); /* polling with a bound, not a timing sleep */
-  }
-  cr_assert_fail("fault never fired %lld times", fired);
 }
 
 /* ---- request journal -------------------------------------------------------------- */
@@ -276,7 +246,7 @@ TestSuite(faults, .init = start, .fini = stop, .timeout = 60);
 
 Test(faults, status_with_the_injected_fault_body_and_times_counting_down) {
   char id[37], msg[80];
-  add_fault("{\"match\": {\"method\": \"GET\", \"path\": \"/v1/claimed-devices\"}, \"action\": {\"status\": 503}, \"times\": 2}", id);
+  add_fault(&m, "{\"match\": {\"method\": \"GET\", \"path\": \"/v1/claimed-devices\"}, \"action\": {\"status\": 503}, \"times\": 2}", id);
   snprintf(msg, sizeof msg, "injected fault %s", id);
   for (int i = 0; i < 2; i++) {
     http_resp *r = owner(&m, KEY, "GET", "/v1/claimed-devices", NULL);
@@ -319,7 +289,7 @@ Test(faults, defaults_are_echoed) {
 /* The firing pattern of a rule with probability 0.5 and seed 42 over n requests. */
 static void pattern(char *out, int n) {
   char id[37];
-  add_fault("{\"match\": {\"path\": \"/v1/claimed-devices\"}, \"action\": {\"status\": 500}, \"probability\": 0.5, \"seed\": 42}", id);
+  add_fault(&m, "{\"match\": {\"path\": \"/v1/claimed-devices\"}, \"action\": {\"status\": 500}, \"probability\": 0.5, \"seed\": 42}", id);
   for (int i = 0; i < n; i++) out[i] = owner_status(&m, KEY, "GET", "/v1/claimed-devices") == 500 ? 'x' : '.';
   out[n] = 0;
   http_resp *r = control(&m, "DELETE", "/_mock/faults", NULL);
@@ -338,7 +308,7 @@ Test(faults, probability_with_a_seed_is_repeatable) {
 Test(faults, prefix_match_with_a_star) {
   char id[37], dev[37], path[128];
   claim_new(&m, KEY, NULL, dev);
-  add_fault("{\"match\": {\"path\": \"/v1/claimed-devices/*\"}, \"action\": {\"status\": 502}}", id);
+  add_fault(&m, "{\"match\": {\"path\": \"/v1/claimed-devices/*\"}, \"action\": {\"status\": 502}}", id);
   snprintf(path, sizeof path, "/v1/claimed-devices/%s", dev);
   cr_assert_eq(owner_status(&m, KEY, "GET", path), 502);
   snprintf(path, sizeof path, "/v1/claimed-devices/%s/provisioning", dev);
@@ -349,7 +319,7 @@ Test(faults, prefix_match_with_a_star) {
 
 Test(faults, close_connection_answers_nothing) {
   char id[37];
-  add_fault("{\"match\": {\"protocol\": \"http\", \"path\": \"/v1/devices\"}, \"action\": {\"closeConnection\": true}, \"times\": 1}", id);
+  add_fault(&m, "{\"match\": {\"protocol\": \"http\", \"path\": \"/v1/devices\"}, \"action\": {\"closeConnection\": true}, \"times\": 1}", id);
   long status;
   cr_assert_eq(raw_get(&m, "/v1/devices", &status), CURLE_GOT_NOTHING);
   json_t *j = requests(&m, "path=/v1/devices");
@@ -363,9 +333,9 @@ Test(faults, close_connection_answers_nothing) {
 
 Test(faults, delay_then_answer) {
   char id[37];
-  add_fault("{\"match\": {\"path\": \"/v1/claimed-devices\"}, \"action\": {\"delayMs\": 200}, \"times\": 1}", id);
+  add_fault(&m, "{\"match\": {\"path\": \"/v1/claimed-devices\"}, \"action\": {\"delayMs\": 200}, \"times\": 1}", id);
   cr_assert_eq(owner_status(&m, KEY, "GET", "/v1/claimed-devices"), 200, "a delay alone answers normally");
-  add_fault("{\"match\": {\"path\": \"/v1/claimed-devices\"}, \"action\": {\"delayMs\": 100, \"status\": 504}, \"times\": 1}", id);
+  add_fault(&m, "{\"match\": {\"path\": \"/v1/claimed-devices\"}, \"action\": {\"delayMs\": 100, \"status\": 504}, \"times\": 1}", id);
   cr_assert_eq(owner_status(&m, KEY, "GET", "/v1/claimed-devices"), 504, "a status with a delay waits, then answers");
 }
 
@@ -376,7 +346,7 @@ TestSuite(faults_alone, .fini = stop, .timeout = 60);
 Test(faults_alone, delayed_request_blocks_neither_workers_nor_stop) {
   mock_start(&m, "--threads", "1", NULL);
   char id[37];
-  add_fault("{\"match\": {\"path\": \"/v1/devices\"}, \"action\": {\"delayMs\": 600000}}", id);
+  add_fault(&m, "{\"match\": {\"path\": \"/v1/devices\"}, \"action\": {\"delayMs\": 600000}}", id);
   pid_t child = fork();
   cr_assert(child >= 0);
   if (child == 0) {
@@ -384,7 +354,7 @@ Test(faults_alone, delayed_request_blocks_neither_workers_nor_stop) {
     CURLcode rc = raw_get(&m, "/v1/devices", &status);
     _exit(rc == CURLE_OK ? 0 : 3);
   }
-  wait_fired(1);
+  wait_fired(&m, 1);
   cr_assert_eq(owner_status(&m, KEY, "GET", "/v1/claimed-devices"), 200);
   cr_assert_eq(waitpid(child, NULL, WNOHANG), 0, "the delayed request is still waiting");
   cr_assert_eq(mock_stop(&m), 0);
@@ -395,7 +365,7 @@ Test(faults_alone, delayed_request_blocks_neither_workers_nor_stop) {
 
 Test(faults, match_team_is_the_api_key) {
   char id[37];
-  add_fault("{\"match\": {\"path\": \"*\", \"team\": \"" OTHER "\"}, \"action\": {\"status\": 429}}", id);
+  add_fault(&m, "{\"match\": {\"path\": \"*\", \"team\": \"" OTHER "\"}, \"action\": {\"status\": 429}}", id);
   cr_assert_eq(owner_status(&m, OTHER, "GET", "/v1/claimed-devices"), 429);
   cr_assert_eq(owner_status(&m, KEY, "GET", "/v1/claimed-devices"), 200);
 }
@@ -405,7 +375,7 @@ Test(faults, match_device_id_on_owner_and_device_calls) {
   sc_claim(&m, cred, uuid);
   sc_claim(&m, other_cred, other);
   snprintf(body, sizeof body, "{\"match\": {\"path\": \"*\", \"deviceId\": \"%s\"}, \"action\": {\"status\": 503}}", uuid);
-  add_fault(body, id);
+  add_fault(&m, body, id);
   dev_client d;
   dev_open(&d, &m, DEV_HTTP, cred);
   cr_assert_eq(dev_fetch(&d, "", NULL, NULL), DEV_OTHER);
@@ -430,7 +400,7 @@ Test(faults, match_device_id_on_owner_and_device_calls) {
 Test(faults, team_rule_hits_that_teams_devices) {
   char cred[1200], uuid[37], id[37];
   sc_claim(&m, cred, uuid);
-  add_fault("{\"match\": {\"protocol\": \"http\", \"path\": \"/v1/provisioning/commands\", \"team\": \"" SC_KEY "\"}, "
+  add_fault(&m, "{\"match\": {\"protocol\": \"http\", \"path\": \"/v1/provisioning/commands\", \"team\": \"" SC_KEY "\"}, "
             "\"action\": {\"status\": 500}}", id);
   dev_client d;
   dev_open(&d, &m, DEV_HTTP, cred);
@@ -441,7 +411,7 @@ Test(faults, team_rule_hits_that_teams_devices) {
 
 Test(faults, control_calls_are_never_faulted) {
   char id[37];
-  add_fault("{\"match\": {\"path\": \"*\"}, \"action\": {\"closeConnection\": true}}", id);
+  add_fault(&m, "{\"match\": {\"path\": \"*\"}, \"action\": {\"closeConnection\": true}}", id);
   http_resp *r = control(&m, "GET", "/_mock/health", NULL);
   cr_assert_eq(r->status, 200);
   http_resp_free(r);
@@ -449,8 +419,8 @@ Test(faults, control_calls_are_never_faulted) {
 
 Test(faults, list_and_delete) {
   char a[37], b[37], path[128];
-  add_fault("{\"match\": {\"path\": \"/a\"}, \"action\": {\"status\": 500}}", a);
-  add_fault("{\"match\": {\"protocol\": \"coap\", \"method\": \"get\", \"path\": \"p/cmd\"}, \"action\": {\"coapCode\": \"5.03\"}, "
+  add_fault(&m, "{\"match\": {\"path\": \"/a\"}, \"action\": {\"status\": 500}}", a);
+  add_fault(&m, "{\"match\": {\"protocol\": \"coap\", \"method\": \"get\", \"path\": \"p/cmd\"}, \"action\": {\"coapCode\": \"5.03\"}, "
             "\"times\": 3, \"probability\": 0.25, \"seed\": 7}", b);
   http_resp *r = control(&m, "GET", "/_mock/faults", NULL);
   json_t *items = json_object_get(r->json, "items");
@@ -519,7 +489,7 @@ Test(faults, validation_errors_name_the_field) {
 
 Test(faults, reset_clears_faults_and_journal) {
   char id[37];
-  add_fault("{\"match\": {\"path\": \"/v1/devices\"}, \"action\": {\"status\": 500}}", id);
+  add_fault(&m, "{\"match\": {\"path\": \"/v1/devices\"}, \"action\": {\"status\": 500}}", id);
   cr_assert_eq(owner_status(&m, KEY, "GET", "/v1/claimed-devices"), 200);
   http_resp *r = control(&m, "POST", "/_mock/reset", NULL);
   cr_assert_eq(r->status, 204);
@@ -550,7 +520,7 @@ Test(metrics, prometheus_text_holds_the_series) {
   cr_assert_eq(dev_fetch(&d, "", &cbor, &len), DEV_COMMANDS);
   free(cbor);
   dev_close(&d);
-  add_fault("{\"match\": {\"path\": \"/v1/devices\"}, \"action\": {\"status\": 500}, \"times\": 1}", id);
+  add_fault(&m, "{\"match\": {\"path\": \"/v1/devices\"}, \"action\": {\"status\": 500}, \"times\": 1}", id);
   cr_assert_eq(owner_status(&m, SC_KEY, "GET", "/v1/devices"), 500);
 
   http_resp *r = control(&m, "GET", "/_mock/metrics", NULL);

@@ -55,15 +55,6 @@ static json_t *entries_of(const char *uuid, const char *path) {
   return requests(q);
 }
 
-/* POST a fault rule, expect 201, return its id. */
-static void add_fault(const char *json, char id[37]) {
-  http_resp *r = control("POST", "/_mock/faults", json);
-  cr_assert_eq(r->status, 201, "%s -> %s", json, r->body);
-  snprintf(id, 37, "%s", jstr(r->json, "id"));
-  cr_assert_eq(strlen(id), 36, "%s", r->body);
-  http_resp_free(r);
-}
-
 static void delete_faults(void) {
   http_resp *r = control("DELETE", "/_mock/faults", NULL);
   cr_assert_eq(r->status, 204);
@@ -91,15 +82,6 @@ static void wait_used_up(void) {
     usleep(2000); /* polling with a bound, not a timing sleep */
   }
   cr_assert_fail("a fault rule was never used up");
-}
-
-/* Poll (bounded) until the held rules have fired `fired` times. */
-static void wait_fired(long long fired) {
-  for (int i = 0; i < 5000; i++) {
-    if (fired_total() >= fired) return;
-    usleep(2000); /* polling with a bound, not a timing sleep */
-  }
-  cr_assert_fail("fault never fired %lld times", fired);
 }
 
 static char *metrics_text(void) {
@@ -293,7 +275,7 @@ Test(coap_faults, coap_code_once_then_normal_on_both_protocols) {
     char cred[1200], uuid[37], id[37];
     sc_claim(&m, cred, uuid);
     /* "coap" covers CoAPs too. */
-    add_fault("{\"match\": {\"protocol\": \"coap\", \"path\": \"p/cmd\"}, \"action\": {\"coapCode\": \"5.03\"}, \"times\": 1}", id);
+    add_fault(&m, "{\"match\": {\"protocol\": \"coap\", \"path\": \"p/cmd\"}, \"action\": {\"coapCode\": \"5.03\"}, \"times\": 1}", id);
     dev_client d;
     dev_open(&d, &m, both[t], cred);
     auth(&d);
@@ -337,8 +319,8 @@ Test(coap_faults, coap_code_once_then_normal_on_both_protocols) {
 Test(coap_faults, a_status_maps_to_a_code_and_a_leading_slash_is_ignored) {
   char cred[1200], uuid[37], id[37];
   sc_claim(&m, cred, uuid);
-  add_fault("{\"match\": {\"method\": \"get\", \"path\": \"/p/cmd\"}, \"action\": {\"status\": 500}, \"times\": 1}", id);
-  add_fault("{\"match\": {\"method\": \"GET\", \"path\": \"p/*\"}, \"action\": {\"status\": 429}, \"times\": 1}", id);
+  add_fault(&m, "{\"match\": {\"method\": \"get\", \"path\": \"/p/cmd\"}, \"action\": {\"status\": 500}, \"times\": 1}", id);
+  add_fault(&m, "{\"match\": {\"method\": \"GET\", \"path\": \"p/*\"}, \"action\": {\"status\": 429}, \"times\": 1}", id);
   dev_client d;
   dev_open(&d, &m, DEV_COAP, cred);
   auth(&d); /* a POST: neither rule */
@@ -351,7 +333,7 @@ Test(coap_faults, a_status_maps_to_a_code_and_a_leading_slash_is_ignored) {
 Test(coap_faults, drop_sends_nothing_then_normal_once_the_rule_is_gone) {
   char cred[1200], uuid[37], id[37];
   sc_claim(&m, cred, uuid);
-  add_fault("{\"match\": {\"protocol\": \"coap\", \"path\": \"p/cmd\"}, \"action\": {\"drop\": true}}", id);
+  add_fault(&m, "{\"match\": {\"protocol\": \"coap\", \"path\": \"p/cmd\"}, \"action\": {\"drop\": true}}", id);
   for (size_t t = 0; t < 2; t++) {
     dev_client d;
     dev_open(&d, &m, both[t], cred);
@@ -402,7 +384,7 @@ Test(coap_faults, drop_sends_nothing_then_normal_once_the_rule_is_gone) {
 
 Test(coap_faults, close_connection_drops_on_coap) {
   char id[37];
-  add_fault("{\"match\": {\"protocol\": \"coap\", \"path\": \"p/cmd\"}, \"action\": {\"closeConnection\": true}, \"times\": 1}", id);
+  add_fault(&m, "{\"match\": {\"protocol\": \"coap\", \"path\": \"p/cmd\"}, \"action\": {\"closeConnection\": true}, \"times\": 1}", id);
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   cr_assert(fd >= 0);
   uint8_t msg[32], answer[512];
@@ -426,7 +408,7 @@ Test(coap_faults, a_delay_answers_later_while_other_sessions_are_served) {
     snprintf(rule, sizeof rule,
              "{\"match\": {\"protocol\": \"coap\", \"path\": \"p/cmd\", \"deviceId\": \"%s\"}, \"action\": {\"delayMs\": 3000}, \"times\": 1}",
              uuid_a);
-    add_fault(rule, id);
+    add_fault(&m, rule, id);
     dev_client a, b;
     dev_open(&a, &m, both[t], cred_a);
     dev_open(&b, &m, both[t], cred_b);
@@ -458,7 +440,7 @@ Test(coap_faults, a_delay_answers_later_while_other_sessions_are_served) {
 Test(coap_faults, a_delay_with_a_code_answers_that_code_later) {
   char cred[1200], uuid[37], id[37];
   sc_claim(&m, cred, uuid);
-  add_fault("{\"match\": {\"protocol\": \"coaps\", \"path\": \"p/cmd\"}, \"action\": {\"delayMs\": 200, \"coapCode\": \"5.03\"}, \"times\": 1}", id);
+  add_fault(&m, "{\"match\": {\"protocol\": \"coaps\", \"path\": \"p/cmd\"}, \"action\": {\"delayMs\": 200, \"coapCode\": \"5.03\"}, \"times\": 1}", id);
   dev_client d;
   dev_open(&d, &m, DEV_COAPS, cred);
   auth(&d);
@@ -466,7 +448,7 @@ Test(coap_faults, a_delay_with_a_code_answers_that_code_later) {
   cr_assert_eq(get_cmd(&d, NULL, NULL), 205);
   dev_close(&d);
   /* A NON request gets its delayed answer as a NON. */
-  add_fault("{\"match\": {\"protocol\": \"coap\", \"path\": \"p/cmd\"}, \"action\": {\"delayMs\": 200, \"coapCode\": \"4.29\"}, \"times\": 1}", id);
+  add_fault(&m, "{\"match\": {\"protocol\": \"coap\", \"path\": \"p/cmd\"}, \"action\": {\"delayMs\": 200, \"coapCode\": \"4.29\"}, \"times\": 1}", id);
   dev_open(&d, &m, DEV_COAP, cred);
   auth(&d);
   cr_assert_eq(dev_coap_request(&d, "GET", "p/cmd?after=", -1, false, NULL, 0, 0, NULL, NULL), 429, "%s", dev_coap_failure(&d));
@@ -594,7 +576,7 @@ Test(coap_faults, a_delayed_block2_answer_is_a_separate_response_with_its_blocks
   cr_assert_eq(dev_fetch(&d, "after=&rxMaxSize=8192", &plain, &plain_len), DEV_COMMANDS);
   dev_close(&d);
   cr_assert_gt(plain_len, 1024, "a Block2 answer (%zu bytes)", plain_len);
-  add_fault("{\"match\": {\"protocol\": \"coap\", \"path\": \"p/cmd\"}, \"action\": {\"delayMs\": 200}, \"times\": 1}", id);
+  add_fault(&m, "{\"match\": {\"protocol\": \"coap\", \"path\": \"p/cmd\"}, \"action\": {\"delayMs\": 200}, \"times\": 1}", id);
 
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   cr_assert(fd >= 0);
@@ -650,7 +632,7 @@ Test(coap_faults, a_fetch_beside_a_held_one_on_the_same_session) {
   sc_claim(&m, cred, uuid);
   for (int i = 0; i < 12; i++)
     sc_queue(&m, uuid, "{\"serverCertificate\":{\"secTag\":42,\"content\":\"-----BEGIN CERTIFICATE-----\\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\\n-----END CERTIFICATE-----\\n\"}}", cmd);
-  add_fault("{\"match\": {\"protocol\": \"coap\", \"path\": \"p/cmd\"}, \"action\": {\"delayMs\": 200}, \"times\": 1}", id);
+  add_fault(&m, "{\"match\": {\"protocol\": \"coap\", \"path\": \"p/cmd\"}, \"action\": {\"delayMs\": 200}, \"times\": 1}", id);
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   cr_assert(fd >= 0);
   uint8_t msg[1500], in[1500];
@@ -681,7 +663,7 @@ Test(coap_faults, a_fetch_beside_a_held_one_on_the_same_session) {
 Test(coap_faults, a_delayed_block1_upload_keeps_its_body) {
   char cred[1200], uuid[37], id[37];
   sc_claim(&m, cred, uuid);
-  add_fault("{\"match\": {\"protocol\": \"coap\", \"path\": \"p/rsp\"}, \"action\": {\"delayMs\": 200}, \"times\": 1}", id);
+  add_fault(&m, "{\"match\": {\"protocol\": \"coap\", \"path\": \"p/rsp\"}, \"action\": {\"delayMs\": 200}, \"times\": 1}", id);
   dev_client d;
   dev_open(&d, &m, DEV_COAP, cred);
   uint8_t big[1500];
@@ -703,9 +685,9 @@ Test(coap_faults, match_device_id_on_the_session_and_on_the_auth_payload) {
   sc_claim(&m, cred_a, uuid_a);
   sc_claim(&m, cred_b, uuid_b);
   snprintf(rule, sizeof rule, "{\"match\": {\"path\": \"p/cmd\", \"deviceId\": \"%s\"}, \"action\": {\"coapCode\": \"5.03\"}}", uuid_a);
-  add_fault(rule, id);
+  add_fault(&m, rule, id);
   snprintf(rule, sizeof rule, "{\"match\": {\"path\": \"p/auth*\", \"deviceId\": \"%s\"}, \"action\": {\"coapCode\": \"4.03\"}, \"times\": 1}", uuid_b);
-  add_fault(rule, id);
+  add_fault(&m, rule, id);
   dev_client a, b;
   dev_open(&a, &m, DEV_COAPS, cred_a);
   dev_open(&b, &m, DEV_COAPS, cred_b);
@@ -732,7 +714,7 @@ Test(coap_faults, match_team_is_the_claiming_teams_key) {
   http_resp *r = owner(&m, "another-coap-team", "POST", "/v1/claimed-devices", body);
   cr_assert_eq(r->status, 201, "%s", r->body);
   http_resp_free(r);
-  add_fault("{\"match\": {\"protocol\": \"coap\", \"path\": \"p/cmd\", \"team\": \"" SC_KEY "\"}, \"action\": {\"coapCode\": \"5.00\"}}", id);
+  add_fault(&m, "{\"match\": {\"protocol\": \"coap\", \"path\": \"p/cmd\", \"team\": \"" SC_KEY "\"}, \"action\": {\"coapCode\": \"5.00\"}}", id);
   char cred_b[1200];
   snprintf(cred_b, sizeof cred_b, "att.%s", tok);
   dev_client a, b;
@@ -749,7 +731,7 @@ Test(coap_faults, match_team_is_the_claiming_teams_key) {
 Test(coap_faults, coap_rules_skip_http_and_http_rules_skip_coap) {
   char cred[1200], uuid[37], id[37];
   sc_claim(&m, cred, uuid);
-  add_fault("{\"match\": {\"protocol\": \"coap\", \"path\": \"*\"}, \"action\": {\"coapCode\": \"5.03\"}}", id);
+  add_fault(&m, "{\"match\": {\"protocol\": \"coap\", \"path\": \"*\"}, \"action\": {\"coapCode\": \"5.03\"}}", id);
   dev_client h;
   dev_open(&h, &m, DEV_HTTP, cred);
   cr_assert_eq(dev_fetch(&h, "", NULL, NULL), DEV_NOTHING, "HTTP is not faulted by a coap rule");
@@ -757,7 +739,7 @@ Test(coap_faults, coap_rules_skip_http_and_http_rules_skip_coap) {
   cr_assert_eq(fired_total(), 0);
   delete_faults();
 
-  add_fault("{\"match\": {\"protocol\": \"http\", \"path\": \"*\"}, \"action\": {\"status\": 503}}", id);
+  add_fault(&m, "{\"match\": {\"protocol\": \"http\", \"path\": \"*\"}, \"action\": {\"status\": 503}}", id);
   for (size_t t = 0; t < 2; t++) {
     dev_client d;
     dev_open(&d, &m, both[t], cred);
@@ -768,7 +750,7 @@ Test(coap_faults, coap_rules_skip_http_and_http_rules_skip_coap) {
   delete_faults();
 
   /* "any" covers both. */
-  add_fault("{\"match\": {\"protocol\": \"any\", \"path\": \"p/cmd\"}, \"action\": {\"coapCode\": \"5.03\"}, \"times\": 1}", id);
+  add_fault(&m, "{\"match\": {\"protocol\": \"any\", \"path\": \"p/cmd\"}, \"action\": {\"coapCode\": \"5.03\"}, \"times\": 1}", id);
   dev_client d;
   dev_open(&d, &m, DEV_COAP, cred);
   auth(&d);
@@ -784,12 +766,12 @@ Test(coap_faults_alone, a_stop_answers_held_requests) {
   mock_start(&m, NULL);
   char cred[1200], uuid[37], id[37];
   sc_claim(&m, cred, uuid);
-  add_fault("{\"match\": {\"protocol\": \"coap\", \"path\": \"p/cmd\"}, \"action\": {\"delayMs\": 600000}}", id);
+  add_fault(&m, "{\"match\": {\"protocol\": \"coap\", \"path\": \"p/cmd\"}, \"action\": {\"delayMs\": 600000}}", id);
   dev_client d;
   dev_open(&d, &m, DEV_COAP, cred);
   auth(&d);
   cr_assert_eq(dev_coap_start(&d, "GET", "p/cmd?after=", -1, true, NULL, 0), 0);
-  wait_fired(1);
+  wait_fired(&m, 1);
   cr_assert_eq(mock_stop(&m), 0, "a held request does not keep the mock from stopping");
   cr_assert_eq(dev_coap_finish(&d, NULL, NULL), 205, "answered on the way out: %s", dev_coap_failure(&d));
   dev_close(&d);

@@ -24,13 +24,6 @@ TestSuite(rules_apply, .init = start, .fini = stop, .timeout = 60);
 #define OTHER "rules-other-team"
 #define FINISHED "{\"request\":{\"finished\":{}}}"
 
-static void expect_error(http_resp *r, long status, long long code, const char *names) {
-  cr_assert_eq(r->status, status, "status %ld != %ld: %s", r->status, status, r->body);
-  cr_assert_eq(jint(r->json, "code"), code, "code: %s", r->body);
-  if (names) cr_assert(strstr(jstr(r->json, "message"), names), "message names %s: %s", names, r->body);
-  http_resp_free(r);
-}
-
 /* POST a rule body; asserts 201 and returns its id. */
 static void create_rule(const char *body, char id[37]) {
   http_resp *r = owner(&m, KEY, "POST", "/v1/provisioning-rules", body);
@@ -113,26 +106,26 @@ Test(rules, lifecycle_draft_active_deleted) {
   http_resp_free(r);
 
   /* Any PATCH of an active rule is 409, deactivation included. */
-  expect_error(rule_call(KEY, "PATCH", id, "{\"active\":false}"), 409, 40903, "activated rules cannot be edited");
-  expect_error(rule_call(KEY, "PATCH", id, "{\"name\":\"x\"}"), 409, 40903, NULL);
-  expect_error(rule_call(KEY, "PATCH", id, "{}"), 409, 40903, NULL);
-  expect_error(rule_call(KEY, "PATCH", id, "{\"commands\":[]}"), 409, 40903, NULL);
+  expect_error_free(rule_call(KEY, "PATCH", id, "{\"active\":false}"), 409, 40903, "activated rules cannot be edited");
+  expect_error_free(rule_call(KEY, "PATCH", id, "{\"name\":\"x\"}"), 409, 40903, NULL);
+  expect_error_free(rule_call(KEY, "PATCH", id, "{}"), 409, 40903, NULL);
+  expect_error_free(rule_call(KEY, "PATCH", id, "{\"commands\":[]}"), 409, 40903, NULL);
 
   r = rule_call(KEY, "DELETE", id, NULL);
   cr_assert_eq(r->status, 204);
   http_resp_free(r);
-  expect_error(rule_call(KEY, "GET", id, NULL), 404, 40400, NULL);
-  expect_error(rule_call(KEY, "DELETE", id, NULL), 404, 40400, NULL);
-  expect_error(rule_call(KEY, "PATCH", id, "{}"), 404, 40400, NULL);
+  expect_error_free(rule_call(KEY, "GET", id, NULL), 404, 40400, NULL);
+  expect_error_free(rule_call(KEY, "DELETE", id, NULL), 404, 40400, NULL);
+  expect_error_free(rule_call(KEY, "PATCH", id, "{}"), 404, 40400, NULL);
 }
 
 Test(rules, names_are_unique_within_a_team) {
   char a[37], b[37];
   make_rule("alpha", "[\"t\"]", "[" FINISHED "]", false, a);
   make_rule("beta", "[\"t\"]", "[" FINISHED "]", false, b);
-  expect_error(owner(&m, KEY, "POST", "/v1/provisioning-rules",
+  expect_error_free(owner(&m, KEY, "POST", "/v1/provisioning-rules",
                      "{\"name\":\"alpha\",\"tags\":[\"t\"],\"commands\":[" FINISHED "]}"), 409, 40902, "alpha");
-  expect_error(rule_call(KEY, "PATCH", b, "{\"name\":\"alpha\"}"), 409, 40902, "alpha");
+  expect_error_free(rule_call(KEY, "PATCH", b, "{\"name\":\"alpha\"}"), 409, 40902, "alpha");
   http_resp *r = rule_call(KEY, "PATCH", a, "{\"name\":\"alpha\"}");
   cr_assert_eq(r->status, 200, "renaming a rule to its own name: %s", r->body);
   http_resp_free(r);
@@ -148,16 +141,16 @@ Test(rules, names_are_unique_within_a_team) {
 Test(rules, another_teams_rule_is_404) {
   char id[37];
   make_rule("mine", "[\"t\"]", "[" FINISHED "]", false, id);
-  expect_error(rule_call(OTHER, "GET", id, NULL), 404, 40400, NULL);
-  expect_error(rule_call(OTHER, "PATCH", id, "{\"active\":true}"), 404, 40400, NULL);
-  expect_error(rule_call(OTHER, "DELETE", id, NULL), 404, 40400, NULL);
+  expect_error_free(rule_call(OTHER, "GET", id, NULL), 404, 40400, NULL);
+  expect_error_free(rule_call(OTHER, "PATCH", id, "{\"active\":true}"), 404, 40400, NULL);
+  expect_error_free(rule_call(OTHER, "DELETE", id, NULL), 404, 40400, NULL);
   http_resp *r = owner(&m, OTHER, "GET", "/v1/provisioning-rules", NULL);
   cr_assert_eq(jint(r->json, "total"), 0);
   http_resp_free(r);
   r = rule_call(KEY, "GET", id, NULL);
   cr_assert_str_eq(jstr(r->json, "status"), "DRAFT", "untouched");
   http_resp_free(r);
-  expect_error(owner(&m, NULL, "GET", "/v1/provisioning-rules", NULL), 401, 40100, NULL);
+  expect_error_free(owner(&m, NULL, "GET", "/v1/provisioning-rules", NULL), 401, 40100, NULL);
 }
 
 /* n finished commands as a JSON array text (malloc'd). */
@@ -224,16 +217,15 @@ Test(rules, validation_names_the_field_and_the_element) {
   /* The same checks on PATCH, for the fields it names. */
   char d[37];
   make_rule("draft", "[\"t\"]", "[" FINISHED "]", false, d);
-  expect_error(rule_call(KEY, "PATCH", d, "{\"commands\":[]}"), 400, 40001, "commands");
-  expect_error(rule_call(KEY, "PATCH", d, "{\"tags\":[]}"), 400, 40001, "tags");
-  expect_error(rule_call(KEY, "PATCH", d, "{\"name\":null}"), 400, 40001, "name");
-  expect_error(rule_call(KEY, "PATCH", d, "{\"active\":1}"), 400, 40004, "active");
-  expect_error(rule_call(KEY, "PATCH", d, "{\"commands\":[{\"request\":{\"config\":{\"properties\":{}}}}]}"), 400, 40001,
-               "commands[0].request.config.properties");
+  expect_error_free(rule_call(KEY, "PATCH", d, "{\"commands\":[]}"), 400, 40001, "commands");
+  expect_error_free(rule_call(KEY, "PATCH", d, "{\"tags\":[]}"), 400, 40001, "tags");
+  expect_error_free(rule_call(KEY, "PATCH", d, "{\"name\":null}"), 400, 40001, "name");
+  expect_error_free(rule_call(KEY, "PATCH", d, "{\"active\":1}"), 400, 40004, "active");
+  expect_error_free(rule_call(KEY, "PATCH", d, "{\"commands\":[{\"request\":{\"config\":{\"properties\":{}}}}]}"), 400, 40001, "commands[0].request.config.properties");
   char patch[2048];
   snprintf(patch, sizeof patch, "{\"commands\":%s}", c21);
-  expect_error(rule_call(KEY, "PATCH", d, patch), 400, 40004, "commands");
-  expect_error(rule_call(KEY, "PATCH", d, "nope"), 400, 40000, NULL);
+  expect_error_free(rule_call(KEY, "PATCH", d, patch), 400, 40004, "commands");
+  expect_error_free(rule_call(KEY, "PATCH", d, "nope"), 400, 40000, NULL);
   r = rule_call(KEY, "GET", d, NULL);
   cr_assert_eq(json_array_size(json_object_get(r->json, "commands")), 1, "a refused PATCH changes nothing");
   http_resp_free(r);
@@ -264,8 +256,8 @@ Test(rules, list_in_creation_order_with_pages) {
   cr_assert_null(json_object_get(r->json, "pageNextToken"), "last page");
   cr_assert_eq(jint(r->json, "total"), 3);
   http_resp_free(r);
-  expect_error(owner(&m, KEY, "GET", "/v1/provisioning-rules?pageLimit=0", NULL), 400, 40006, "pageLimit");
-  expect_error(owner(&m, KEY, "GET", "/v1/provisioning-rules?pageNextToken=zzz", NULL), 400, 40006, "pageNextToken");
+  expect_error_free(owner(&m, KEY, "GET", "/v1/provisioning-rules?pageLimit=0", NULL), 400, 40006, "pageLimit");
+  expect_error_free(owner(&m, KEY, "GET", "/v1/provisioning-rules?pageNextToken=zzz", NULL), 400, 40006, "pageNextToken");
   r = owner(&m, KEY, "PUT", "/v1/provisioning-rules", "{}");
   cr_assert_eq(r->status, 405);
   char allow[64];
