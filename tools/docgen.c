@@ -46,13 +46,15 @@ static void print_routes(FILE *out) {
   fputs("# Routes\n\n"
         "Every path the mock serves is one row of a route table: HTTP and HTTPS in\n"
         "`server/http/routes.c`, CoAP and CoAPS in `server/coap/resources.c`. This page is\n"
-        "generated from them (`scripts/gen-docs.sh`). `{}` matches one non-empty path segment.\n"
+        "generated from them (`scripts/gen-docs.sh`). `{}` matches one non-empty path segment;\n"
+        "a final `{*}` matches the non-empty rest of the path, `/` included.\n"
         "A path that matches a pattern with another method answers 405 with `Allow`; a path\n"
         "that matches none answers 404.\n\n"
         "## HTTP\n\n| Method | Path |\n|---|---|\n",
         out);
   for (size_t i = 0; i < http__n_routes; i++)
-    fprintf(out, "| %s | `%s` |\n", http__routes[i].method, http__routes[i].pattern);
+    if (http__routes[i].handler) /* zones (no handler) only lend their flags to 404s */
+      fprintf(out, "| %s | `%s` |\n", http__routes[i].method, http__routes[i].pattern);
   fputs("\n## CoAP\n\n| Method | Resource |\n|---|---|\n", out);
   for (size_t i = 0; i < coap__n_routes; i++)
     fprintf(out, "| %s | `%s` |\n", coap__routes[i].method, coap__routes[i].path);

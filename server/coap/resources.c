@@ -11,8 +11,6 @@
 #include "service/control.h"
 #include "service/svc.h"
 
-#define COAP_FORMAT_CBOR 60
-
 /* The bytes the device must hold for a 2.05 answer of n payload bytes. The SDK's client
  * copies only payloads into its rxMaxSize buffer (Block2 blocks are reassembled there),
  * so n itself is the real bound; we add a fixed 16 bytes for one unsplit CoAP message —
@@ -61,11 +59,10 @@ static char *credential(const coap_req *r, bool legacy, size_t *len) {
   return cred;
 }
 
-void coap__credential_device(const coap_req *r, char out[37]) {
-  size_t len;
-  char *cred = credential(r, !strcmp(r->path, "p/auth"), &len);
-  if (!cred || svc_credential_device_id(cred, len, out)) *out = 0;
-  free(cred);
+char *coap__credential(const coap_req *r, size_t *len) {
+  char *cred = credential(r, !strcmp(r->path, "p/auth"), len);
+  if (!cred) *len = 0;
+  return cred;
 }
 
 /* POST p/auth-jwt and p/auth: check the credential in the payload; the session is
@@ -90,7 +87,7 @@ static void authenticate(coap_req *r, bool legacy) {
   err_t e;
   int rc = svc_device_auth(r->app->svc, cred, len, &d, &e);
   free(cred);
-  snprintf(r->device_id, sizeof r->device_id, "%s", d.device_id);
+  snprintf(r->ex.device_id, sizeof r->ex.device_id, "%s", d.device_id);
   if (rc) {
     coap__error(r, &e);
     return;
@@ -109,7 +106,7 @@ static bool session_device(coap_req *r) {
     coap__fail(r, ERR_NOT_CLAIMED, "this session has not authenticated: POST p/auth-jwt with the device's JWT first");
     return false;
   }
-  snprintf(r->device_id, sizeof r->device_id, "%s", r->peer->device_id);
+  snprintf(r->ex.device_id, sizeof r->ex.device_id, "%s", r->peer->device_id);
   return true;
 }
 
@@ -126,7 +123,7 @@ static void commands(coap_req *r) {
   f.after = coap__query(r, "after");
   uint8_t *cbor = NULL;
   size_t len = 0;
-  if (svc_device_fetch(r->app->svc, r->device_id, &f, &cbor, &len, &e)) {
+  if (svc_device_fetch(r->app->svc, r->ex.device_id, &f, &cbor, &len, &e)) {
     coap__error(r, &e);
     return;
   }
@@ -134,7 +131,7 @@ static void commands(coap_req *r) {
     free(cbor);
     coap__empty(r, 205);
   } else {
-    coap__bytes(r, 205, COAP_FORMAT_CBOR, cbor, len);
+    coap__bytes(r, 205, CONTENT_FORMAT_CBOR, cbor, len);
   }
 }
 
@@ -142,7 +139,7 @@ static void commands(coap_req *r) {
 static void responses(coap_req *r) {
   err_t e;
   if (!session_device(r)) return;
-  if (svc_device_report(r->app->svc, r->device_id, r->body, r->body_len, &e)) {
+  if (svc_device_report(r->app->svc, r->ex.device_id, r->body, r->body_len, &e)) {
     coap__error(r, &e);
     return;
   }
@@ -154,10 +151,10 @@ static void responses(coap_req *r) {
 static void dtls_suspend(coap_req *r) { coap__empty(r, 404); }
 
 const coap_route coap__routes[] = {
-  {"POST", "p/auth-jwt", auth_jwt},
-  {"POST", "p/auth", auth_legacy},
-  {"GET", "p/cmd", commands},
-  {"POST", "p/rsp", responses},
-  {"POST", ".dtls/suspend", dtls_suspend},
+  {"POST", "p/auth-jwt", auth_jwt, EXCHANGE_DEVICE | EXCHANGE_BODY_CREDENTIAL},
+  {"POST", "p/auth", auth_legacy, EXCHANGE_DEVICE | EXCHANGE_BODY_CREDENTIAL},
+  {"GET", "p/cmd", commands, EXCHANGE_DEVICE | EXCHANGE_POLL},
+  {"POST", "p/rsp", responses, EXCHANGE_DEVICE | EXCHANGE_CBOR_BODY},
+  {"POST", ".dtls/suspend", dtls_suspend, EXCHANGE_DEVICE},
 };
 const size_t coap__n_routes = sizeof coap__routes / sizeof coap__routes[0];

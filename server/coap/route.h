@@ -10,9 +10,12 @@
 
 #include "app.h"
 #include "errors.h"
+#include "exchange.h"
 
 #define COAP_MAX_BODY (1024 * 1024)
 #define COAP_MAX_QUERY 16
+/* The Content-Format of application/cbor (RFC 7049 §7.4, registered as 60). */
+#define CONTENT_FORMAT_CBOR 60
 
 /* One CoAP session of a client (a DTLS session, or on plain CoAP the client's
  * address:port): whether it has authenticated, and as which device. Lives from the
@@ -26,18 +29,15 @@ typedef struct coap_peer {
 
 typedef struct {
   app *app;
+  exchange ex;     /* the pipeline's view: request id, clocks, device, fault */
   coap_peer *peer; /* never NULL */
   const char *protocol, *method, *path;
-  char request_id[20];
-  int64_t start_us;      /* monotonic, for the duration */
-  int64_t wall_ms;       /* wall clock at the start, for the journal */
   const uint8_t *body; /* the whole body (libcoap reassembles Block1); not NUL-terminated */
   size_t body_len;
   struct {
     const char *key, *value; /* value NULL for an item without '=' */
   } query[COAP_MAX_QUERY];
   size_t n_query;
-  char device_id[37]; /* for the log line, when known */
   /* The answer. */
   int code;              /* class*100 + detail, e.g. 205 */
   uint8_t *payload;      /* malloc'd, owned by the request until rendered */
@@ -53,6 +53,7 @@ typedef struct {
   const char *method; /* "GET", "POST" */
   const char *path;   /* Uri-Path segments joined with '/', no leading '/' */
   coap_handler handler;
+  unsigned flags;     /* EXCHANGE_* (exchange.h) */
 } coap_route;
 
 /* The route table (resources.c). */
@@ -67,9 +68,10 @@ void coap__error(coap_req *r, const err_t *e);
 void coap__fail(coap_req *r, err_id id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Answer with a code and no payload. */
 void coap__empty(coap_req *r, int code);
-/* The device an auth payload (p/auth-jwt, p/auth) names, read without checking it, for
- * fault matching before the handler runs; "" when none (resources.c). */
-void coap__credential_device(const coap_req *r, char out[37]);
+/* The credential of an auth payload (p/auth-jwt, p/auth) as the service reads it,
+ * malloc'd, length in *len; NULL when there is none (resources.c). For the fault rules,
+ * which read the device it names before the handler runs. */
+char *coap__credential(const coap_req *r, size_t *len);
 /* Answer with bytes (malloc'd, taken over) of a Content-Format; sent Block2-wise when large. */
 void coap__bytes(coap_req *r, int code, int content_format, uint8_t *data, size_t len);
 

@@ -12,8 +12,8 @@
  * OpenSSL layer), so a client that asks for a CID gets a handshake without one and
  * re-handshakes when its address changes. Not faked here.
  *
- * The control API's hooks (control-api §2) sit in on_request, as in http/server.c: fault
- * rules are checked before the handler (never per block: libcoap has reassembled the
+ * The request pipeline (exchange.h, docs/architecture.md) runs in on_request, as in
+ * http/server.c: fault rules are checked before the handler (never per block: libcoap has reassembled the
  * body, and later Block2 blocks are served from its cache without reaching us), and one
  * journal entry, one metrics count and one log line are written per exchange. A fault's
  * answer is its code with "injected fault <id>" as diagnostic payload. A drop sends
@@ -38,7 +38,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,13 +49,13 @@
  * names of log.h's enum; libcoap levels are used by number below. */
 #undef LOG_DEBUG
 #undef LOG_INFO
+#include "clock.h"
+#include "exchange.h"
 #include "faults.h"
 #include "journal.h"
 #include "log.h"
-#include "metrics.h"
 #include "pki/pki.h"
 #include "route.h"
-#include "service/control.h"
 
 #define COAP_LEVEL_CRIT 2
 #define COAP_LEVEL_INFO 6
@@ -75,10 +74,7 @@ typedef struct held_request {
   coap_session_t *session;
   uint8_t token[HELD_TOKEN_MAX];
   size_t token_len;
-  char request_id[20];
-  int64_t start_us, wall_ms;
-  fault_action fault;
-  char fault_id[37];
+  exchange ex; /* as the first pass left it: request id, clocks, device, the fault */
   size_t body_len;
   uint8_t body[]; /* the whole request body */
 } held_request;
@@ -98,20 +94,6 @@ struct coap_listener {
 
 static pthread_mutex_t library_lock = PTHREAD_MUTEX_INITIALIZER;
 static int library_users;
-static atomic_uint_fast64_t request_counter;
-static uint32_t request_prefix;
-
-static int64_t now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* libcoap's own messages (socket errors, a client's failed DTLS handshake) are debug
  * lines: what matters to the operator is reported by us (a bind failure is the one
@@ -206,7 +188,7 @@ void coap__bytes(coap_req *r, int code, int content_format, uint8_t *data, size_
 }
 
 void coap__error(coap_req *r, const err_t *e) {
-  if (e->id == ERR_INTERNAL) log_msg(LOG_ERROR, "request %s %s %s: %s", r->request_id, r->method, r->path, e->message);
+  if (e->id == ERR_INTERNAL) log_msg(LOG_ERROR, "request %s %s %s: %s", r->ex.request_id, r->method, r->path, e->message);
   coap__empty(r, err_coap_code(e->id));
   snprintf(r->diag, sizeof r->diag, "%s", e->message);
 }
@@ -271,45 +253,33 @@ static void release_payload(coap_session_t *s, void *data) {
   free(data);
 }
 
-/* ---- control API hooks: faults, journal, metrics ---------------------------------- */
+/* ---- the pipeline's hooks: faults, journal, metrics -------------------------------- */
 
-/* The device a request is about, as fault rules see it before any handler runs: on
- * p/auth-jwt and p/auth the one the credential in the payload names (read, not
- * verified), elsewhere the session's authenticated device. "" when none. */
-static void device_of(const coap_req *r, char out[37]) {
-  *out = 0;
-  if (!strncmp(r->path, "p/auth", 6)) coap__credential_device(r, out);
-  else if (r->peer->authed) snprintf(out, 37, "%s", r->peer->device_id);
-}
-
-/* Check the fault rules; true when one fired (*fa, id). The device id, and the team's
- * API key (match.team: the key of the team that has claimed the device), are worked out
- * only when some rule matches on them. */
-static bool check_faults(coap_listener *l, coap_req *r, fault_action *fa, char id[37]) {
-  faults *f = l->app->faults;
-  unsigned needs = faults_needs(f);
-  char device[37] = "", team_key[520] = "";
-  fault_request q = {.protocol = r->protocol, .method = r->method, .path = r->path};
-  if (needs & (FAULT_NEEDS_DEVICE | FAULT_NEEDS_TEAM)) device_of(r, device);
-  if (*device) q.device_id = device;
-  if ((needs & FAULT_NEEDS_TEAM) && *device && !svc_device_team_key(l->app->svc, device, team_key, sizeof team_key))
-    q.team = team_key;
-  if (!faults_match(f, &q, fa, id)) return false;
-  /* The handler may never run: fill in what the log line and the journal show. */
-  if (!*device && !(needs & (FAULT_NEEDS_DEVICE | FAULT_NEEDS_TEAM))) device_of(r, device);
-  snprintf(r->device_id, sizeof r->device_id, "%s", device);
-  return true;
+/* Check the fault rules; true when one fired (r->ex). The subject as fault rules see it
+ * before any handler runs: on p/auth-jwt and p/auth the device the credential in the
+ * payload names (read, not verified), elsewhere the session's authenticated device. */
+static bool check_faults(coap_listener *l, coap_req *r) {
+  exchange_subject s = {.device_call = true};
+  char *cred = NULL;
+  if (r->ex.flags & EXCHANGE_BODY_CREDENTIAL) {
+    cred = coap__credential(r, &s.credential_len);
+    s.credential = cred;
+  } else if (r->peer->authed) {
+    s.device_id = r->peer->device_id;
+  }
+  bool fired = exchange_faults(&r->ex, l->app, &s);
+  free(cred);
+  return fired;
 }
 
 /* Hand the request to libcoap's separate-response support for the fault's delay, keeping
  * what the second pass needs. False when it cannot be held (the request goes on at once). */
-static bool hold(coap_listener *l, coap_session_t *session, const coap_pdu_t *request, const coap_req *r,
-                 const fault_action *fa, const char id[37]) {
+static bool hold(coap_listener *l, coap_session_t *session, const coap_pdu_t *request, const coap_req *r) {
   coap_bin_const_t token = coap_pdu_get_token(request);
   if (token.length > HELD_TOKEN_MAX) return false;
   held_request *h = malloc(sizeof *h + r->body_len);
   if (!h) return false;
-  coap_tick_t delay = (coap_tick_t)fa->delay_ms * COAP_TICKS_PER_SECOND / 1000;
+  coap_tick_t delay = (coap_tick_t)r->ex.fault.delay_ms * COAP_TICKS_PER_SECOND / 1000;
   /* 0 would mean "until triggered". */
   coap_async_t *async = coap_register_async(session, request, delay ? delay : 1);
   if (!async) {
@@ -319,11 +289,7 @@ static bool hold(coap_listener *l, coap_session_t *session, const coap_pdu_t *re
   h->session = coap_session_reference(session);
   h->token_len = token.length;
   if (token.length) memcpy(h->token, token.s, token.length);
-  memcpy(h->request_id, r->request_id, sizeof h->request_id);
-  h->start_us = r->start_us;
-  h->wall_ms = r->wall_ms;
-  h->fault = *fa;
-  memcpy(h->fault_id, id, sizeof h->fault_id);
+  h->ex = r->ex;
   h->body_len = r->body_len;
   if (r->body_len) memcpy(h->body, r->body, r->body_len);
   coap_async_set_app_data(async, h);
@@ -354,7 +320,7 @@ static coap_async_t *async_of(const held_request *h) {
  * a second: a walk of the list. */
 static void forget_stale(coap_listener *l) {
   if (!l->held) return;
-  int64_t now = now_us();
+  int64_t now = clock_mono_us();
   if (now - l->held_checked_us < 1000000) return;
   l->held_checked_us = now;
   for (held_request *h = l->held, *next; h; h = next) {
@@ -363,38 +329,29 @@ static void forget_stale(coap_listener *l) {
   }
 }
 
-/* Everything written once a request is answered (code 0: nothing was sent): the log
- * line, the metrics counters and the journal entry. Before the answer's payload goes to
- * libcoap, which may free it at once. */
-static void record(coap_listener *l, const coap_req *r, const coap_string_t *query, const char *fault, int code) {
-  app *a = l->app;
+/* Write the record of an answered request (code 0: nothing was sent). Before the
+ * answer's payload goes to libcoap, which may free it at once. */
+static void record(coap_listener *l, const coap_req *r, const coap_string_t *query, int code) {
   char status[16];
   if (code) snprintf(status, sizeof status, "%d.%02d", code / 100, code % 100);
   else snprintf(status, sizeof status, "none");
-  double duration_ms = (double)(now_us() - r->start_us) / 1000.0;
-  log_request_line line = {
-    .request_id = r->request_id, .protocol = r->protocol, .method = r->method, .path = r->path,
-    .status = status, .device_id = r->device_id, .fault = fault, .duration_ms = duration_ms,
-  };
-  log_request(&line);
-  metrics_request(a->metrics, r->protocol, r->path, status);
-  if (!strcmp(r->path, "p/cmd") && !strcmp(r->method, "GET")) metrics_device_poll(a->metrics, r->protocol);
-  if (!journal_enabled(a->journal)) return;
+  exchange_outcome o = {.status = status, .code = code};
   /* libcoap hands the Uri-Query options joined with '&'. */
   char qtext[JOURNAL_CUT + 1];
-  size_t qn = query && query->s ? query->length : 0;
-  if (qn > JOURNAL_CUT) qn = JOURNAL_CUT;
-  if (qn) memcpy(qtext, query->s, qn);
-  qtext[qn] = 0;
-  journal_entry e = {
-    .time_ms = r->wall_ms, .request_id = r->request_id, .protocol = r->protocol, .method = r->method,
-    .path = r->path, .query = qtext, .status = code, .device_id = r->device_id, .duration_ms = duration_ms,
-    .request_body = r->body, .request_len = r->body_len, .request_binary = !strcmp(r->path, "p/rsp"),
-    .response_body = r->payload ? (const void *)r->payload : r->diag,
-    .response_len = r->payload ? r->payload_len : strlen(r->diag),
-    .response_binary = r->payload && r->content_format == 60, .fault = fault,
-  };
-  journal_add(a->journal, &e);
+  if (exchange_journaled(l->app, &r->ex)) {
+    size_t qn = query && query->s ? query->length : 0;
+    if (qn > JOURNAL_CUT) qn = JOURNAL_CUT;
+    if (qn) memcpy(qtext, query->s, qn);
+    qtext[qn] = 0;
+    o.query = qtext;
+    o.request_body = r->body;
+    o.request_len = r->body_len;
+    o.request_binary = r->ex.flags & EXCHANGE_CBOR_BODY;
+    o.response_body = r->payload ? (const void *)r->payload : r->diag;
+    o.response_len = r->payload ? r->payload_len : strlen(r->diag);
+    o.response_binary = r->payload && r->content_format == CONTENT_FORMAT_CBOR;
+  }
+  exchange_record(l->app, &r->ex, &o);
 }
 
 /* ---- dispatch -------------------------------------------------------------------- */
@@ -436,23 +393,16 @@ static void on_request(coap_resource_t *resource, coap_session_t *session, const
     coap_async_t *async = coap_find_async(session, coap_pdu_get_token(request));
     held = async ? coap_async_get_app_data(async) : NULL;
   }
-  bool faulted = false;
-  fault_action fa;
-  char fault_id[37];
   if (held) {
-    memcpy(r->request_id, held->request_id, sizeof r->request_id);
-    r->start_us = held->start_us;
-    r->wall_ms = held->wall_ms;
+    r->ex = held->ex;
     r->body = held->body;
     r->body_len = held->body_len;
-    faulted = true;
-    fa = held->fault;
-    memcpy(fault_id, held->fault_id, sizeof fault_id);
   } else {
-    r->start_us = now_us();
-    r->wall_ms = wall_ms();
-    snprintf(r->request_id, sizeof r->request_id, "%08x%010llx", request_prefix,
-             (unsigned long long)atomic_fetch_add(&request_counter, 1));
+    exchange_begin(&r->ex, l->protocol, method, route->path);
+    r->ex.route = route->path;
+    r->ex.flags = route->flags;
+    /* libcoap has reassembled a Block1 body before this point (see the top of this
+     * file): a check that must refuse a request before its body is read cannot sit here. */
     size_t len = 0, offset = 0, total = 0;
     const uint8_t *data = NULL;
     if (coap_get_data_large(request, &len, &data, &offset, &total)) {
@@ -461,25 +411,23 @@ static void on_request(coap_resource_t *resource, coap_session_t *session, const
     }
     /* Fault rules first (faults_any is one atomic load), so a fired fault keeps the
      * request from the service altogether. */
-    if (faults_any(l->app->faults) && check_faults(l, r, &fa, fault_id)) {
-      faulted = true;
-      if (fault_coap_drops(&fa)) {
+    if (faults_any(l->app->faults) && check_faults(l, r)) {
+      if (fault_coap_drops(&r->ex.fault)) {
         /* An empty NON is never sent (see the top of this file): no answer, no ACK. */
         coap_pdu_set_type(response, COAP_MESSAGE_NON);
-        record(l, r, query, fault_id, 0);
+        record(l, r, query, 0);
         return;
       }
       /* No code set: libcoap answers a CON with an empty ACK, a NON with nothing. */
-      if (fa.delay_ms > 0 && hold(l, session, request, r, &fa, fault_id)) return;
+      if (r->ex.fault.delay_ms > 0 && hold(l, session, request, r)) return;
     }
   }
   read_query(r, request);
 
-  int fault_code = faulted ? fault_coap_code(&fa) : 0;
+  int fault_code = r->ex.faulted ? fault_coap_code(&r->ex.fault) : 0;
   if (fault_code) {
     coap__empty(r, fault_code);
-    if (fault_code >= 400) snprintf(r->diag, sizeof r->diag, "injected fault %s", fault_id);
-    if (!*r->device_id) device_of(r, r->device_id);
+    if (fault_code >= 400) snprintf(r->diag, sizeof r->diag, "injected fault %.36s", r->ex.fault_id);
   } else if (r->body_len > COAP_MAX_BODY) {
     coap__fail(r, ERR_TOO_LARGE, "body is larger than %d bytes", COAP_MAX_BODY);
   } else {
@@ -492,7 +440,7 @@ static void on_request(coap_resource_t *resource, coap_session_t *session, const
     /* libcoap would answer 4.00 here without releasing the payload, so say it first. */
     coap__fail(r, ERR_BAD_QUERY, "Block2 block %u is past the end of the %zu-byte answer", b2.num, r->payload_len);
   }
-  record(l, r, query, faulted ? fault_id : NULL, r->code);
+  record(l, r, query, r->code);
   if (held) {
     unhold(l, held); /* r->body pointed into it; recorded */
     r->body = NULL;
@@ -611,11 +559,6 @@ static int add_resources(coap_listener *l) {
 
 int coap_listener_start(coap_listener **out, app *a, const char *bind, int port, bool dtls, char *why, size_t whysz) {
   *out = NULL;
-  if (!request_prefix) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    request_prefix = (uint32_t)(ts.tv_nsec ^ (ts.tv_sec << 12) ^ (uint32_t)getpid() << 20) | 1u;
-  }
   coap_address_t addr;
   if (set_address(&addr, bind, port)) return snprintf(why, whysz, "--bind: '%s' is not an IPv4 or IPv6 address", bind), -1;
   coap_listener *l = calloc(1, sizeof *l);

@@ -19,7 +19,6 @@ static bool body_is_csv(http_req *r) {
 }
 
 void claimed_devices_claim(http_req *r) {
-  if (!http__owner_auth(r)) return;
   err_t e;
   json_t *out = NULL;
   int rc;
@@ -43,7 +42,6 @@ void claimed_devices_claim(http_req *r) {
 }
 
 void claimed_devices_bulk(http_req *r) {
-  if (!http__owner_auth(r)) return;
   err_t e;
   json_t *out = NULL;
   int rc = svc_claim_csv_op(r->app->svc, &r->team, r->body ? r->body : "", r->body_len, &out, &e);
@@ -51,7 +49,6 @@ void claimed_devices_bulk(http_req *r) {
 }
 
 void bulk_ops_get(http_req *r) {
-  if (!http__owner_auth(r)) return;
   err_t e;
   json_t *out = NULL;
   int rc = svc_bulk_op_get(r->app->svc, &r->team, r->params[0], &out, &e);
@@ -59,7 +56,6 @@ void bulk_ops_get(http_req *r) {
 }
 
 void claimed_devices_list(http_req *r) {
-  if (!http__owner_auth(r)) return;
   svc_page p;
   if (!http__page(r, &p)) return;
   err_t e;
@@ -71,7 +67,6 @@ void claimed_devices_list(http_req *r) {
 }
 
 void claimed_devices_get(http_req *r) {
-  if (!http__owner_auth(r)) return;
   err_t e;
   json_t *out = NULL;
   int rc = svc_claim_get(r->app->svc, &r->team, r->params[0], &out, &e);
@@ -79,13 +74,11 @@ void claimed_devices_get(http_req *r) {
 }
 
 void claimed_devices_unclaim(http_req *r) {
-  if (!http__owner_auth(r)) return;
   err_t e;
   http__done(r, svc_unclaim(r->app->svc, &r->team, r->params[0], &e), &e);
 }
 
 static void block(http_req *r, bool blocked) {
-  if (!http__owner_auth(r)) return;
   err_t e;
   json_t *out = NULL;
   int rc = svc_claim_block(r->app->svc, &r->team, r->params[0], blocked, &out, &e);
@@ -96,7 +89,6 @@ void claimed_devices_block(http_req *r) { block(r, true); }
 void claimed_devices_unblock(http_req *r) { block(r, false); }
 
 void claimed_devices_tags(http_req *r) {
-  if (!http__owner_auth(r)) return;
   json_t *body = http__body_object(r);
   if (!body) return;
   err_t e;

@@ -3,7 +3,6 @@
 #include "handlers.h"
 
 void commands_create(http_req *r) {
-  if (!http__owner_auth(r)) return;
   json_t *body = http__body_object(r);
   if (!body) return;
   err_t e;
@@ -14,7 +13,6 @@ void commands_create(http_req *r) {
 }
 
 void commands_list(http_req *r) {
-  if (!http__owner_auth(r)) return;
   svc_page p;
   if (!http__page(r, &p)) return;
   err_t e;
@@ -24,7 +22,6 @@ void commands_list(http_req *r) {
 }
 
 void commands_get(http_req *r) {
-  if (!http__owner_auth(r)) return;
   err_t e;
   json_t *out = NULL;
   int rc = svc_command_get(r->app->svc, &r->team, r->params[0], r->params[1], &out, &e);
@@ -32,19 +29,16 @@ void commands_get(http_req *r) {
 }
 
 void commands_discard(http_req *r) {
-  if (!http__owner_auth(r)) return;
   err_t e;
   http__done(r, svc_command_discard(r->app->svc, &r->team, r->params[0], r->params[1], &e), &e);
 }
 
 void commands_reset(http_req *r) {
-  if (!http__owner_auth(r)) return;
   err_t e;
   http__done(r, svc_commands_reset(r->app->svc, &r->team, r->params[0], &e), &e);
 }
 
 void control_settle(http_req *r) {
-  if (!http__owner_auth(r)) return;
   json_t *body = http__body_object(r);
   if (!body) return;
   err_t e;
@@ -55,7 +49,6 @@ void control_settle(http_req *r) {
 }
 
 void control_deliver(http_req *r) {
-  if (!http__owner_auth(r)) return;
   err_t e;
   json_t *out = NULL;
   int rc = svc_command_deliver(r->app->svc, &r->team, r->params[0], r->params[1], &out, &e);

@@ -22,7 +22,6 @@ static size_t http_frame(size_t n) {
 static bool device_auth(http_req *r, svc_device *d) {
   const char *h = http__header(r, MHD_HTTP_HEADER_AUTHORIZATION);
   err_t e;
-  r->device_endpoint = true;
   /* No credential maps to "not claimed" in every client release (device-protocol §2). */
   if (!h) {
     http__fail(r, ERR_NOT_CLAIMED, "Authorization header is missing");
@@ -34,16 +33,16 @@ static bool device_auth(http_req *r, svc_device *d) {
   }
   const char *cred = h + 7 + strspn(h + 7, " ");
   if (svc_device_auth(r->app->svc, cred, strlen(cred), d, &e)) {
-    snprintf(r->device_id, sizeof r->device_id, "%s", d->device_id);
+    snprintf(r->ex.device_id, sizeof r->ex.device_id, "%s", d->device_id);
     http__error(r, &e);
     return false;
   }
-  snprintf(r->device_id, sizeof r->device_id, "%s", d->device_id);
+  snprintf(r->ex.device_id, sizeof r->ex.device_id, "%s", d->device_id);
   return true;
 }
 
 void device_commands(http_req *r) {
-  svc_device d;
+  svc_device d = {{0}}; /* device_auth reads device_id back even when the check fails */
   err_t e;
   svc_fetch f = {.frame = http_frame};
   if (!device_auth(r, &d)) return;
@@ -63,7 +62,7 @@ void device_commands(http_req *r) {
 }
 
 void device_response(http_req *r) {
-  svc_device d;
+  svc_device d = {{0}}; /* device_auth reads device_id back even when the check fails */
   err_t e;
   if (!device_auth(r, &d)) return;
   if (svc_device_report(r->app->svc, d.device_id, (const uint8_t *)r->body, r->body_len, &e)) {

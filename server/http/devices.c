@@ -2,7 +2,6 @@
 #include "handlers.h"
 
 void devices_list(http_req *r) {
-  if (!http__owner_auth(r)) return;
   svc_page p;
   if (!http__page(r, &p)) return;
   err_t e;
@@ -12,7 +11,6 @@ void devices_list(http_req *r) {
 }
 
 void devices_get(http_req *r) {
-  if (!http__owner_auth(r)) return;
   err_t e;
   json_t *out = NULL;
   int rc = svc_onboarded_get(r->app->svc, &r->team, r->params[0], &out, &e);
@@ -20,7 +18,6 @@ void devices_get(http_req *r) {
 }
 
 void devices_delete(http_req *r) {
-  if (!http__owner_auth(r)) return;
   err_t e;
   http__done(r, svc_onboarded_delete(r->app->svc, &r->team, r->params[0], &e), &e);
 }

@@ -10,23 +10,25 @@
 
 #include "app.h"
 #include "errors.h"
+#include "exchange.h"
 #include "service/svc.h"
 
 #define HTTP_MAX_BODY (1024 * 1024)
 #define HTTP_MAX_PARAMS 4
 
+typedef struct http_route http_route;
+
 typedef struct http_req {
   app *app;
+  exchange ex;               /* the pipeline's view: request id, clocks, device, team, fault */
+  const http_route *route;   /* the matched route, NULL when none (404, 405) */
   struct MHD_Connection *conn;
   const char *method, *path, *protocol;
-  const char *params[HTTP_MAX_PARAMS]; /* the {…} segments of the matched pattern */
+  const char *params[HTTP_MAX_PARAMS]; /* the {} segments and the {*} tail of the matched pattern */
   char *body;
   size_t body_len, body_cap;
   bool too_large;
-  char request_id[20];
-  int64_t start_us;
-  svc_team team;             /* set by http__owner_auth */
-  char device_id[37];        /* for the log line, when known */
+  svc_team team;             /* the caller's team, on routes flagged EXCHANGE_OWNER */
   bool device_endpoint;      /* minimal headers, no X-Request-Id */
   /* The answer. */
   unsigned status;
@@ -39,11 +41,15 @@ typedef struct http_req {
 
 typedef void (*http_handler)(http_req *r);
 
-typedef struct {
+/* One row of the route table. A row without a handler is a zone: it never answers (its
+ * paths are 404s) but gives its flags to the paths it matches that no route matches. */
+struct http_route {
   const char *method;
-  const char *pattern; /* "/v1/claimed-devices/{}/block": {} matches one non-empty segment */
+  const char *pattern; /* "/v1/claimed-devices/{}/block": {} matches one non-empty segment;
+                          a final {*} matches the non-empty rest of the path, '/' included */
   http_handler handler;
-} http_route;
+  unsigned flags;      /* EXCHANGE_* (exchange.h) */
+};
 
 /* The route table (routes.c). */
 extern const http_route http__routes[];
@@ -71,8 +77,5 @@ void http__result(http_req *r, int rc, const err_t *e, unsigned ok_status, json_
 void http__done(http_req *r, int rc, const err_t *e);
 /* Parse pageLimit and pageNextToken; on a bad value answer 40006 and return false. */
 bool http__page(http_req *r, svc_page *p);
-/* Check "Authorization: Bearer <api key>" and resolve the team; on failure answer 401
- * and return false. */
-bool http__owner_auth(http_req *r);
 
 #endif

@@ -1,83 +1,95 @@
 /* The route table: every HTTP path the mock serves, in one place. Handlers live in one
  * file per resource family (handlers.h). A path matching a pattern whose method differs
- * answers 405 with Allow. */
+ * answers 405 with Allow. Each row's flags (exchange.h) say what the pipeline does before
+ * its handler runs: OWNER rows are authenticated with the API key first, CONTROL rows
+ * skip the fault rules and the journal, DEVICE rows are device calls. */
 #include "handlers.h"
+
+#define OWNER EXCHANGE_OWNER
+#define CONTROL EXCHANGE_CONTROL
+#define DEVICE EXCHANGE_DEVICE
+#define CBOR_BODY EXCHANGE_CBOR_BODY
+#define POLL EXCHANGE_POLL
+#define PATH_DEVICE EXCHANGE_PATH_DEVICE
 
 const http_route http__routes[] = {
   /* Control API (control-api.md §2). */
-  {"GET", "/_mock/health", control_health},
-  {"GET", "/_mock/config", control_config},
-  {"POST", "/_mock/reset", control_reset},
-  {"GET", "/_mock/ca", control_ca},
+  {"GET", "/_mock/health", control_health, CONTROL},
+  {"GET", "/_mock/config", control_config, CONTROL},
+  {"POST", "/_mock/reset", control_reset, CONTROL},
+  {"GET", "/_mock/ca", control_ca, CONTROL},
 
   /* Control API: request journal, fault rules, metrics, snapshot and restore, fixtures
    * (control-api.md §2, §4). */
-  {"GET", "/_mock/requests", control_requests},
-  {"DELETE", "/_mock/requests", control_requests_clear},
-  {"POST", "/_mock/faults", control_faults_add},
-  {"GET", "/_mock/faults", control_faults_list},
-  {"DELETE", "/_mock/faults", control_faults_clear},
-  {"DELETE", "/_mock/faults/{}", control_faults_delete},
-  {"GET", "/_mock/metrics", control_metrics},
-  {"POST", "/_mock/snapshot", control_snapshot},
-  {"POST", "/_mock/restore", control_restore},
-  {"POST", "/_mock/fixtures", control_fixtures},
+  {"GET", "/_mock/requests", control_requests, CONTROL},
+  {"DELETE", "/_mock/requests", control_requests_clear, CONTROL},
+  {"POST", "/_mock/faults", control_faults_add, CONTROL},
+  {"GET", "/_mock/faults", control_faults_list, CONTROL},
+  {"DELETE", "/_mock/faults", control_faults_clear, CONTROL},
+  {"DELETE", "/_mock/faults/{}", control_faults_delete, CONTROL},
+  {"GET", "/_mock/metrics", control_metrics, CONTROL},
+  {"POST", "/_mock/snapshot", control_snapshot, CONTROL},
+  {"POST", "/_mock/restore", control_restore, CONTROL},
+  {"POST", "/_mock/fixtures", control_fixtures, CONTROL},
 
   /* Claimed devices (owner-api.md §2). */
-  {"POST", "/v1/claimed-devices", claimed_devices_claim},
-  {"GET", "/v1/claimed-devices", claimed_devices_list},
-  {"POST", "/v1/identities/claimed-devices", claimed_devices_claim},
-  {"POST", "/v1/claimed-devices/bulk", claimed_devices_bulk},
-  {"GET", "/v1/bulk-ops-requests/{}", bulk_ops_get},
-  {"GET", "/v1/claimed-devices/{}", claimed_devices_get},
-  {"DELETE", "/v1/claimed-devices/{}", claimed_devices_unclaim},
-  {"POST", "/v1/claimed-devices/{}/block", claimed_devices_block},
-  {"POST", "/v1/claimed-devices/{}/unblock", claimed_devices_unblock},
-  {"PUT", "/v1/claimed-devices/{}/tags", claimed_devices_tags},
+  {"POST", "/v1/claimed-devices", claimed_devices_claim, OWNER},
+  {"GET", "/v1/claimed-devices", claimed_devices_list, OWNER},
+  {"POST", "/v1/identities/claimed-devices", claimed_devices_claim, OWNER},
+  {"POST", "/v1/claimed-devices/bulk", claimed_devices_bulk, OWNER},
+  {"GET", "/v1/bulk-ops-requests/{}", bulk_ops_get, OWNER},
+  {"GET", "/v1/claimed-devices/{}", claimed_devices_get, OWNER | PATH_DEVICE},
+  {"DELETE", "/v1/claimed-devices/{}", claimed_devices_unclaim, OWNER | PATH_DEVICE},
+  {"POST", "/v1/claimed-devices/{}/block", claimed_devices_block, OWNER | PATH_DEVICE},
+  {"POST", "/v1/claimed-devices/{}/unblock", claimed_devices_unblock, OWNER | PATH_DEVICE},
+  {"PUT", "/v1/claimed-devices/{}/tags", claimed_devices_tags, OWNER | PATH_DEVICE},
 
   /* Provisioning commands (owner-api.md §3) and their control calls. */
-  {"POST", "/v1/claimed-devices/{}/provisioning", commands_create},
-  {"GET", "/v1/claimed-devices/{}/provisioning", commands_list},
-  {"DELETE", "/v1/claimed-devices/{}/provisioning", commands_reset},
-  {"GET", "/v1/claimed-devices/{}/provisioning/{}", commands_get},
-  {"DELETE", "/v1/claimed-devices/{}/provisioning/{}", commands_discard},
-  {"POST", "/_mock/claimed-devices/{}/provisioning/{}/result", control_settle},
-  {"POST", "/_mock/claimed-devices/{}/provisioning/{}/deliver", control_deliver},
+  {"POST", "/v1/claimed-devices/{}/provisioning", commands_create, OWNER | PATH_DEVICE},
+  {"GET", "/v1/claimed-devices/{}/provisioning", commands_list, OWNER | PATH_DEVICE},
+  {"DELETE", "/v1/claimed-devices/{}/provisioning", commands_reset, OWNER | PATH_DEVICE},
+  {"GET", "/v1/claimed-devices/{}/provisioning/{}", commands_get, OWNER | PATH_DEVICE},
+  {"DELETE", "/v1/claimed-devices/{}/provisioning/{}", commands_discard, OWNER | PATH_DEVICE},
+  {"POST", "/_mock/claimed-devices/{}/provisioning/{}/result", control_settle, CONTROL | OWNER},
+  {"POST", "/_mock/claimed-devices/{}/provisioning/{}/deliver", control_deliver, CONTROL | OWNER},
 
   /* Provisioning rules (owner-api.md §4). */
-  {"POST", "/v1/provisioning-rules", rules_create},
-  {"GET", "/v1/provisioning-rules", rules_list},
-  {"GET", "/v1/provisioning-rules/{}", rules_get},
-  {"PATCH", "/v1/provisioning-rules/{}", rules_update},
-  {"DELETE", "/v1/provisioning-rules/{}", rules_delete},
+  {"POST", "/v1/provisioning-rules", rules_create, OWNER},
+  {"GET", "/v1/provisioning-rules", rules_list, OWNER},
+  {"GET", "/v1/provisioning-rules/{}", rules_get, OWNER},
+  {"PATCH", "/v1/provisioning-rules/{}", rules_update, OWNER},
+  {"DELETE", "/v1/provisioning-rules/{}", rules_delete, OWNER},
 
   /* Provisioning tags and groups (owner-api.md §5). A tag may hold '/' (decoded from
-   * %2F), so one to four segments name it; tags.c takes the rest of the path. */
-  {"GET", "/v1/provisioning/tags", tags_list},
-  {"POST", "/v1/provisioning/tags", tags_create},
-  {"GET", "/v1/provisioning/tags/{}", tags_get},
-  {"DELETE", "/v1/provisioning/tags/{}", tags_delete},
-  {"GET", "/v1/provisioning/tags/{}/{}", tags_get},
-  {"DELETE", "/v1/provisioning/tags/{}/{}", tags_delete},
-  {"GET", "/v1/provisioning/tags/{}/{}/{}", tags_get},
-  {"DELETE", "/v1/provisioning/tags/{}/{}/{}", tags_delete},
-  {"GET", "/v1/provisioning/tags/{}/{}/{}/{}", tags_get},
-  {"DELETE", "/v1/provisioning/tags/{}/{}/{}/{}", tags_delete},
+   * %2F), so the rest of the path names it. */
+  {"GET", "/v1/provisioning/tags", tags_list, OWNER},
+  {"POST", "/v1/provisioning/tags", tags_create, OWNER},
+  {"GET", "/v1/provisioning/tags/{*}", tags_get, OWNER},
+  {"DELETE", "/v1/provisioning/tags/{*}", tags_delete, OWNER},
 
   /* Device management: onboarded devices (owner-api.md §6). */
-  {"GET", "/v1/devices", devices_list},
-  {"GET", "/v1/devices/{}", devices_get},
-  {"DELETE", "/v1/devices/{}", devices_delete},
+  {"GET", "/v1/devices", devices_list, OWNER},
+  {"GET", "/v1/devices/{}", devices_get, OWNER | PATH_DEVICE},
+  {"DELETE", "/v1/devices/{}", devices_delete, OWNER | PATH_DEVICE},
 
   /* Device identities, a control call (control-api.md §2, device-protocol.md §4.3). */
-  {"POST", "/_mock/identities", identities_create},
-  {"GET", "/_mock/identities", identities_list},
-  {"GET", "/_mock/identities/{}", identities_get},
-  {"DELETE", "/_mock/identities/{}", identities_delete},
+  {"POST", "/_mock/identities", identities_create, CONTROL},
+  {"GET", "/_mock/identities", identities_list, CONTROL},
+  {"GET", "/_mock/identities/{}", identities_get, CONTROL},
+  {"DELETE", "/_mock/identities/{}", identities_delete, CONTROL},
 
   /* The device-facing protocol (device-protocol.md §2). */
-  {"GET", "/v1/provisioning/commands", device_commands},
-  {"POST", "/v1/provisioning/response", device_response},
+  {"GET", "/v1/provisioning/commands", device_commands, DEVICE | POLL},
+  {"POST", "/v1/provisioning/response", device_response, DEVICE | CBOR_BODY},
+
+  /* Zones: no handler, so their paths answer 404, but a path no route matches takes the
+   * flags of the first zone it falls in: an unknown /_mock path is still a control call,
+   * and an unknown path under a device still names the device. */
+  {NULL, "/_mock", NULL, CONTROL},
+  {NULL, "/_mock/", NULL, CONTROL},
+  {NULL, "/_mock/{*}", NULL, CONTROL},
+  {NULL, "/v1/claimed-devices/{}/{*}", NULL, PATH_DEVICE},
+  {NULL, "/v1/devices/{}/{*}", NULL, PATH_DEVICE},
 };
 
 const size_t http__n_routes = sizeof http__routes / sizeof http__routes[0];

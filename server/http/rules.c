@@ -2,7 +2,6 @@
 #include "handlers.h"
 
 void rules_create(http_req *r) {
-  if (!http__owner_auth(r)) return;
   json_t *body = http__body_object(r);
   if (!body) return;
   err_t e;
@@ -13,7 +12,6 @@ void rules_create(http_req *r) {
 }
 
 void rules_list(http_req *r) {
-  if (!http__owner_auth(r)) return;
   svc_page p;
   if (!http__page(r, &p)) return;
   err_t e;
@@ -23,7 +21,6 @@ void rules_list(http_req *r) {
 }
 
 void rules_get(http_req *r) {
-  if (!http__owner_auth(r)) return;
   err_t e;
   json_t *out = NULL;
   int rc = svc_rule_get(r->app->svc, &r->team, r->params[0], &out, &e);
@@ -31,7 +28,6 @@ void rules_get(http_req *r) {
 }
 
 void rules_update(http_req *r) {
-  if (!http__owner_auth(r)) return;
   json_t *body = http__body_object(r);
   if (!body) return;
   err_t e;
@@ -42,7 +38,6 @@ void rules_update(http_req *r) {
 }
 
 void rules_delete(http_req *r) {
-  if (!http__owner_auth(r)) return;
   err_t e;
   http__done(r, svc_rule_delete(r->app->svc, &r->team, r->params[0], &e), &e);
 }

@@ -1,6 +1,8 @@
-/* libmicrohttpd listener: request accumulation, routing, answers, request log lines,
- * and the control API's hooks: fault injection before dispatch, the request journal and
- * the metrics counters where the log line is written.
+/* libmicrohttpd listener: request accumulation, routing, answers, and the HTTP side of
+ * the request pipeline (exchange.h, docs/architecture.md): the route is found once the
+ * headers are in, the fault rules run before dispatch, the route's flags decide the
+ * checks made before its handler (owner authentication, the control plane's checks), and
+ * one record (log line, metrics, journal) is written per answered request.
  *
  * The daemon runs a small pool of internal poll threads (not epoll: Debian 12's 0.9.75
  * starves many keep-alive connections under epoll). A request is handled in the pool
@@ -16,18 +18,17 @@
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
+#include "exchange.h"
 #include "faults.h"
 #include "journal.h"
 #include "log.h"
-#include "metrics.h"
 #include "route.h"
-#include "service/control.h"
 
 /* A connection suspended for a fault's delayMs, due to be resumed at due_us. */
 typedef struct delayed {
@@ -57,22 +58,11 @@ typedef struct {
   http_req r;
   bool started;         /* on_request has seen the headers */
   char *query;          /* the raw query, without '?'; NULL when none or the journal is off */
-  int64_t wall_ms;      /* start, wall clock, for the journal */
-  const char *route;    /* the matched route pattern, for metrics */
   bool suspended;       /* waiting out a fault's delay */
-  bool faulted;         /* a fault rule fired: fault, fault_id */
-  fault_action fault;
-  char fault_id[37];
+  char allow[64];       /* the methods of the path, when its method has no route (405) */
 } http_exchange;
 
-static atomic_uint_fast64_t request_counter;
-static uint32_t request_prefix;
-
-static int64_t now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
+static int64_t now_us(void) { return clock_mono_us(); }
 
 /* ---- answers ---------------------------------------------------------------------- */
 
@@ -100,7 +90,7 @@ void http__json(http_req *r, unsigned status, json_t *body) {
 
 void http__error(http_req *r, const err_t *e) {
   if (e->id == ERR_INTERNAL)
-    log_msg(LOG_ERROR, "request %s %s %s: %s", r->request_id, r->method, r->path, e->message);
+    log_msg(LOG_ERROR, "request %s %s %s: %s", r->ex.request_id, r->method, r->path, e->message);
   http__json(r, (unsigned)err_http_status(e->id), json_pack("{s:i, s:s}", "code", err_code(e->id), "message", e->message));
 }
 
@@ -144,7 +134,9 @@ json_t *http__body_object(http_req *r) {
   return v;
 }
 
-bool http__owner_auth(http_req *r) {
+/* Check "Authorization: Bearer <api key>" and resolve the team; on failure answer 401
+ * and return false. Run for the routes flagged EXCHANGE_OWNER, before their handler. */
+static bool owner_auth(http_req *r) {
   const char *h = http__header(r, MHD_HTTP_HEADER_AUTHORIZATION);
   err_t e;
   if (!h) {
@@ -159,16 +151,24 @@ bool http__owner_auth(http_req *r) {
     http__error(r, &e);
     return false;
   }
+  memcpy(r->ex.team, r->team.owner_id, sizeof r->ex.team);
   return true;
 }
 
 /* ---- routing ---------------------------------------------------------------------- */
 
-/* Match path against pattern, filling r->params. */
+/* Match path against pattern, filling r->params: {} matches one non-empty segment (copied
+ * into param_buf), a final {*} the non-empty rest of the path, slashes and all (pointed
+ * to, not copied). */
 static bool match(http_req *r, const char *pattern, const char *path) {
   size_t np = 0, used = 0;
   const char *p = pattern, *u = path;
   while (*p && *u) {
+    if (p[0] == '{' && p[1] == '*' && p[2] == '}' && !p[3]) {
+      if (np >= HTTP_MAX_PARAMS) return false;
+      r->params[np++] = u;
+      return true;
+    }
     if (p[0] == '{' && p[1] == '}') {
       size_t n = strcspn(u, "/");
       if (n == 0 || np >= HTTP_MAX_PARAMS || used + n + 1 > sizeof r->param_buf) return false;
@@ -188,54 +188,78 @@ static bool match(http_req *r, const char *pattern, const char *path) {
   return !*p && !*u;
 }
 
-/* The route of r's method and path, or NULL: then *pattern is the first pattern that
- * matched the path alone (405, methods in allow) or NULL (404). */
-static const http_route *find_route(http_req *r, const char **pattern, char allow[64]) {
-  *pattern = NULL;
+/* Find r's route once its method and path are known: r->route (NULL: none for this
+ * method), and the exchange's route label and flags. A path that only matches rows of
+ * other methods takes the flags of the first of them (a 405 on a device or control path
+ * is still a device or control call) and lists the methods in allow; a path that matches
+ * no route takes the flags of the first zone row (handler NULL) it matches, if any. */
+static void find_route(http_req *r, char allow[64]) {
+  const http_route *path_row = NULL, *zone = NULL;
   *allow = 0;
+  r->route = NULL;
   for (size_t i = 0; i < http__n_routes; i++) {
     const http_route *rt = &http__routes[i];
+    if (!rt->handler) {
+      if (!zone && !path_row && match(r, rt->pattern, r->path)) zone = rt;
+      continue;
+    }
     if (!match(r, rt->pattern, r->path)) continue;
     if (!strcmp(rt->method, r->method)) {
-      *pattern = rt->pattern;
-      return rt;
+      r->route = rt;
+      r->ex.route = rt->pattern;
+      r->ex.flags = rt->flags;
+      break;
     }
-    if (!*pattern) *pattern = rt->pattern;
+    if (!path_row) path_row = rt;
     if (!strstr(allow, rt->method)) {
       if (*allow) strcat(allow, ", ");
       strcat(allow, rt->method);
     }
   }
-  return NULL;
+  if (!r->route && path_row) {
+    /* A poll is a GET that reached its route. */
+    r->ex.route = path_row->pattern;
+    r->ex.flags = path_row->flags & ~EXCHANGE_POLL;
+    match(r, path_row->pattern, r->path); /* its parameters, not those of the last row tried */
+  } else if (!r->route && zone) {
+    r->ex.flags = zone->flags;
+    match(r, zone->pattern, r->path);
+  }
+  /* The owner API names the device its path is about (log line, journal, fault rules). */
+  if ((r->ex.flags & EXCHANGE_PATH_DEVICE) && r->params[0] && strlen(r->params[0]) <= 36)
+    snprintf(r->ex.path_device, sizeof r->ex.path_device, "%s", r->params[0]);
 }
 
-/* Route and handle r; returns the route pattern for metrics (NULL: no path matched). */
-static const char *dispatch(http_req *r) {
-  char allow[64];
-  const char *pattern;
-  const http_route *rt = find_route(r, &pattern, allow);
+/* The checks of the control plane, run before the handler of every control route
+ * (EXCHANGE_CONTROL): the place for a Host allow-list, an Origin check, a control token or
+ * peer address and the Content-Type of bodies. None yet: true lets the request through;
+ * false means an answer was set. */
+static bool control_admits(http_req *r) {
+  (void)r;
+  return true;
+}
+
+/* Handle r on its route, or answer 405/404 when it has none. */
+static void dispatch(http_exchange *x) {
+  http_req *r = &x->r;
+  const http_route *rt = r->route;
   if (rt) {
+    if ((rt->flags & EXCHANGE_CONTROL) && !control_admits(r)) return;
+    if ((rt->flags & EXCHANGE_OWNER) && !owner_auth(r)) return;
+    /* Device answers carry minimal headers (device_api.c), even error answers. */
+    if (rt->flags & EXCHANGE_DEVICE) r->device_endpoint = true;
     rt->handler(r);
-    return pattern;
+    return;
   }
-  if (*allow) {
-    static _Thread_local char allow_buf[64];
-    snprintf(allow_buf, sizeof allow_buf, "%s", allow);
-    r->allow = allow_buf;
-    http__fail(r, ERR_METHOD_NOT_ALLOWED, "method %s not allowed on %s (allowed: %s)", r->method, r->path, allow);
-    return pattern;
+  if (*x->allow) {
+    r->allow = x->allow;
+    http__fail(r, ERR_METHOD_NOT_ALLOWED, "method %s not allowed on %s (allowed: %s)", r->method, r->path, x->allow);
+    return;
   }
   http__fail(r, ERR_NOT_FOUND, "no such path: %s", r->path);
-  return NULL;
 }
 
-/* ---- control API hooks: faults, journal, metrics ---------------------------------- */
-
-static bool is_control(const char *path) { return !strncmp(path, "/_mock/", 7) || !strcmp(path, "/_mock"); }
-
-static bool is_device_endpoint(const char *path) {
-  return !strcmp(path, "/v1/provisioning/commands") || !strcmp(path, "/v1/provisioning/response");
-}
+/* ---- the pipeline's hooks: faults, journal, metrics -------------------------------- */
 
 /* The value of "Authorization: Bearer <value>", or NULL. */
 static const char *bearer(http_req *r) {
@@ -245,65 +269,31 @@ static const char *bearer(http_req *r) {
   return *h ? h : NULL;
 }
 
-/* The device a request is about, as fault rules see it before any handler runs: the
- * credential's device on the device endpoints (read, not verified), the {id} of an owner
- * path under /v1/claimed-devices/ or /v1/devices/. "" when none. */
-static void device_of(http_req *r, char out[37]) {
-  *out = 0;
-  if (is_device_endpoint(r->path)) {
-    const char *cred = bearer(r);
-    if (!cred || svc_credential_device_id(cred, strlen(cred), out)) *out = 0;
-    return;
-  }
-  static const char *const prefixes[] = {"/v1/claimed-devices/", "/v1/devices/"};
-  for (size_t i = 0; i < 2; i++) {
-    size_t n = strlen(prefixes[i]);
-    if (strncmp(r->path, prefixes[i], n)) continue;
-    const char *seg = r->path + n;
-    size_t len = strcspn(seg, "/");
-    if (len && len <= 36 && strncmp(seg, "bulk", len)) snprintf(out, 37, "%.*s", (int)len, seg);
-  }
-}
-
-/* Check the fault rules; true when one fired (x->fault, x->fault_id). The device id and
- * the team are worked out only when some rule matches on them. */
-static bool check_faults(http_server *h, http_exchange *x) {
+/* Check the fault rules; true when one fired. The subject as fault rules see it before
+ * any handler runs: the credential's device on device calls (read, not verified), the
+ * device the path names on owner calls, and the caller's API key. */
+static bool check_faults(http_exchange *x) {
   http_req *r = &x->r;
-  faults *f = h->app->faults;
-  unsigned needs = faults_needs(f);
-  char device[37] = "", team_key[520] = "";
   const char *key = bearer(r);
-  bool device_ep = is_device_endpoint(r->path);
-  fault_request q = {.protocol = r->protocol, .method = r->method, .path = r->path};
-  if (needs & (FAULT_NEEDS_DEVICE | FAULT_NEEDS_TEAM)) device_of(r, device);
-  if (*device) q.device_id = device;
-  /* match.team is an API key: the caller's own on owner calls, the key of the team that
-   * has claimed the device on device calls. */
-  if ((needs & FAULT_NEEDS_TEAM) && device_ep && *device && !svc_device_team_key(h->app->svc, device, team_key, sizeof team_key))
-    q.team = team_key;
-  else if (!device_ep)
-    q.team = key;
-  if (!faults_match(f, &q, &x->fault, x->fault_id)) return false;
-  x->faulted = true;
-  /* The handler may never run: fill in what the log line and the journal show. */
-  r->device_endpoint = device_ep;
-  if (!*device) device_of(r, device);
-  if (device_ep) snprintf(r->device_id, sizeof r->device_id, "%s", device);
-  else if (key && strlen(key) <= 512) svc_owner_id(key, r->team.owner_id);
+  exchange_subject s = {.device_call = r->ex.flags & EXCHANGE_DEVICE};
+  if (s.device_call) {
+    s.credential = key;
+    s.credential_len = key ? strlen(key) : 0;
+  } else {
+    s.device_id = *r->ex.path_device ? r->ex.path_device : NULL;
+    s.api_key = key;
+  }
+  if (!exchange_faults(&r->ex, r->app, &s)) return false;
+  /* The handler may never run: a device call still answers with minimal headers. */
+  r->device_endpoint = s.device_call;
   return true;
 }
 
 /* Answer as a fired fault with status S asks: {"code": S*100, "message": "injected fault <id>"}. */
 static void answer_fault(http_exchange *x, int status) {
   char msg[64];
-  snprintf(msg, sizeof msg, "injected fault %s", x->fault_id);
+  snprintf(msg, sizeof msg, "injected fault %s", x->r.ex.fault_id);
   http__json(&x->r, (unsigned)status, json_pack("{s:i, s:s}", "code", status * 100, "message", msg));
-}
-
-static int64_t wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Suspend x's connection for its fault's delay. False when it cannot be (no timer, or
@@ -312,7 +302,7 @@ static bool suspend(http_server *h, http_exchange *x) {
   delayed *d = malloc(sizeof *d);
   if (!d) return false;
   d->conn = x->r.conn;
-  d->due_us = now_us() + (int64_t)x->fault.delay_ms * 1000;
+  d->due_us = now_us() + (int64_t)x->r.ex.fault.delay_ms * 1000;
   pthread_mutex_lock(&h->delay_lock);
   if (!h->timer_started || h->stopping) {
     pthread_mutex_unlock(&h->delay_lock);
@@ -371,35 +361,23 @@ static void *delay_timer(void *arg) {
 
 static bool is_cbor(const char *type) { return type && strstr(type, "cbor"); }
 
-/* Everything written once a request is answered (status 0: closed without an answer):
- * the log line, the metrics counters, the journal entry (not for control calls). */
+/* Write the record of an answered request (status 0: closed without an answer). */
 static void record(http_server *h, http_exchange *x, unsigned status) {
   http_req *r = &x->r;
   char status_text[12];
   if (status) snprintf(status_text, sizeof status_text, "%u", status);
   else snprintf(status_text, sizeof status_text, "none");
-  double duration_ms = (double)(now_us() - r->start_us) / 1000.0;
-  const char *fault = x->faulted ? x->fault_id : NULL;
-  log_request_line l = {
-    .request_id = r->request_id, .protocol = r->protocol, .method = r->method, .path = r->path,
-    .status = status_text, .device_id = r->device_id, .team = r->team.owner_id, .fault = fault,
-    .duration_ms = duration_ms,
-  };
-  log_request(&l);
-  app *a = h->app;
-  metrics_request(a->metrics, r->protocol, x->route, status_text);
-  if (!strcmp(r->method, "GET") && !strcmp(r->path, "/v1/provisioning/commands")) metrics_device_poll(a->metrics, r->protocol);
-  if (!journal_enabled(a->journal) || is_control(r->path)) return;
-  journal_entry e = {
-    .time_ms = x->wall_ms, .request_id = r->request_id, .protocol = r->protocol, .method = r->method,
-    .path = r->path, .query = x->query, .status = (int)status, .device_id = r->device_id,
-    .team = r->team.owner_id, .duration_ms = duration_ms,
-    .request_body = r->body, .request_len = r->body_len,
-    .request_binary = is_cbor(http__header(r, MHD_HTTP_HEADER_CONTENT_TYPE)) || !strcmp(r->path, "/v1/provisioning/response"),
-    .response_body = r->resp, .response_len = r->resp_len, .response_binary = is_cbor(r->resp_type),
-    .fault = fault,
-  };
-  journal_add(a->journal, &e);
+  exchange_outcome o = {.status = status_text, .code = (int)status};
+  if (exchange_journaled(h->app, &r->ex)) {
+    o.query = x->query;
+    o.request_body = r->body;
+    o.request_len = r->body_len;
+    o.request_binary = is_cbor(http__header(r, MHD_HTTP_HEADER_CONTENT_TYPE)) || (r->ex.flags & EXCHANGE_CBOR_BODY);
+    o.response_body = r->resp;
+    o.response_len = r->resp_len;
+    o.response_binary = is_cbor(r->resp_type);
+  }
+  exchange_record(h->app, &r->ex, &o);
 }
 
 /* ---- libmicrohttpd callbacks ------------------------------------------------------ */
@@ -410,7 +388,7 @@ static enum MHD_Result queue_answer(http_req *r) {
   if (!resp) return MHD_NO;
   r->resp = NULL; /* now owned by the response */
   if (r->resp_type) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->resp_type);
-  if (!r->device_endpoint) MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+  if (!r->device_endpoint) MHD_add_response_header(resp, "X-Request-Id", r->ex.request_id);
   if (r->allow) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
   enum MHD_Result ret = MHD_queue_response(r->conn, r->status, resp);
   MHD_destroy_response(resp);
@@ -431,15 +409,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   http_req *r = &x->r;
   if (!x->started) {
     x->started = true;
-    x->wall_ms = wall_ms();
     r->app = h->app;
     r->conn = conn;
     r->method = method;
     r->path = url;
     r->protocol = h->protocol;
-    r->start_us = now_us();
-    snprintf(r->request_id, sizeof r->request_id, "%08x%010llx", request_prefix,
-             (unsigned long long)atomic_fetch_add(&request_counter, 1));
+    exchange_begin(&r->ex, h->protocol, method, url);
+    find_route(r, x->allow);
+    /* The headers are in, the body is not: checks that need the headers only (the
+     * credential, the declared length) belong here, so a refused request's body is
+     * never read. */
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY) r->too_large = true;
     return MHD_YES;
@@ -473,21 +452,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   if (x->suspended) {
     /* Back from a fault's delay: carry out the rest of the action. It stays counted
      * until on_completed, so a stop waits for the answer to be sent, not just queued. */
-  } else if (faults_any(h->app->faults) && !is_control(r->path) && check_faults(h, x)) {
-    char allow[64];
-    find_route(r, &x->route, allow);
-    if (x->fault.delay_ms > 0 && suspend(h, x)) return MHD_YES;
+  } else if (faults_any(h->app->faults) && !(r->ex.flags & EXCHANGE_CONTROL) && check_faults(x)) {
+    if (r->ex.fault.delay_ms > 0 && suspend(h, x)) return MHD_YES;
   }
-  if (x->faulted && fault_http_closes(&x->fault)) {
+  if (r->ex.faulted && fault_http_closes(&r->ex.fault)) {
     record(h, x, 0);
     return MHD_NO; /* libmicrohttpd closes the connection without an answer */
   }
-  if (x->faulted && fault_http_status(&x->fault))
-    answer_fault(x, fault_http_status(&x->fault));
+  if (r->ex.faulted && fault_http_status(&r->ex.fault))
+    answer_fault(x, fault_http_status(&r->ex.fault));
   else if (r->too_large)
     http__fail(r, ERR_TOO_LARGE, "body is larger than %d bytes", HTTP_MAX_BODY);
   else
-    x->route = dispatch(r);
+    dispatch(x);
   record(h, x, r->status);
   return queue_answer(r);
 }
@@ -527,11 +504,6 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_error(void *cls, const 
 
 int http_start(http_server **out, app *a, const http_listen *l, char *why, size_t whysz) {
   *out = NULL;
-  if (!request_prefix) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    request_prefix = (uint32_t)(ts.tv_nsec ^ (ts.tv_sec << 12) ^ (uint32_t)getpid() << 20);
-  }
   struct sockaddr_storage ss = {0};
   unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
   if (strchr(l->bind, ':')) {

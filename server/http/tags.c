@@ -1,22 +1,11 @@
 /* HTTP handlers of provisioning tags and groups (owner-api §5).
  *
  * A tag may hold '/', and libmicrohttpd hands handlers the decoded path, so a tag like
- * "fleet/eu" arrives as several path segments: the route table matches one to four
- * segments after /v1/provisioning/tags/, and the handlers take the tag as the whole
- * rest of the path. */
-#include <string.h>
-
+ * "fleet/eu" arrives as several path segments: the route table's {*} takes the whole
+ * rest of the path after /v1/provisioning/tags/ as the tag. */
 #include "handlers.h"
 
-#define TAGS_PREFIX "/v1/provisioning/tags/"
-
-/* The tag named by the path (everything after the prefix). */
-static const char *path_tag(http_req *r) {
-  return !strncmp(r->path, TAGS_PREFIX, strlen(TAGS_PREFIX)) ? r->path + strlen(TAGS_PREFIX) : r->params[0];
-}
-
 void tags_list(http_req *r) {
-  if (!http__owner_auth(r)) return;
   svc_page p;
   if (!http__page(r, &p)) return;
   err_t e;
@@ -26,7 +15,6 @@ void tags_list(http_req *r) {
 }
 
 void tags_create(http_req *r) {
-  if (!http__owner_auth(r)) return;
   json_t *body = http__body_object(r);
   if (!body) return;
   err_t e;
@@ -37,15 +25,13 @@ void tags_create(http_req *r) {
 }
 
 void tags_get(http_req *r) {
-  if (!http__owner_auth(r)) return;
   err_t e;
   json_t *out = NULL;
-  int rc = svc_tag_get(r->app->svc, &r->team, path_tag(r), &out, &e);
+  int rc = svc_tag_get(r->app->svc, &r->team, r->params[0], &out, &e);
   http__result(r, rc, &e, 200, out);
 }
 
 void tags_delete(http_req *r) {
-  if (!http__owner_auth(r)) return;
   err_t e;
-  http__done(r, svc_tag_delete(r->app->svc, &r->team, path_tag(r), &e), &e);
+  http__done(r, svc_tag_delete(r->app->svc, &r->team, r->params[0], &e), &e);
 }
