@@ -1,5 +1,5 @@
 /* nrfprov-mock: option parsing, start-up, the ready announcement, signals, shutdown.
- * Also the human subcommands (`token decode`, `ca --print`). Start-up is all-or-nothing: any failure
+ * Also the human subcommands (`token decode`, `ca --print`, and `probe` in cli/probe.c). Start-up is all-or-nothing: any failure
  * prints one line on stderr and exits 1 with nothing left running. */
 #include <jansson.h>
 #include <signal.h>
@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "cli/probe.h"
 #include "clock.h"
 #include "coap/coap.h"
 #include "faults.h"
@@ -231,6 +232,7 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   if (argc >= 2 && !strcmp(argv[1], "token")) return token_decode(argc, argv);
   if (argc >= 2 && !strcmp(argv[1], "ca")) return ca_print(argc, argv);
+  if (argc >= 2 && !strcmp(argv[1], "probe")) return probe_main(argc, argv);
   options o;
   char why[512];
   int rc = options_parse(&o, argc, argv, why, sizeof why);

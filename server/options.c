@@ -210,6 +210,7 @@ void options_print_help(FILE *out) {
           "       nrfprov-mock --version\n"
           "       nrfprov-mock token decode <token>\n"
           "       nrfprov-mock ca --print [--data-dir DIR]\n"
+          "       nrfprov-mock probe [--url URL] [--timeout S] [--cacert FILE]\n"
           "\nA local stand-in for nRF Cloud's Provisioning Service.\n"
           "Every option can also be set with the environment variable shown.\n\n");
   for (size_t i = 0; i < N_OPTIONS; i++) {
