@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
 # Install every package needed to build, run and test nrfprov-mock on Debian 12.
 # Idempotent: installs only what is missing; uses sudo only when not root.
+#
+#   scripts/install-deps.sh          everything: build, tests, fuzzing, benchmarks
+#   scripts/install-deps.sh build    only what building the programs and their .deb
+#                                    needs (docker/build.sh, the CI recipes of docs/ci/)
 set -euo pipefail
 
-packages=(
-  build-essential cmake pkg-config
-  libmicrohttpd-dev libcoap3-dev libcoap3-bin libmbedtls-dev libjansson-dev libcbor-dev
-  libcsv-dev uuid-dev libsqlite3-dev libhttp-parser-dev
-  libcriterion-dev libcurl4-openssl-dev curl python3-requests
+build_packages=(
+  build-essential cmake pkg-config file
+  libmicrohttpd-dev libcoap3-dev libmbedtls-dev libjansson-dev libcbor-dev
+  libcsv-dev uuid-dev libsqlite3-dev libhttp-parser-dev libcurl4-openssl-dev
+)
+packages=("${build_packages[@]}"
+  libcoap3-bin libcriterion-dev curl python3-requests python3-yaml
   clang libclang-rt-14-dev
 )
+case ${1:-all} in
+  all) ;;
+  build) packages=("${build_packages[@]}") ;;
+  *) echo "usage: scripts/install-deps.sh [all|build]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
