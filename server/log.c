@@ -10,6 +10,7 @@
 #include "log.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -103,7 +104,8 @@ static char *escape(char *out, size_t n, const char *s) {
 static void emit(json_t *obj, const char *text) {
   char *s = NULL;
   if (json_format) {
-    s = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    /* 15 significant digits: a duration rounded to microseconds prints as such. */
+    s = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)) : NULL;
     text = s ? s : "{\"level\":\"error\",\"msg\":\"a log line could not be rendered as JSON\"}";
   }
   flockfile(stderr);
@@ -147,13 +149,41 @@ void log_request(const log_request_line *l) {
   json_t *obj = NULL;
   if (json_format) {
     obj = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:f}", "time", ts, "level", "info", "requestId", id,
-                    "protocol", proto, "method", method, "path", path, "status", status, "durationMs", l->duration_ms);
+                    "protocol", proto, "method", method, "path", path, "status", status, "durationMs",
+                    round(l->duration_ms * 1000.0) / 1000.0);
     if (obj && l->device_id && *l->device_id) json_object_set_new(obj, "deviceId", json_string(device));
     if (obj && l->team && *l->team) json_object_set_new(obj, "team", json_string(team));
     if (obj && fault) json_object_set_new(obj, "fault", json_string(fault));
   } else {
-    snprintf(line, sizeof line, "%s info  %s %s %s %s %s %.2fms device=%s team=%s%s%s", ts, id, proto, method, path,
+    snprintf(line, sizeof line, "%s info  %s %s %s %s %s %.3fms device=%s team=%s%s%s", ts, id, proto, method, path,
              status, l->duration_ms, device, team, fault ? " fault=" : "", fault ? fault : "");
+  }
+  emit(obj, line);
+  json_decref(obj);
+}
+
+void log_event(const char *event, json_t *fields) {
+  if (!log_enabled(LOG_INFO)) return;
+  char ts[40], line[3000], buf[1024];
+  timestamp(ts, sizeof ts);
+  json_t *obj = NULL;
+  const char *key;
+  json_t *v;
+  if (json_format) {
+    obj = json_pack("{s:s, s:s, s:s}", "time", ts, "level", "info", "event", event);
+    json_object_foreach(fields, key, v) {
+      if (!obj) break;
+      json_object_set_new(obj, key, json_is_string(v) ? json_string(escape(buf, sizeof buf, json_string_value(v))) : json_copy(v));
+    }
+  } else {
+    size_t k = (size_t)snprintf(line, sizeof line, "%s info  event=%s", ts, event);
+    json_object_foreach(fields, key, v) {
+      if (k >= sizeof line) break;
+      if (json_is_string(v))
+        k += (size_t)snprintf(line + k, sizeof line - k, " %s=%s", key, field(buf, sizeof buf, json_string_value(v)));
+      else if (json_is_integer(v))
+        k += (size_t)snprintf(line + k, sizeof line - k, " %s=%lld", key, (long long)json_integer_value(v));
+    }
   }
   emit(obj, line);
   json_decref(obj);

@@ -28,4 +28,9 @@ typedef struct {
 /* Print one request line at info level. */
 void log_request(const log_request_line *l);
 
+typedef struct json_t json_t;
+/* Print one domain event line at info level: "event" plus the members of fields (a JSON
+ * object, not stolen), numbers as numbers in the JSON format. */
+void log_event(const char *event, json_t *fields);
+
 #endif

@@ -919,3 +919,14 @@ int pki_pubkey_der_to_pem(const uint8_t *der, size_t len, char **pem, char *why,
   *pem = (char *)out;
   return 0;
 }
+
+int pki_cert_serial_hex(const char *pem, char *out, size_t n) {
+  mbedtls_x509_crt crt;
+  mbedtls_x509_crt_init(&crt);
+  int rc = mbedtls_x509_crt_parse(&crt, (const unsigned char *)pem, strlen(pem) + 1) ? -1 : 0;
+  if (!rc && n < crt.serial.len * 2 + 1) rc = -1;
+  for (size_t i = 0; !rc && i < crt.serial.len; i++) snprintf(out + 2 * i, 3, "%02x", crt.serial.p[i]);
+  if (!rc && !crt.serial.len) *out = 0;
+  mbedtls_x509_crt_free(&crt);
+  return rc;
+}

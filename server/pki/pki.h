@@ -43,6 +43,8 @@ const char *pki_server_key_pem(const pki *p);
 /* Verify a DER PKCS#10 CSR and issue a device certificate (CN = device_id); *cert_pem is malloc'd. */
 int pki_issue_device_cert(pki *p, const uint8_t *csr_der, size_t csr_len, const char *device_id,
                           char **cert_pem, char *why, size_t whysz);
+/* The serial number of a PEM certificate as lower-case hex (no separators); -1 if unreadable. */
+int pki_cert_serial_hex(const char *pem, char *out, size_t n);
 /* DER SubjectPublicKeyInfo to "BEGIN PUBLIC KEY" PEM, malloc'd; -1 if not a valid public key. */
 int pki_pubkey_der_to_pem(const uint8_t *der, size_t len, char **pem, char *why, size_t whysz);
 

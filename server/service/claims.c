@@ -84,6 +84,7 @@ int svc__claim_insert(svc *s, const svc_team *t, const svc_claim_device *d, cons
       store_claim_set_tags(s->store, row, t->id, (const char *const *)tags->v, tags->n))
     return err_set(e, ERR_INTERNAL, "cannot store the claim of %s", d->device_id);
   if (seq) *seq = row;
+  svc__event("claimed", d->device_id, t->owner_id, "{s:s}", "deviceType", d->device_type);
   return 0;
 }
 
@@ -309,6 +310,7 @@ int svc_unclaim(svc *s, const svc_team *t, const char *device_id, err_t *e) {
   int rc = store_claim_delete(s->store, t->id, device_id);
   if (rc < 0) rc = err_set(e, ERR_INTERNAL, "cannot unclaim %s", device_id);
   else if (rc > 0) rc = err_set(e, ERR_NOT_FOUND, "no claimed device %s", device_id);
+  else svc__event("unclaimed", device_id, t->owner_id, NULL);
   store_end(s->store, rc == 0);
   return rc;
 }
@@ -321,6 +323,7 @@ int svc_claim_block(svc *s, const svc_team *t, const char *device_id, bool block
     store_claim_row_free(&c);
     if (store_claim_set_blocked(s->store, c.seq, blocked)) rc = err_set(e, ERR_INTERNAL, "cannot update %s", device_id);
     else rc = svc__claim_view(s, t->id, device_id, out, e);
+    if (!rc) svc__event(blocked ? "blocked" : "unblocked", device_id, t->owner_id, NULL);
   }
   store_end(s->store, rc == 0);
   return rc;

@@ -219,6 +219,7 @@ int svc_command_deliver(svc *s, const svc_team *t, const char *device_id, const 
   if (!rc) {
     if (strcmp(k.status, "PENDING")) rc = err_set(e, ERR_COMMAND_FINAL, "command %s is %s, not PENDING", command_id, k.status);
     else if (store_command_set_status(s->store, k.seq, "IN_PROGRESS", NULL)) rc = err_set(e, ERR_INTERNAL, "cannot update command");
+    else svc__event("command.delivered", device_id, t->owner_id, "{s:s, s:s}", "commandId", k.id, "type", k.type);
     store_command_free(&k);
     if (!rc) rc = command_view(s, c.seq, command_id, out, e);
   }

@@ -244,8 +244,13 @@ static int fetch(svc *s, const store_device_claim *c, const svc_fetch *f, uint8_
     } else {
       *len = (size_t)k;
       for (size_t i = 0; i < delivered_upto && !rc; i++)
-        if (!strcmp(qa.v[i].cmd.status, "PENDING") && store_command_set_status(s->store, qa.v[i].cmd.seq, "IN_PROGRESS", NULL))
-          rc = err_set(e, ERR_INTERNAL, "cannot mark commands delivered");
+        if (!strcmp(qa.v[i].cmd.status, "PENDING")) {
+          if (store_command_set_status(s->store, qa.v[i].cmd.seq, "IN_PROGRESS", NULL))
+            rc = err_set(e, ERR_INTERNAL, "cannot mark commands delivered");
+          else
+            svc__event_team(s, "command.delivered", c->device_id, c->team_id, "{s:s, s:s}", "commandId", qa.v[i].cmd.id,
+                            "type", qa.v[i].cmd.type);
+        }
     }
   }
   free(ws);
@@ -314,6 +319,14 @@ int svc__settle(svc *s, const store_device_claim *c, const store_command *k, con
   if (!text || store_command_set_status(s->store, k->seq, o->failed ? "FAILED" : "SUCCEEDED", text) ||
       (o->failed && store_command_cancel_after(s->store, c->seq, k->qseq)) || store_claim_touch(s->store, c->seq))
     rc = err_set(e, ERR_INTERNAL, "cannot settle command %s", k->id);
+  if (!rc && o->failed) {
+    svc__event_team(s, "command.failed", c->device_id, c->team_id, "{s:s, s:s, s:i, s:s}", "commandId", k->id, "type", k->type,
+                    "cmeError", (int)o->cme, "message", o->message ? o->message : "");
+    /* A failure cancels the rest of the queue and reports ERROR (owner-api §3.4). */
+    svc__event_team(s, "device.error", c->device_id, c->team_id, "{s:s, s:i}", "commandId", k->id, "cmeError", (int)o->cme);
+  } else if (!rc) {
+    svc__event_team(s, "command.succeeded", c->device_id, c->team_id, "{s:s, s:s}", "commandId", k->id, "type", k->type);
+  }
   if (!rc && !o->failed && !strcmp(k->type, "cloudAccessKeyGeneration")) {
     json_t *csr = json_object_get(json_object_get(resp, k->type), "csr");
     if (json_string_length(csr)) rc = svc__onboard(s, c, k, json_string_value(csr), e);

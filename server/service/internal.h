@@ -56,6 +56,14 @@ bool svc__poll_lookup(svc *s, const char *device_id, uint64_t gen, svc_poll_entr
 /* Record facts learned at generation gen (no_identity -1 / state POLL_UNKNOWN: not learned). */
 void svc__poll_remember(svc *s, const char *device_id, uint64_t gen, int no_identity, svc_poll_state state);
 
+/* Record a domain event of device_id for the team owner_id, logged when the running
+ * transaction commits (events.c); fmt (json_pack, may be NULL) adds fields. */
+void svc__event(const char *event, const char *device_id, const char *owner_id, const char *fmt, ...);
+/* The same with the team given by its row id (looked up in the open transaction). */
+void svc__event_team(svc *s, const char *event, const char *device_id, int64_t team_id, const char *fmt, ...);
+/* The store's end hook: print the recorded events if committed, else drop them. */
+void svc__events_end(void *ctx, bool committed);
+
 /* Format 16 bytes as a lower-case 8-4-4-4-12 UUID. */
 void svc__uuid_format(const uint8_t b[16], char out[37]);
 /* Resolve a team inside an open transaction. */

@@ -15,6 +15,7 @@
 typedef struct {
   int64_t seq;
   char id[37];
+  char *name;
   json_t *commands;
 } pending_rule;
 
@@ -29,6 +30,7 @@ static void collect_rule(const store_rule_ref *r, void *ud) {
   pending_rule *p = &a->v[a->n++];
   p->seq = r->seq;
   snprintf(p->id, sizeof p->id, "%s", r->id);
+  p->name = strdup(r->name ? r->name : "");
   p->commands = json_loads(r->commands, 0, NULL);
 }
 
@@ -61,6 +63,9 @@ static int apply_rule(svc *s, const store_device_claim *c, const pending_rule *r
     rc = svc__command_queue(s, c->seq, q[i].type, q[i].cmd, r->id, id, e);
   }
   if (!rc && store_rule_mark_applied(s->store, r->seq, c->seq)) rc = err_set(e, ERR_INTERNAL, "cannot mark the rule applied");
+  if (!rc)
+    svc__event_team(s, "rule.applied", c->device_id, c->team_id, "{s:s, s:s, s:i}", "ruleId", r->id, "rule",
+                    r->name ? r->name : "", "commandsQueued", (int)ok);
   free(q);
   return rc;
 }
@@ -74,6 +79,7 @@ int svc__apply_rules(svc *s, const store_device_claim *c, err_t *e) {
   for (size_t i = 0; i < a.n; i++) {
     if (!rc) rc = apply_rule(s, c, &a.v[i], e);
     json_decref(a.v[i].commands);
+    free(a.v[i].name);
   }
   free(a.v);
   return rc > 0 ? 0 : rc;
@@ -112,6 +118,9 @@ int svc__onboard(svc *s, const store_device_claim *c, const store_command *k, co
   if (store_device_upsert(s->store, c->team_id, c->device_id, json_string_value(json_object_get(p, "subType")), tags_text,
                           fw_text, cert))
     rc = err_set(e, ERR_INTERNAL, "cannot onboard device %s", c->device_id);
+  char serial[80] = "";
+  if (!rc && !pki_cert_serial_hex(cert, serial, sizeof serial))
+    svc__event_team(s, "device.onboarded", c->device_id, c->team_id, "{s:s, s:s}", "certificateSerial", serial, "commandId", k->id);
   free(tags_text);
   free(fw_text);
   json_decref(tags);

@@ -71,12 +71,14 @@ int svc_open(svc **out, store *st, pki *p, const svc_config *c, char *why, size_
     svc_close(s);
     return -1;
   }
+  store_on_end(st, svc__events_end, s);
   *out = s;
   return 0;
 }
 
 void svc_close(svc *s) {
   if (!s) return;
+  if (s->store) store_on_end(s->store, NULL, NULL);
   for (size_t i = 0; i < s->n_keys; i++) {
     free(s->keys[i].key);
     free(s->keys[i].name);

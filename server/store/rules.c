@@ -11,7 +11,7 @@
 
 int store_rules_unapplied(store *s, int64_t claim_seq, void (*fn)(const store_rule_ref *r, void *ud), void *ud) {
   sqlite3_stmt *st = store__stmt(s,
-    "SELECT r.seq, r.id, r.commands FROM rules r WHERE r.active = 1"
+    "SELECT r.seq, r.id, r.commands, r.name FROM rules r WHERE r.active = 1"
     " AND EXISTS (SELECT 1 FROM rule_tags rt JOIN claim_tags ct ON ct.team_id = rt.team_id AND ct.tag = rt.tag"
     "             WHERE rt.rule_seq = r.seq AND ct.claim_seq = ?1)"
     " AND NOT EXISTS (SELECT 1 FROM rule_applied ra WHERE ra.rule_seq = r.seq AND ra.claim_seq = ?1)"
@@ -22,6 +22,7 @@ int store_rules_unapplied(store *s, int64_t claim_seq, void (*fn)(const store_ru
     store_rule_ref r = {.seq = sqlite3_column_int64(st, 0)};
     snprintf(r.id, sizeof r.id, "%s", (const char *)sqlite3_column_text(st, 1));
     r.commands = strdup((const char *)sqlite3_column_text(st, 2));
+    r.name = (const char *)sqlite3_column_text(st, 3);
     fn(&r, ud);
     free(r.commands);
   }

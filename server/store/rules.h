@@ -9,6 +9,7 @@ typedef struct {
   int64_t seq;
   char id[37];
   char *commands; /* JSON array text, malloc'd */
+  const char *name; /* valid during the callback */
 } store_rule_ref;
 
 /* Active rules of the claim's team that share a tag with the claim and have not applied

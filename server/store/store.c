@@ -20,6 +20,8 @@ struct store {
   sqlite3_stmt *used[32];
   int n_used;               /* > 32: too many to track, finish them all */
   sqlite3_int64 changes_at_begin;
+  void (*on_end)(void *ctx, bool committed); /* store_on_end */
+  void *on_end_ctx;
   struct {
     const char *sql;
     sqlite3_stmt *stmt;
@@ -249,7 +251,13 @@ int store_end(store *s, bool ok) {
    * changed nothing knows its view holds until this moves. */
   if (ok && !rc && changed) store_bump_generation(s);
   pthread_mutex_unlock(&s->lock);
+  if (s->on_end) s->on_end(s->on_end_ctx, ok && !rc);
   return rc;
+}
+
+void store_on_end(store *s, void (*fn)(void *ctx, bool committed), void *ctx) {
+  s->on_end = fn;
+  s->on_end_ctx = ctx;
 }
 
 sqlite3_stmt *store__stmt(store *s, const char *sql) {

@@ -28,6 +28,9 @@ void store_close(store *s);
  * or rolls back, and releases the store. */
 int store_begin(store *s);
 int store_end(store *s, bool ok);
+/* Call fn(ctx, committed) at the end of every store_end, after the store is released
+ * (the service logs its domain events there, only for what committed). One hook. */
+void store_on_end(store *s, void (*fn)(void *ctx, bool committed), void *ctx);
 
 /* Take the store for reads only: no transaction (the lock alone keeps the view
  * consistent, as this is the only connection), so no BEGIN/COMMIT cost. */

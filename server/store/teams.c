@@ -19,3 +19,10 @@ int store_team_ensure(store *s, const char *api_key, const char *owner_id, const
   *id = sqlite3_last_insert_rowid(store__db(s));
   return 0;
 }
+
+void store_team_owner_id(store *s, int64_t id, char out[37]) {
+  sqlite3_stmt *st = store__stmt(s, "SELECT owner_id FROM teams WHERE id = ?1");
+  sqlite3_bind_int64(st, 1, id);
+  *out = 0;
+  if (sqlite3_step(st) == SQLITE_ROW) store__copy_text(st, 0, out, 37);
+}
