@@ -62,6 +62,12 @@ extern const size_t coap__n_routes;
 
 /* A Uri-Query item's value: NULL when absent, "" when present empty ("after="). */
 const char *coap__query(const coap_req *r, const char *key);
+/* Add one Uri-Query option's value (n bytes, not NUL-terminated) to r's query items: the
+ * option is one item, so a value may hold any byte; a NUL cuts it short and the first '='
+ * splits key from value ("after=" is an item with an empty value). -1 when r holds
+ * COAP_MAX_QUERY items or *used bytes of query_buf leave no room; then nothing is added.
+ * Pure: server.c feeds it from libcoap's option iterator, fuzz_coapquery directly. */
+int coap__query_add(coap_req *r, const uint8_t *value, size_t n, size_t *used);
 /* Answer with the error e: its CoAP code and its message as diagnostic payload. */
 void coap__error(coap_req *r, const err_t *e);
 /* Answer with error id and a printf message (NULL = the table's). */

@@ -210,8 +210,21 @@ const char *coap__query(const coap_req *r, const char *key) {
   return NULL;
 }
 
-/* Split the Uri-Query options into key/value pairs. Each option is one item, so a value
- * may hold any byte but NUL; "after=" is an item with an empty value. */
+int coap__query_add(coap_req *r, const uint8_t *value, size_t n, size_t *used) {
+  if (r->n_query >= COAP_MAX_QUERY || *used > sizeof r->query_buf || n + 1 > sizeof r->query_buf - *used) return -1;
+  char *item = r->query_buf + *used;
+  if (n) memcpy(item, value, n);
+  item[n] = 0;
+  *used += n + 1;
+  char *eq = strchr(item, '=');
+  if (eq) *eq = 0;
+  r->query[r->n_query].key = item;
+  r->query[r->n_query].value = eq ? eq + 1 : NULL;
+  r->n_query++;
+  return 0;
+}
+
+/* Split the Uri-Query options into key/value pairs (coap__query_add). */
 static void read_query(coap_req *r, const coap_pdu_t *request) {
   coap_opt_filter_t f;
   coap_opt_iterator_t it;
@@ -220,18 +233,7 @@ static void read_query(coap_req *r, const coap_pdu_t *request) {
   coap_option_filter_clear(&f);
   coap_option_filter_set(&f, COAP_OPTION_URI_QUERY);
   coap_option_iterator_init(request, &it, &f);
-  while ((o = coap_option_next(&it)) && r->n_query < COAP_MAX_QUERY) {
-    size_t n = coap_opt_length(o);
-    if (used + n + 1 > sizeof r->query_buf) break;
-    char *item = r->query_buf + used;
-    memcpy(item, coap_opt_value(o), n);
-    item[n] = 0;
-    used += n + 1;
-    char *eq = strchr(item, '=');
-    if (eq) *eq = 0;
-    r->query[r->n_query].key = item;
-    r->query[r->n_query].value = eq ? eq + 1 : NULL;
-    r->n_query++;
+  while ((o = coap_option_next(&it)) && coap__query_add(r, coap_opt_value(o), coap_opt_length(o), &used) == 0) {
   }
 }
 
