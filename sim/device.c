@@ -355,9 +355,11 @@ static void at_keygen(sim_device *d, char **v, int n, at_answer *a) {
   bool has_ku = n >= 5 && *v[4];
   if (tag < 0 || tag > 2147483647LL || type != 2 || (fmt != 0 && fmt != 1) || n > 5 || (has_ku && key_usage_bits(v[4], &ku)))
     return at_error(a, CME_BAD_PARAMS);
-  char subject[256];
+  /* With no attributes the modem's subject is CN=<device UUID> (docs/device-protocol.md
+   * §4.4); --csr-subject empty makes it an empty Name, as some device stacks send. */
+  char subject[256] = "";
   if (n >= 4 && *v[3]) snprintf(subject, sizeof subject, "%s", v[3]);
-  else snprintf(subject, sizeof subject, "CN=%s", d->uuid);
+  else if (!d->csr_subject_empty) snprintf(subject, sizeof subject, "CN=%s", d->uuid);
 
   mbedtls_pk_context key;
   if (es256_generate(&key)) return at_error(a, CME_MEMORY);
@@ -382,7 +384,10 @@ static void at_keygen(sim_device *d, char **v, int n, at_answer *a) {
   if (len <= 0 || pn < 0) return at_error(a, CME_MEMORY);
   /* mbedTLS writes DER at the end of the buffer. */
   const unsigned char *start = der + sizeof der - len;
-  if (keygen_format(start, (size_t)len, &d->identity, a->text, sizeof a->text) < 0) return at_error(a, CME_MEMORY);
+  keygen_info att = {.payload_id = fmt == 0 ? KEYGEN_PAYLOAD_CSR : KEYGEN_PAYLOAD_PUBKEY, .sec_tag = (uint32_t)tag};
+  memcpy(att.device_id, d->id, sizeof att.device_id);
+  if (random_bytes(att.nonce, sizeof att.nonce)) return at_error(a, CME_MEMORY);
+  if (keygen_format(start, (size_t)len, &att, &d->identity, a->text, sizeof a->text) < 0) return at_error(a, CME_MEMORY);
   credential_path(d, tag, 0, path, sizeof path, true);
   if (mkdir_p(path)) return at_error(a, CME_MEMORY);
   credential_path(d, tag, 2, path, sizeof path, false);

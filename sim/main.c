@@ -31,6 +31,7 @@ static const char usage[] =
   "       nrfprov-sim identity --dir DEV\n"
   "       nrfprov-sim run      --dir DEV --url http://…|https://…|coap://…|coaps://… [--ca FILE] [--once]\n"
   "                            [--fail \"%KEYGEN=514\"]… [--rx-max 2048] [--tx-max 2048] [--limit 10]\n"
+  "                            [--csr-subject uuid|empty]\n"
   "\n"
   "A simulated nRF91 device running the nRF Connect SDK's provisioning client.\n"
   "  create    make a device directory: identity key (P-256), UUID, device type code,\n"
@@ -41,6 +42,8 @@ static const char usage[] =
   "  run       provision: fetch commands, run them against the directory, report, repeat\n"
   "            until nothing is left or finished was acknowledged (--once: one round)\n"
   "            --fail CMD=CME makes every CMD (e.g. %KEYGEN) fail with that CME error\n"
+  "            --csr-subject: the subject of a %KEYGEN CSR asked for without attributes:\n"
+  "            uuid (CN=<device UUID>, as the modem does; the default) or empty (an empty Name)\n"
   "\n"
   "Event lines of run: START, NO_COMMANDS, NOT_CLAIMED, COMMAND <id> OK, COMMAND <id> ERROR <cme>,\n"
   "DONE, FAILED <reason>. Exit status: 0 on DONE or NO_COMMANDS, 2 on NOT_CLAIMED, 1 otherwise.\n";
@@ -48,7 +51,7 @@ static const char usage[] =
 typedef struct {
   const char *dir, *uuid, *imei, *url, *ca;
   long type, rx_max, tx_max, limit;
-  bool once;
+  bool once, csr_empty;
   sim_fault faults[MAX_FAULTS];
   size_t n_faults;
 } args;
@@ -118,6 +121,10 @@ static int parse_args(int argc, char **argv, const char *allowed, args *a) {
     else if (!strcmp(f, "--rx-max")) rc = parse_long(f, v, 64, 1 << 20, &a->rx_max);
     else if (!strcmp(f, "--tx-max")) rc = parse_long(f, v, 64, 1 << 20, &a->tx_max);
     else if (!strcmp(f, "--limit")) rc = parse_long(f, v, 1, 64, &a->limit);
+    else if (!strcmp(f, "--csr-subject")) {
+      if (strcmp(v, "uuid") && strcmp(v, "empty")) return fail_usage("--csr-subject: '%s' must be uuid or empty", v);
+      a->csr_empty = !strcmp(v, "empty");
+    }
     else if (!strcmp(f, "--fail")) {
       if (a->n_faults == MAX_FAULTS) return fail_usage("--fail: at most %d", MAX_FAULTS);
       rc = parse_fault(v, &a->faults[a->n_faults++]);
@@ -241,6 +248,7 @@ static int cmd_run(const args *a) {
     fprintf(stderr, "nrfprov-sim: %s\n", why);
     return EXIT_FAILED;
   }
+  d.csr_subject_empty = a->csr_empty;
   args copy = *a;
   /* A trailing slash would double the one every path starts with. */
   char url[512];
@@ -318,7 +326,7 @@ int main(int argc, char **argv) {
     return cmd_print(cmd, &a);
   }
   if (!strcmp(cmd, "run")) {
-    if (parse_args(argc, argv, " --dir --url --ca --once --fail --rx-max --tx-max --limit ", &a)) return EXIT_FAILED;
+    if (parse_args(argc, argv, " --dir --url --ca --once --fail --rx-max --tx-max --limit --csr-subject ", &a)) return EXIT_FAILED;
     return cmd_run(&a);
   }
   return fail_usage("unknown command '%s'", cmd);

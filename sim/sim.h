@@ -28,6 +28,7 @@ typedef struct {
   char imei[16];
   char mfw[48];               /* modem firmware version, e.g. mfw_nrf91x1_2.0.1 */
   char after[SIM_CID_MAX];    /* the last processed correlation id ("" = none) */
+  bool csr_subject_empty;     /* %KEYGEN CSRs without attributes get an empty subject (run --csr-subject empty) */
   mbedtls_pk_context identity;
 } sim_device;
 

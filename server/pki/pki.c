@@ -16,6 +16,7 @@
  */
 #include "pki.h"
 #include "files.h"
+#include "pki/internal.h"
 #include "proto/defect.h"
 
 #include <arpa/inet.h>
@@ -97,6 +98,7 @@ typedef struct {
 typedef struct {
   mbedtls_pk_context *key;          /* the subject's public key */
   const char *subject;              /* in mbedTLS string form, e.g. "CN=x,O=y" */
+  const mbedtls_x509_name *subject_name; /* a parsed name used instead of subject, or NULL */
   int is_ca;
   unsigned key_usage;
   const char *eku_oid;              /* one extended key usage, or NULL */
@@ -486,7 +488,11 @@ static int sign_cert(pki *p, const cert_spec *s, mbedtls_x509_crt *out, char *wh
   mbedtls_x509write_crt_set_issuer_key(&w, self ? s->key : &p->ca_key);
   if ((ret = mbedtls_x509write_crt_set_serial(&w, &serial)) != 0) goto done;
   if ((ret = mbedtls_x509write_crt_set_validity(&w, from, to)) != 0) goto done;
-  if ((ret = mbedtls_x509write_crt_set_subject_name(&w, s->subject)) != 0) goto done;
+  if (s->subject_name)
+    ret = copy_name(&w.subject, s->subject_name);
+  else
+    ret = mbedtls_x509write_crt_set_subject_name(&w, s->subject);
+  if (ret != 0) goto done;
   if (self)
     ret = mbedtls_x509write_crt_set_issuer_name(&w, s->subject);
   else
@@ -814,23 +820,6 @@ const char *pki_server_key_pem(const pki *p) { return ensure(p) ? NULL : p->serv
 
 /* Device certificates. */
 
-/* Check the CSR's self-signature: proof that the requester holds the private key. */
-static int check_csr(mbedtls_x509_csr *csr, char *why, size_t whysz) {
-  char e[160];
-  if (csr->sig_md != MBEDTLS_MD_SHA256 && csr->sig_md != MBEDTLS_MD_SHA384 && csr->sig_md != MBEDTLS_MD_SHA512)
-    return defect(why, whysz, "CSR: signed with a digest weaker than SHA-256");
-  if (!mbedtls_pk_can_do(&csr->pk, MBEDTLS_PK_ECKEY))
-    return defect(why, whysz, "CSR: the public key is not an EC key");
-  const mbedtls_md_info_t *md = mbedtls_md_info_from_type(csr->sig_md);
-  unsigned char hash[MBEDTLS_MD_MAX_SIZE];
-  if (!md || mbedtls_md(md, csr->cri.p, csr->cri.len, hash) != 0)
-    return defect(why, whysz, "CSR: cannot hash the request");
-  int ret = mbedtls_pk_verify_ext(csr->sig_pk, csr->sig_opts, &csr->pk, csr->sig_md, hash,
-                                  mbedtls_md_get_size(md), csr->sig.p, csr->sig.len);
-  if (ret != 0) return defect(why, whysz, "CSR: the signature does not verify: %s", tls_err(ret, e, sizeof e));
-  return 0;
-}
-
 /* "CN=" + device_id with commas escaped, the only escape mbedTLS's name parser knows. */
 static int device_subject(const char *id, char *out, size_t size, char *why, size_t whysz) {
   size_t n = strlen(id), o = 0;
@@ -849,7 +838,7 @@ static int device_subject(const char *id, char *out, size_t size, char *why, siz
 
 int pki_issue_device_cert(pki *p, const uint8_t *csr_der, size_t csr_len, const char *device_id,
                           char **cert_pem, char *why, size_t whysz) {
-  char e[160], subject[3 + 2 * MAX_CN_LEN + 1];
+  char subject[3 + 2 * MAX_CN_LEN + 1];
   if (cert_pem) *cert_pem = NULL;
   if (!p || !cert_pem) return defect(why, whysz, "no PKI or no place for the certificate");
   if (ensure(p) != 0) return defect(why, whysz, "the local CA could not be generated");
@@ -857,21 +846,18 @@ int pki_issue_device_cert(pki *p, const uint8_t *csr_der, size_t csr_len, const 
   if (!device_id) return defect(why, whysz, "device id: missing");
   if (device_subject(device_id, subject, sizeof subject, why, whysz) != 0) return -1;
 
-  mbedtls_x509_csr csr;
+  pki_csr csr;
   mbedtls_x509_crt crt;
-  mbedtls_x509_csr_init(&csr);
   mbedtls_x509_crt_init(&crt);
-  int ret = mbedtls_x509_csr_parse_der(&csr, csr_der, csr_len);
-  if (ret != 0) {
-    defect(why, whysz, "CSR: not a DER PKCS#10 request: %s", tls_err(ret, e, sizeof e));
-    goto done;
-  }
-  if ((ret = check_csr(&csr, why, whysz)) != 0) goto done;
+  int ret = pki__csr_read(csr_der, csr_len, &csr, why, whysz);
+  if (ret != 0) goto done;
 
-  /* The CSR's subject is ignored: the device id the service authenticated names the device. */
+  /* The certificate names what the CSR names; an empty subject gets the device id the
+   * service authenticated (docs/keygen.md). */
   cert_spec s = {
       .key = &csr.pk,
       .subject = subject,
+      .subject_name = csr.subject_empty ? NULL : &csr.subject,
       .key_usage = MBEDTLS_X509_KU_DIGITAL_SIGNATURE | MBEDTLS_X509_KU_KEY_AGREEMENT,
       .eku_oid = MBEDTLS_OID_CLIENT_AUTH,
       .eku_len = MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH),
@@ -885,7 +871,7 @@ int pki_issue_device_cert(pki *p, const uint8_t *csr_der, size_t csr_len, const 
 
 done:
   mbedtls_x509_crt_free(&crt);
-  mbedtls_x509_csr_free(&csr);
+  pki__csr_free(&csr);
   return ret ? -1 : 0;
 }
 

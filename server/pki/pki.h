@@ -40,7 +40,8 @@ const char *pki_server_cert_pem(const pki *p);
 const char *pki_server_leaf_pem(const pki *p);
 /* Server private key PEM ("BEGIN EC PRIVATE KEY", SEC1: GnuTLS and OpenSSL read it). */
 const char *pki_server_key_pem(const pki *p);
-/* Verify a DER PKCS#10 CSR and issue a device certificate (CN = device_id); *cert_pem is malloc'd. */
+/* Verify a DER PKCS#10 CSR (an empty subject included) and issue a device certificate
+ * whose subject is the CSR's, or CN = device_id when that is empty; *cert_pem is malloc'd. */
 int pki_issue_device_cert(pki *p, const uint8_t *csr_der, size_t csr_len, const char *device_id,
                           char **cert_pem, char *why, size_t whysz);
 /* The serial number of a PEM certificate as lower-case hex (no separators); -1 if unreadable. */

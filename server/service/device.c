@@ -296,7 +296,7 @@ static json_t *success_response(const store_command *k, const char *msg) {
     char value[4096], why[128], pem[2048];
     uint8_t der[1024];
     size_t derlen;
-    if (msg && keygen_extract(msg, value, sizeof value) >= 0 && !keygen_decode(value, der, sizeof der, &derlen, why, sizeof why) &&
+    if (msg && keygen_extract(msg, value, sizeof value) >= 0 && !keygen_decode(value, der, sizeof der, &derlen, NULL, why, sizeof why) &&
         keygen_der_to_pem(der, derlen, 0, pem, sizeof pem) >= 0)
       json_object_set_new(inner, "publicKey", json_string(pem));
   }
@@ -358,9 +358,21 @@ static int report(svc *s, const store_device_claim *c, const dcbor_response *r, 
       /* A pre-step's answer only advances to the main step. */
       rc = store_command_set_pre_done(s->store, k.seq) ? err_set(e, ERR_INTERNAL, "cannot update the queue") : 0;
     } else if (open) {
-      svc_outcome o = {.failed = false, .message = r[i].message};
-      rc = svc__settle(s, c, &k, &o, e);
-      settled = true;
+      /* A %KEYGEN answer that does not hold fails its command (docs/keygen.md). */
+      char bad[320];
+      int kc = svc__keygen_type(k.type) ? svc__keygen_check(s, c, &k, r[i].message, bad, sizeof bad, e) : 0;
+      if (kc < 0) {
+        rc = kc;
+      } else if (kc > 0) {
+        log_msg(LOG_WARN, "device %s: command %s FAILED: %s", c->device_id, k.id, bad);
+        svc_outcome o = {.failed = true, .cme = 0, .message = bad};
+        rc = svc__settle(s, c, &k, &o, e);
+        settled = failed = true;
+      } else {
+        svc_outcome o = {.failed = false, .message = r[i].message};
+        rc = svc__settle(s, c, &k, &o, e);
+        settled = true;
+      }
     }
     store_command_free(&k);
     if (rc) return rc;

@@ -183,6 +183,12 @@ int svc__command_settle(svc *s, const char *device_id, const store_command *k, c
  * applied to it yet (owner-api §4.3), in creation order; a rule whose commands do not
  * all fit under the 20-unfinished limit waits, with every later one, for a later contact. */
 int svc__apply_rules(svc *s, const store_device_claim *c, err_t *e);
+/* Whether commands of this type run %KEYGEN (their answers are checked). */
+bool svc__keygen_type(const char *type);
+/* Check the %KEYGEN answer msg to command k of claim c (docs/keygen.md): 0 when it holds,
+ * 1 with the defect in why (the command must fail), or an error from the table. */
+int svc__keygen_check(svc *s, const store_device_claim *c, const store_command *k, const char *msg, char *why,
+                      size_t whysz, err_t *e);
 /* Onboard the device of a succeeded cloudAccessKeyGeneration: verify the CSR of the
  * %KEYGEN value, issue a certificate with the local CA, create the device (owner-api §6). */
 int svc__onboard(svc *s, const store_device_claim *c, const store_command *k, const char *keygen_value, err_t *e);

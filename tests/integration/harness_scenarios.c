@@ -7,7 +7,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <mbedtls/x509_csr.h>
+
 #include "proto/dcbor.h"
+#include "proto/es256.h"
+#include "proto/keygen.h"
 #include "proto/jwt.h"
 
 void sc_claim(mock *m, char cred[1200], char uuid[37]) {
@@ -108,7 +112,8 @@ void sc_fetch_report_provisioned(mock *m, dev_transport t) {
   cr_assert_eq(c[3].type, DCMD_FINISHED);
   cr_assert_str_eq(sc_command_status(m, uuid, csr_id, st), "IN_PROGRESS");
   cr_assert_str_eq(sc_command_status(m, uuid, fin_id, st), "IN_PROGRESS");
-  char keygen[] = "%KEYGEN: \"MIIBCjCBrwIBADAQ.0oRDoQEmoQRBIVhL\"\r\nOK\r\n";
+  char *keygen = sc_keygen_answer(uuid, true, 16842753), value[4096];
+  cr_assert_gt(keygen_extract(keygen, value, sizeof value), 0);
   dcbor_response r[] = {
     {c[0].cid, DRSP_AT, 0, ""}, {c[1].cid, DRSP_AT, 0, keygen}, {c[2].cid, DRSP_AT, 0, "OK\r\n"},
     {c[3].cid, DRSP_FINISHED_ACK, 0, NULL},
@@ -122,9 +127,10 @@ void sc_fetch_report_provisioned(mock *m, dev_transport t) {
   snprintf(path, sizeof path, "/v1/claimed-devices/%s/provisioning/%s", uuid, csr_id);
   http_resp *h = owner(m, SC_KEY, "GET", path, NULL);
   json_t *resp = json_object_get(json_object_get(h->json, "response"), "certificateSigningRequest");
-  cr_assert_str_eq(jstr(resp, "csr"), "MIIBCjCBrwIBADAQ.0oRDoQEmoQRBIVhL");
+  cr_assert_str_eq(jstr(resp, "csr"), value);
   cr_assert_str_eq(jstr(resp, "message"), keygen);
   http_resp_free(h);
+  free(keygen);
   cr_assert_eq(dev_fetch(&d, "after=", NULL, NULL), DEV_NOTHING, "nothing left");
   dcbor_commands_free(c, n);
   dev_close(&d);
@@ -298,4 +304,40 @@ void sc_bad_cbor(mock *m, dev_transport t) {
   const uint8_t bytes_not_text[] = {0x81, 0x82, 0x41, 0x61, 0x18, 0x66};
   cr_assert_eq(dev_report(&d, bytes_not_text, sizeof bytes_not_text), DEV_BAD_REQUEST);
   dev_close(&d);
+}
+
+char *sc_keygen_answer_der(const char *uuid, unsigned payload_id, uint32_t sec_tag, const uint8_t *der, size_t len) {
+  keygen_info a = {.payload_id = payload_id, .sec_tag = sec_tag};
+  for (int i = 0, k = 0; uuid[i] && k < 16; i++)
+    if (uuid[i] != '-') sscanf(uuid + i++, "%2hhx", &a.device_id[k++]);
+  size_t cap = len * 2 + 512;
+  char *out = malloc(cap);
+  cr_assert(out);
+  cr_assert_gt(keygen_format(der, len, &a, NULL, out, cap), 0);
+  return out;
+}
+
+char *sc_keygen_answer(const char *uuid, bool csr, uint32_t sec_tag) {
+  mbedtls_pk_context key;
+  unsigned char buf[1024];
+  int n;
+  cr_assert_eq(es256_generate(&key), 0);
+  if (csr) {
+    mbedtls_x509write_csr w;
+    mbedtls_x509write_csr_init(&w);
+    mbedtls_x509write_csr_set_md_alg(&w, MBEDTLS_MD_SHA256);
+    mbedtls_x509write_csr_set_key(&w, &key);
+    char subject[64];
+    snprintf(subject, sizeof subject, "CN=%s", uuid);
+    cr_assert_eq(mbedtls_x509write_csr_set_subject_name(&w, subject), 0);
+    n = mbedtls_x509write_csr_der(&w, buf, sizeof buf, es256_rng, NULL);
+    mbedtls_x509write_csr_free(&w);
+  } else {
+    n = mbedtls_pk_write_pubkey_der(&key, buf, sizeof buf);
+  }
+  mbedtls_pk_free(&key);
+  cr_assert_gt(n, 0);
+  /* mbedTLS writes DER at the end of the buffer. */
+  return sc_keygen_answer_der(uuid, csr ? KEYGEN_PAYLOAD_CSR : KEYGEN_PAYLOAD_PUBKEY, sec_tag, buf + sizeof buf - n,
+                              (size_t)n);
 }

@@ -4,6 +4,9 @@
 #ifndef NRFPROV_SCENARIOS_H
 #define NRFPROV_SCENARIOS_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "harness_device.h"
 
 typedef void (*scenario_fn)(mock *m, dev_transport t);
@@ -40,6 +43,13 @@ void sc_queue(mock *m, const char *uuid, const char *request_json, char id[37]);
 /* The status of a command / of the device. */
 const char *sc_command_status(mock *m, const char *uuid, const char *id, char out[24]);
 const char *sc_device_status(mock *m, const char *uuid, char out[24]);
+
+/* A well-formed %KEYGEN AT answer (docs/device-protocol.md §4.4) for device uuid and
+ * sec_tag around der, payload id 9 (CSR) or 8 (public key), with a random signature (for
+ * devices without a registered identity key); malloc'd. */
+char *sc_keygen_answer_der(const char *uuid, unsigned payload_id, uint32_t sec_tag, const uint8_t *der, size_t len);
+/* The same around the CSR (csr) or the SubjectPublicKeyInfo of a fresh P-256 key. */
+char *sc_keygen_answer(const char *uuid, bool csr, uint32_t sec_tag);
 
 #define SC_KEY "device-team"
 

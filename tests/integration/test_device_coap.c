@@ -254,10 +254,13 @@ Test(coap, block1_upload_of_a_large_report_is_applied) {
     free(body);
     cr_assert_eq(n, 2);
     /* A 3 KB %KEYGEN answer: seven Block1 blocks of 512 bytes with a Request-Tag. */
-    static char csr[3000], msg[3200];
-    for (size_t i = 0; i < sizeof csr - 1; i++) csr[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[(i * 7 + t) % 64];
-    csr[sizeof csr - 1] = 0;
-    snprintf(msg, sizeof msg, "%%KEYGEN: \"%s.0oRDoQEmoQRBIVhL\"\r\nOK\r\n", csr);
+    /* The DER part: a SEQUENCE around a 2.2 KB OCTET STRING (the answer's checks look at
+     * the envelope and the digest; a certificateSigningRequest does not onboard). */
+    static uint8_t der[2208];
+    der[0] = 0x30, der[1] = 0x82, der[2] = (sizeof der - 4) >> 8, der[3] = (sizeof der - 4) & 0xff;
+    der[4] = 0x04, der[5] = 0x82, der[6] = (sizeof der - 8) >> 8, der[7] = (sizeof der - 8) & 0xff;
+    for (size_t i = 8; i < sizeof der; i++) der[i] = (uint8_t)(i * 7 + t);
+    char *msg = sc_keygen_answer_der(uuid, 9, 16842753, der, sizeof der);
     dcbor_response r[] = {{c[0].cid, DRSP_AT, 0, ""}, {c[1].cid, DRSP_AT, 0, msg}};
     uint8_t *cbor;
     size_t clen;
@@ -275,8 +278,10 @@ Test(coap, block1_upload_of_a_large_report_is_applied) {
     /* The whole 3 KB answer arrived: the stored AT response is the one sent. */
     cr_assert_eq(strlen(jstr(resp, "message")), strlen(msg));
     cr_assert_str_eq(jstr(resp, "message"), msg);
-    cr_assert(strstr(jstr(resp, "csr"), csr), "the CSR is taken from it");
+    cr_assert_gt(strlen(jstr(resp, "csr")), 3000);
+    cr_assert(strstr(msg, jstr(resp, "csr")), "the CSR is taken from it");
     http_resp_free(h);
+    free(msg);
     if (t == 0) {
       /* Again over CoAPs: a new command. */
       sc_queue(&m, uuid, "{\"certificateSigningRequest\":{\"secTag\":16842753,\"attributes\":\"CN=big\"}}", id);

@@ -55,18 +55,27 @@ static size_t pubkey_der(mbedtls_pk_context *key, uint8_t *out, size_t size) {
   return (size_t)n;
 }
 
-/* A PKCS#10 CSR (DER) for key, at the start of out; returns its length. */
-static size_t csr_der(mbedtls_pk_context *key, uint8_t *out, size_t size) {
+/* A PKCS#10 CSR (DER) for key with subject (mbedTLS string form; "" = an empty Name), at
+ * the start of out; returns its length. */
+static size_t csr_der(mbedtls_pk_context *key, const char *subject, uint8_t *out, size_t size) {
   mbedtls_x509write_csr w;
   mbedtls_x509write_csr_init(&w);
   mbedtls_x509write_csr_set_md_alg(&w, MBEDTLS_MD_SHA256);
   mbedtls_x509write_csr_set_key(&w, key);
-  cr_assert_eq(mbedtls_x509write_csr_set_subject_name(&w, "CN=whatever-the-modem-says"), 0);
+  cr_assert_eq(mbedtls_x509write_csr_set_subject_name(&w, subject), 0);
   int n = mbedtls_x509write_csr_der(&w, out, size, mbedtls_ctr_drbg_random, &drbg);
   mbedtls_x509write_csr_free(&w);
   cr_assert_gt(n, 0);
   memmove(out, out + size - (size_t)n, (size_t)n);
   return (size_t)n;
+}
+
+/* The attested fields of a %KEYGEN answer of device uuid (docs/device-protocol.md §4.4). */
+static keygen_info attested(const char *uuid, unsigned payload_id, uint32_t sec_tag) {
+  keygen_info a = {.payload_id = payload_id, .sec_tag = sec_tag};
+  for (int i = 0, k = 0; uuid[i] && k < 16; i++)
+    if (uuid[i] != '-') sscanf(uuid + i++, "%2hhx", &a.device_id[k++]);
+  return a;
 }
 
 static void expect_status(http_resp *r, long status) {
@@ -146,9 +155,12 @@ static void onboard(device *dv) {
   uint8_t der[1024];
   char pub_answer[2048], csr_answer[2048];
   size_t dl = pubkey_der(&client_key, der, sizeof der);
-  cr_assert_gt(keygen_format(der, dl, &identity, pub_answer, sizeof pub_answer), 0);
-  dl = csr_der(&dv->csr_key, der, sizeof der);
-  cr_assert_gt(keygen_format(der, dl, &identity, csr_answer, sizeof csr_answer), 0);
+  keygen_info pub_att = attested(dv->uuid, KEYGEN_PAYLOAD_PUBKEY, 16842753), csr_att = attested(dv->uuid, KEYGEN_PAYLOAD_CSR, 16842753);
+  cr_assert_gt(keygen_format(der, dl, &pub_att, &identity, pub_answer, sizeof pub_answer), 0);
+  char subject[64];
+  snprintf(subject, sizeof subject, "CN=%s", dv->uuid);
+  dl = csr_der(&dv->csr_key, subject, der, sizeof der);
+  cr_assert_gt(keygen_format(der, dl, &csr_att, &identity, csr_answer, sizeof csr_answer), 0);
   dcbor_response resp[] = {
     {c[0].cid, DRSP_AT, 0, "OK\r\n"}, {c[1].cid, DRSP_AT, 0, pub_answer}, {c[2].cid, DRSP_AT, 0, "OK\r\n"},
     {c[3].cid, DRSP_AT, 0, csr_answer}, {c[4].cid, DRSP_AT, 0, "OK\r\n"},
@@ -224,7 +236,9 @@ Test(onboarding, nrf_cloud_rule_takes_a_device_from_claim_to_provisioned_and_onb
   cr_assert(la == lb && !memcmp(a, b, la), "the certificate holds the CSR's public key");
   char subject[256];
   cr_assert_gt(mbedtls_x509_dn_gets(subject, sizeof subject, &leaf.subject), 0);
-  cr_assert(strstr(subject, dv.uuid), "subject names the device: %s", subject);
+  char want[64];
+  snprintf(want, sizeof want, "CN=%s", dv.uuid);
+  cr_assert_str_eq(subject, want, "the certificate names what the CSR names");
   mbedtls_x509_crt_free(&chain);
   mbedtls_x509_crt_free(&leaf);
   http_resp_free(ca);
@@ -310,7 +324,8 @@ Test(onboarding, a_keygen_answer_without_a_csr_onboards_nothing) {
   uint8_t der[256];
   char answer[2048];
   size_t dl = pubkey_der(&key, der, sizeof der);
-  cr_assert_gt(keygen_format(der, dl, NULL, answer, sizeof answer), 0);
+  keygen_info att = attested(uuid, KEYGEN_PAYLOAD_CSR, 16842753);
+  cr_assert_gt(keygen_format(der, dl, &att, NULL, answer, sizeof answer), 0);
   dcbor_response resp[] = {{c[0].cid, DRSP_AT, 0, "OK\r\n"}, {c[1].cid, DRSP_AT, 0, answer}};
   uint8_t *out;
   size_t outlen;

@@ -377,12 +377,21 @@ static dcbor_owned_command *device_fetch(const char *cred, size_t *n) {
 }
 
 /* Answer every step of c with success, as the device would. */
-static void device_succeed(const char *cred, dcbor_owned_command *c, size_t n) {
+/* Answer every step as a device would: %KEYGEN with a well-formed answer for the
+ * command's sec tag and format, everything else OK. */
+static void device_succeed(const char *cred, const char *uuid, dcbor_owned_command *c, size_t n) {
   dcbor_response *r = calloc(n, sizeof *r);
+  char **answers = calloc(n, sizeof *answers);
   for (size_t i = 0; i < n; i++) {
     r[i].cid = c[i].cid;
     r[i].type = c[i].type == DCMD_AT ? DRSP_AT : c[i].type == DCMD_CONFIG ? DRSP_CONFIG_ACK : DRSP_FINISHED_ACK;
     r[i].message = c[i].type == DCMD_AT ? "OK\r\n" : NULL;
+    if (c[i].type == DCMD_AT && !strcmp(c[i].set_cmd, "%KEYGEN")) {
+      unsigned long tag = strtoul(c[i].params, NULL, 10);
+      const char *fmt = strchr(strchr(c[i].params, ',') + 1, ',') + 1;
+      answers[i] = sc_keygen_answer(uuid, *fmt == '0', (uint32_t)tag);
+      r[i].message = answers[i];
+    }
   }
   uint8_t *cbor;
   size_t len;
@@ -392,6 +401,8 @@ static void device_succeed(const char *cred, dcbor_owned_command *c, size_t n) {
   cr_assert_eq(dev_report(&d, cbor, len), DEV_ACCEPTED, "report: status %d", d.status);
   dev_close(&d);
   free(cbor);
+  for (size_t i = 0; i < n; i++) free(answers[i]);
+  free(answers);
   free(r);
 }
 
@@ -422,7 +433,7 @@ Test(rules_apply, at_next_contact_after_queued_commands_once) {
   cr_assert(json_object_get(json_object_get(json_array_get(items, 1), "request"), "config"));
   cr_assert_str_eq(jstr(json_array_get(items, 2), "ruleId"), rule);
   http_resp_free(r);
-  device_succeed(cred, c, n);
+  device_succeed(cred, uuid, c, n);
   dcbor_commands_free(c, n);
   cr_assert_str_eq(sc_device_status(&m, uuid, st), "PROVISIONED");
   /* Once: later contacts find nothing. */
@@ -439,7 +450,7 @@ Test(rules_apply, again_after_a_reset_or_a_reclaim) {
   size_t n;
   dcbor_owned_command *c = device_fetch(cred, &n);
   cr_assert_eq(n, 1);
-  device_succeed(cred, c, n);
+  device_succeed(cred, uuid, c, n);
   dcbor_commands_free(c, n);
   cr_assert_str_eq(sc_device_status(&m, uuid, st), "PROVISIONED");
   /* Reset: the rule matches again, so the device waits for it. */

@@ -261,7 +261,7 @@ static void provision_end_to_end(dev_transport t) {
   uint8_t der[2048];
   size_t derlen;
   char why[160];
-  cr_assert_eq(keygen_decode(csr, der, sizeof der, &derlen, why, sizeof why), 0, "csr: %s", why);
+  cr_assert_eq(keygen_decode(csr, der, sizeof der, &derlen, NULL, why, sizeof why), 0, "csr: %s", why);
   json_decref(items);
   expect_onboarded_with_the_key(dir, uuid);
 
@@ -465,7 +465,7 @@ Test(sim, credentials_are_written_and_keys_replaced) {
   uint8_t der[2048];
   size_t derlen;
   char why[160];
-  cr_assert_eq(keygen_decode(csr, der, sizeof der, &derlen, why, sizeof why), 0, "%s", why);
+  cr_assert_eq(keygen_decode(csr, der, sizeof der, &derlen, NULL, why, sizeof why), 0, "%s", why);
   mbedtls_x509_csr req;
   mbedtls_x509_csr_init(&req);
   cr_assert_eq(mbedtls_x509_csr_parse_der(&req, der, derlen), 0);
@@ -476,7 +476,7 @@ Test(sim, credentials_are_written_and_keys_replaced) {
   const char *msg = jstr(json_object_get(json_object_get(json_array_get(items, 3), "response"), "clientPrivateKeyGeneration"), "message");
   char value[4096];
   cr_assert(keygen_extract(msg, value, sizeof value) > 0, "%%KEYGEN answer: %s", msg);
-  cr_assert_eq(keygen_decode(value, der, sizeof der, &derlen, why, sizeof why), 0, "%s", why);
+  cr_assert_eq(keygen_decode(value, der, sizeof der, &derlen, NULL, why, sizeof why), 0, "%s", why);
   mbedtls_pk_context stored, answered;
   char *pem = read_text(dir, "keystore/9/private-key.pem");
   cr_assert_eq(es256_key_from_pem(&stored, pem, why, sizeof why), 0, "%s", why);
@@ -487,7 +487,7 @@ Test(sim, credentials_are_written_and_keys_replaced) {
   cr_assert(la == lb && !memcmp(pa, pb, (size_t)la), "the answered public key is the stored key's");
   /* The pre-step deleted the CSR's key before the new one was made in the same tag. */
   mbedtls_x509_csr_init(&req);
-  cr_assert_eq(keygen_decode(csr, der, sizeof der, &derlen, why, sizeof why), 0, "%s", why);
+  cr_assert_eq(keygen_decode(csr, der, sizeof der, &derlen, NULL, why, sizeof why), 0, "%s", why);
   cr_assert_eq(mbedtls_x509_csr_parse_der(&req, der, derlen), 0);
   pa = spki(&req.pk, a, sizeof a, &la);
   cr_assert(la != lb || memcmp(pa, pb, (size_t)la), "sec tag 9 holds the newer key");

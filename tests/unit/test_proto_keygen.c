@@ -1,6 +1,7 @@
 /* Unit tests of proto/keygen: answers built by keygen_format (CSR and public-key forms)
- * extract, decode back to the DER and verify with the identity key only; malformed values
- * are refused with their defect named. */
+ * extract, decode back to the DER and the attested payload (docs/device-protocol.md §4.4)
+ * and verify with the identity key only; malformed values, payload defects included, are
+ * refused with their defect named. */
 #include <criterion/criterion.h>
 #include <mbedtls/x509_csr.h>
 #include <stdio.h>
@@ -30,15 +31,27 @@ static size_t make_csr(uint8_t *der, size_t cap)
   return (size_t)n;
 }
 
+/* The attested fields the tests sign: device 50363154-3931-44f0-8022-121b6401627d. */
+static keygen_info att(unsigned payload_id, uint32_t sec_tag)
+{
+  keygen_info a = {.payload_id = payload_id, .sec_tag = sec_tag};
+  static const uint8_t id[16] = {0x50, 0x36, 0x31, 0x54, 0x39, 0x31, 0x44, 0xf0,
+                                0x80, 0x22, 0x12, 0x1b, 0x64, 0x01, 0x62, 0x7d};
+  memcpy(a.device_id, id, 16);
+  memset(a.nonce, 0xab, 16);
+  return a;
+}
+
 Test(keygen, csr_answer_round_trip_and_verify)
 {
+  keygen_info a = att(KEYGEN_PAYLOAD_CSR, 16842753), got;
   mbedtls_pk_context id, other;
   cr_assert_eq(es256_generate(&id), 0);
   cr_assert_eq(es256_generate(&other), 0);
   uint8_t der[1024], back[1024];
   size_t dn = make_csr(der, sizeof der), bn = 0;
   char answer[4096], value[4096], why[200];
-  int an = keygen_format(der, dn, &id, answer, sizeof answer);
+  int an = keygen_format(der, dn, &a, &id, answer, sizeof answer);
   cr_assert_gt(an, 0);
   cr_assert_eq((size_t)an, strlen(answer));
   cr_assert(strncmp(answer, "%KEYGEN: \"", 10) == 0, "%s", answer);
@@ -46,23 +59,36 @@ Test(keygen, csr_answer_round_trip_and_verify)
   int vn = keygen_extract(answer, value, sizeof value);
   cr_assert_gt(vn, 0);
   cr_assert_eq((size_t)vn, (size_t)an - 10 - 7);
-  cr_assert_eq(keygen_decode(value, back, sizeof back, &bn, why, sizeof why), 0, "%s", why);
+  cr_assert_eq(keygen_decode(value, back, sizeof back, &bn, &got, why, sizeof why), 0, "%s", why);
   cr_assert(bn == dn && memcmp(back, der, dn) == 0);
+  cr_assert_eq(got.payload_id, KEYGEN_PAYLOAD_CSR);
+  cr_assert_eq(got.sec_tag, 16842753u);
+  cr_assert_eq(memcmp(got.device_id, a.device_id, 16), 0);
+  cr_assert_eq(memcmp(got.nonce, a.nonce, 16), 0);
+  cr_assert_eq(keygen_verify(&got, &id), 0);
+  cr_assert_eq(keygen_verify(&got, &other), -1);
   mbedtls_x509_csr csr;
   mbedtls_x509_csr_init(&csr);
   cr_assert_eq(mbedtls_x509_csr_parse_der(&csr, back, bn), 0, "the DER is the CSR");
   mbedtls_x509_csr_free(&csr);
   cr_assert_eq(keygen_verify_cose(value, &id), 0);
   cr_assert_eq(keygen_verify_cose(value, &other), -1);
-  cr_assert_eq(keygen_decode(value, back, dn - 1, &bn, why, sizeof why), -1, "too small a DER buffer");
+  cr_assert_eq(keygen_decode(value, back, dn - 1, &bn, NULL, why, sizeof why), -1, "too small a DER buffer");
   cr_assert(strstr(why, "longer than"), "%s", why);
 
   /* A random-signature answer is well-formed but verifies with nothing. */
-  an = keygen_format(der, dn, NULL, answer, sizeof answer);
+  an = keygen_format(der, dn, &a, NULL, answer, sizeof answer);
   cr_assert_gt(keygen_extract(answer, value, sizeof value), 0);
-  cr_assert_eq(keygen_decode(value, back, sizeof back, &bn, why, sizeof why), 0, "%s", why);
+  cr_assert_eq(keygen_decode(value, back, sizeof back, &bn, NULL, why, sizeof why), 0, "%s", why);
   cr_assert_eq(keygen_verify_cose(value, &id), -1);
-  cr_assert_eq(keygen_format(der, dn, &id, answer, 100), -1, "too small an answer buffer");
+  cr_assert_eq(keygen_format(der, dn, &a, &id, answer, 100), -1, "too small an answer buffer");
+
+  /* A sec tag past 2^31 round-trips. */
+  a.sec_tag = 4000000000u;
+  cr_assert_gt(keygen_format(der, dn, &a, &id, answer, sizeof answer), 0);
+  cr_assert_gt(keygen_extract(answer, value, sizeof value), 0);
+  cr_assert_eq(keygen_decode(value, back, sizeof back, &bn, &got, why, sizeof why), 0, "%s", why);
+  cr_assert_eq(got.sec_tag, 4000000000u);
   mbedtls_pk_free(&id);
   mbedtls_pk_free(&other);
 }
@@ -77,11 +103,14 @@ Test(keygen, public_key_answer_and_pem)
   cr_assert_gt(dn, 0);
   const uint8_t *der = tmp + sizeof tmp - dn;
   char answer[2048], value[2048], why[200], pem[1024];
-  cr_assert_gt(keygen_format(der, (size_t)dn, &id, answer, sizeof answer), 0);
+  keygen_info a = att(KEYGEN_PAYLOAD_PUBKEY, 7), got;
+  cr_assert_gt(keygen_format(der, (size_t)dn, &a, &id, answer, sizeof answer), 0);
   cr_assert_gt(keygen_extract(answer, value, sizeof value), 0);
   uint8_t back[256];
   size_t bn;
-  cr_assert_eq(keygen_decode(value, back, sizeof back, &bn, why, sizeof why), 0, "%s", why);
+  cr_assert_eq(keygen_decode(value, back, sizeof back, &bn, &got, why, sizeof why), 0, "%s", why);
+  cr_assert_eq(got.payload_id, KEYGEN_PAYLOAD_PUBKEY);
+  cr_assert_eq(got.sec_tag, 7u);
   int pn = keygen_der_to_pem(back, bn, 0, pem, sizeof pem);
   cr_assert_gt(pn, 0);
   cr_assert_eq((size_t)pn, strlen(pem));
@@ -129,17 +158,23 @@ static const char *value_of(const char *der_hex, const char *cose_hex)
 
 #define SEQ "3003020101"
 #define SIG "5840" "00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
-#define COSE "d28443a10126a0" "4100" SIG
+#define UUID "50363154393144f08022121b6401627d"
+#define DIGEST "1b65f68a522c858715f5dd951cd0402dc16691778814bf0759822b7a257421d0" /* SHA-256 of SEQ */
+#define NONCE "abababababababababababababababab"
+/* tag 55799 [9, UUID, bstr(1a 01010001), SHA-256(SEQ), nonce]: 79 bytes */
+#define PAYLOAD "d9d9f785" "09" "50" UUID "45" "1a01010001" "5820" DIGEST "50" NONCE
+#define COSE_WITH(payload_bstr) "d28443a10126a1044121" payload_bstr SIG
+#define COSE COSE_WITH("584f" PAYLOAD)
 
 Test(keygen, malformed_values)
 {
   uint8_t der[512];
   size_t dn;
   char why[200];
-  cr_assert_eq(keygen_decode(value_of(SEQ, COSE), der, sizeof der, &dn, why, sizeof why), 0, "%s", why);
+  keygen_info got;
+  cr_assert_eq(keygen_decode(value_of(SEQ, COSE), der, sizeof der, &dn, &got, why, sizeof why), 0, "%s", why);
   cr_assert_eq(dn, 5);
-  cr_assert_eq(keygen_decode(value_of(SEQ, "d28443a10126a10441214100" SIG), der, sizeof der, &dn, why, sizeof why), 0,
-               "a key id is allowed: %s", why);
+  cr_assert_eq(got.sec_tag, 16842753u);
   struct { const char *name, *value, *expect; } cases[] = {
       {"empty", "", "KEYGEN value is empty"},
       {"no dot", "MAMCAQE", "no '.'"},
@@ -155,15 +190,45 @@ Test(keygen, malformed_values)
       {"COSE other tag", NULL, "KEYGEN COSE part: expected CBOR tag 18"},
       {"COSE nil payload", NULL, "KEYGEN COSE part: payload must be a byte string"},
       {"COSE short signature", NULL, "KEYGEN COSE part: signature must be 64 bytes"},
+      {"COSE no key id", NULL, "KEYGEN COSE part: unprotected header must hold the key id"},
+      {"bare digest payload", NULL, "KEYGEN COSE payload: expected CBOR tag 55799"},
+      {"payload other tag", NULL, "KEYGEN COSE payload: expected CBOR tag 55799, got tag 24"},
+      {"payload 4 elements", NULL, "KEYGEN COSE payload: array must have 5 elements, got 4"},
+      {"payload id 7", NULL, "payload id must be 9 (CSR) or 8 (public key), got 7"},
+      {"payload id text", NULL, "payload id must be an unsigned integer"},
+      {"short UUID", NULL, "device UUID must be a 16-byte byte string"},
+      {"sec tag bare int", NULL, "sec tag must be a byte string"},
+      {"sec tag not CBOR int", NULL, "sec tag must be a byte string holding one CBOR integer"},
+      {"sec tag trailing", NULL, "sec tag must be a byte string holding one CBOR integer"},
+      {"short digest", NULL, "digest must be a 32-byte byte string"},
+      {"wrong digest", NULL, "the SHA-256 digest does not match the DER part"},
+      {"short nonce", NULL, "nonce must be a 16-byte byte string"},
+      {"payload trailing", NULL, "trailing bytes after the KEYGEN COSE payload"},
+      {"empty payload", NULL, "KEYGEN COSE payload is empty"},
   };
   const char *built[][3] = {
       {"DER not sequence", "020101", COSE},
       {"DER trailing", SEQ "00", COSE},
       {"COSE truncated", SEQ, "d28443a10126"},
       {"COSE trailing", SEQ, COSE "00"},
-      {"COSE other tag", SEQ, "d38443a10126a04100" SIG},
-      {"COSE nil payload", SEQ, "d28443a10126a0f6" SIG},
-      {"COSE short signature", SEQ, "d28443a10126a041004100"},
+      {"COSE other tag", SEQ, "d38443a10126a1044121584f" PAYLOAD SIG},
+      {"COSE nil payload", SEQ, "d28443a10126a1044121f6" SIG},
+      {"COSE short signature", SEQ, "d28443a10126a1044121584f" PAYLOAD "4100"},
+      {"COSE no key id", SEQ, "d28443a10126a0584f" PAYLOAD SIG},
+      {"bare digest payload", SEQ, COSE_WITH("5820" DIGEST)},
+      {"payload other tag", SEQ, COSE_WITH("584e" "d818" "85" "09" "50" UUID "45" "1a01010001" "5820" DIGEST "50" NONCE)},
+      {"payload 4 elements", SEQ, COSE_WITH("583e" "d9d9f784" "09" "50" UUID "45" "1a01010001" "5820" DIGEST)},
+      {"payload id 7", SEQ, COSE_WITH("584f" "d9d9f785" "07" "50" UUID "45" "1a01010001" "5820" DIGEST "50" NONCE)},
+      {"payload id text", SEQ, COSE_WITH("5850" "d9d9f785" "6139" "50" UUID "45" "1a01010001" "5820" DIGEST "50" NONCE)},
+      {"short UUID", SEQ, COSE_WITH("584e" "d9d9f785" "09" "4f" "50363154393144f08022121b640162" "45" "1a01010001" "5820" DIGEST "50" NONCE)},
+      {"sec tag bare int", SEQ, COSE_WITH("584e" "d9d9f785" "09" "50" UUID "1a01010001" "5820" DIGEST "50" NONCE)},
+      {"sec tag not CBOR int", SEQ, COSE_WITH("584c" "d9d9f785" "09" "50" UUID "42" "6161" "5820" DIGEST "50" NONCE)},
+      {"sec tag trailing", SEQ, COSE_WITH("584c" "d9d9f785" "09" "50" UUID "42" "0700" "5820" DIGEST "50" NONCE)},
+      {"short digest", SEQ, COSE_WITH("584e" "d9d9f785" "09" "50" UUID "45" "1a01010001" "581f" "1b65f68a522c858715f5dd951cd0402dc16691778814bf0759822b7a257421" "50" NONCE)},
+      {"wrong digest", SEQ, COSE_WITH("584f" "d9d9f785" "09" "50" UUID "45" "1a01010001" "5820" "0b65f68a522c858715f5dd951cd0402dc16691778814bf0759822b7a257421d0" "50" NONCE)},
+      {"short nonce", SEQ, COSE_WITH("584e" "d9d9f785" "09" "50" UUID "45" "1a01010001" "5820" DIGEST "4f" "ababababababababababababababab")},
+      {"payload trailing", SEQ, COSE_WITH("5850" PAYLOAD "00")},
+      {"empty payload", SEQ, COSE_WITH("40")},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char buf[2048];
@@ -174,7 +239,7 @@ Test(keygen, malformed_values)
     cr_assert(v, "%s", cases[i].name);
     snprintf(buf, sizeof buf, "%s", v);
     why[0] = '\0';
-    cr_assert_eq(keygen_decode(buf, der, sizeof der, &dn, why, sizeof why), -1, "%s accepted", cases[i].name);
+    cr_assert_eq(keygen_decode(buf, der, sizeof der, &dn, NULL, why, sizeof why), -1, "%s accepted", cases[i].name);
     cr_assert(strstr(why, cases[i].expect), "%s: \"%s\" lacks \"%s\"", cases[i].name, why, cases[i].expect);
   }
   mbedtls_pk_context k;
