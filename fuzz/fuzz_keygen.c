@@ -1,5 +1,5 @@
 /* libFuzzer target for the %KEYGEN answer codec (proto/keygen, and through it b64url,
- * cborscan, cose and mbedTLS's ASN.1 reader). The input is taken both as a whole AT answer
+ * cborscan, cborget, cose and mbedTLS's ASN.1 reader), the attested payload included. The input is taken both as a whole AT answer
  * (extract, then decode) and as a bare value. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,10 +13,13 @@ static void value(const char *v, const mbedtls_pk_context *key)
   uint8_t der[4096];
   size_t dn;
   char why[256];
-  if (keygen_decode(v, der, sizeof der, &dn, why, sizeof why) == 0) {
+  keygen_info info;
+  if (keygen_decode(v, der, sizeof der, &dn, &info, why, sizeof why) == 0) {
     char pem[8192];
     if (dn == 0 || dn > sizeof der) abort();
+    if (info.payload_len == 0 || info.payload_len > sizeof info.payload) abort();
     (void)keygen_der_to_pem(der, dn, 0, pem, sizeof pem);
+    if (key) (void)keygen_verify(&info, key);
   }
   if (key) (void)keygen_verify_cose(v, key);
 }

@@ -103,10 +103,14 @@ static int load_payload(const uint8_t *p, size_t n, keygen_info *out, char *why,
   cbor_item_t *const *e;
   if (n == 0) return defect(why, whysz, "KEYGEN COSE payload is empty");
   if (n > sizeof out->payload) return defect(why, whysz, "KEYGEN COSE payload longer than %zu bytes", sizeof out->payload);
+  /* Checked on the bytes first: an answer whose payload is something else entirely (the
+   * bare 32-byte digest older tools sent, say) is named as such, not as bad CBOR. */
+  if (n < 3 || memcmp(p, "\xd9\xd9\xf7", 3))
+    return defect(why, whysz, "KEYGEN COSE payload: expected CBOR tag 55799 (bytes d9 d9 f7) around the attested array, got %zu bytes starting %02x",
+                  n, p[0]);
   cbor_item_t *root = cborscan_load(p, n, 4, &used, inner, sizeof inner);
   if (!root) return defect(why, whysz, "KEYGEN COSE payload is not well-formed CBOR (%s)", inner);
   int rc = -1;
-  /* The tag first: an older answer whose payload is the bare digest is named as such. */
   if (cborget_tag(root, &tag, &arr) != 0)
     defect(why, whysz, "KEYGEN COSE payload: expected CBOR tag 55799, got %s", cborget_describe(root));
   else if (tag != TAG_SELF_DESCRIBED)

@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <mbedtls/ecdsa.h>
+#include <mbedtls/sha256.h>
 #include <mbedtls/x509_crt.h>
 #include <mbedtls/x509_csr.h>
 
@@ -286,6 +288,272 @@ Test(sim, provisions_over_http) { provision_end_to_end(DEV_HTTP); }
 Test(sim, provisions_over_https) { provision_end_to_end(DEV_HTTPS); }
 Test(sim, provisions_over_coap) { provision_end_to_end(DEV_COAP); }
 Test(sim, provisions_over_coaps) { provision_end_to_end(DEV_COAPS); }
+
+/* ---- the %KEYGEN answer, read independently ----
+ * What follows reads the simulator's answer the way Nordic's modem_credentials_parser
+ * (nRF Cloud utils) does, without proto/: its own base64url, a minimal CBOR head reader,
+ * a minimal DER walker, and mbedTLS only for SHA-256, ECDSA and the X.509 structures. */
+
+static size_t b64url_to_bytes(const char *s, size_t n, uint8_t *out, size_t cap) {
+  static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  uint32_t acc = 0;
+  int bits = 0;
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *c = strchr(abc, s[i]);
+    cr_assert(c && s[i], "base64url character %c", s[i]);
+    acc = acc << 6 | (uint32_t)(c - abc);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      cr_assert_lt(o, cap);
+      out[o++] = (uint8_t)(acc >> bits);
+    }
+  }
+  return o;
+}
+
+typedef struct {
+  const uint8_t *p, *end;
+} cur;
+
+/* One CBOR head: major type in *major, its argument returned (definite lengths only). */
+static uint64_t cbor_head(cur *c, int *major) {
+  cr_assert_lt(c->p, c->end, "CBOR ends early");
+  uint8_t b = *c->p++;
+  *major = b >> 5;
+  uint8_t ai = b & 31;
+  if (ai < 24) return ai;
+  cr_assert_leq(ai, 27, "a definite CBOR head (additional info %u)", ai);
+  size_t n = (size_t)1 << (ai - 24);
+  cr_assert_leq(n, (size_t)(c->end - c->p), "CBOR head runs past the end");
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; i++) v = v << 8 | *c->p++;
+  return v;
+}
+
+static uint64_t cbor_expect(cur *c, int major, const char *what) {
+  int got;
+  uint64_t v = cbor_head(c, &got);
+  cr_assert_eq(got, major, "%s: CBOR major type %d, expected %d", what, got, major);
+  return v;
+}
+
+static const uint8_t *cbor_bstr(cur *c, size_t *n, const char *what) {
+  *n = (size_t)cbor_expect(c, 2, what);
+  cr_assert_leq(*n, (size_t)(c->end - c->p), "%s: byte string runs past the end", what);
+  const uint8_t *p = c->p;
+  c->p += *n;
+  return p;
+}
+
+/* One DER TLV at c: its tag, and c moves into (or past, with skip) its content. */
+static size_t der_tlv(cur *c, uint8_t tag, bool skip) {
+  cr_assert_lt(c->p + 1, c->end);
+  cr_assert_eq(*c->p++, tag, "DER tag");
+  size_t len = *c->p++;
+  if (len & 0x80) {
+    size_t k = len & 0x7f;
+    len = 0;
+    while (k--) len = len << 8 | *c->p++;
+  }
+  cr_assert_leq(len, (size_t)(c->end - c->p));
+  if (skip) c->p += len;
+  return len;
+}
+
+typedef struct {
+  uint8_t body[2048];
+  size_t body_len;
+  unsigned payload_id;
+  uint64_t sec_tag;
+} keygen_read;
+
+/* Read the raw AT answer at: the modem's "%KEYGEN: \"<b64url>.<b64url>\"", the COSE_Sign1
+ * and its payload, checked for device uuid against the identity public key of dir. */
+static void read_keygen_answer(const char *at, const char *uuid, const char *dir, keygen_read *out) {
+  const char *q1 = strstr(at, "%KEYGEN: \""), *dot, *q2;
+  cr_assert(q1, "a %%KEYGEN line: %s", at);
+  q1 += 10;
+  q2 = strchr(q1, '"');
+  dot = memchr(q1, '.', (size_t)(q2 - q1));
+  cr_assert(q2 && dot, "<body>.<cose>: %s", at);
+  cr_assert_null(memchr(dot + 1, '.', (size_t)(q2 - dot - 1)), "one '.'");
+  cr_assert(!memchr(q1, '=', (size_t)(q2 - q1)), "unpadded");
+  out->body_len = b64url_to_bytes(q1, (size_t)(dot - q1), out->body, sizeof out->body);
+  uint8_t cose[512];
+  size_t cose_len = b64url_to_bytes(dot + 1, (size_t)(q2 - dot - 1), cose, sizeof cose);
+
+  cur c = {cose, cose + cose_len};
+  cr_assert_eq(cbor_expect(&c, 6, "COSE"), 18, "COSE_Sign1 tag");
+  cr_assert_eq(cbor_expect(&c, 4, "COSE"), 4, "an array of 4");
+  size_t pn, n;
+  const uint8_t *prot = cbor_bstr(&c, &pn, "protected");
+  cr_assert(pn == 3 && !memcmp(prot, "\xa1\x01\x26", 3), "protected header {1: -7}");
+  cr_assert_eq(cbor_expect(&c, 5, "unprotected"), 1, "one unprotected entry");
+  cr_assert_eq(cbor_expect(&c, 0, "unprotected key"), 4, "key id label");
+  const uint8_t *kid = cbor_bstr(&c, &n, "key id");
+  cr_assert(n == 1 && kid[0] == 0x21, "key id h'21' (CBOR -2: the identity key)");
+  size_t payload_len;
+  const uint8_t *payload = cbor_bstr(&c, &payload_len, "payload (attached)");
+  const uint8_t *sig = cbor_bstr(&c, &n, "signature");
+  cr_assert_eq(n, 64, "r||s");
+  cr_assert_eq(c.p, c.end, "nothing after the COSE_Sign1");
+
+  cur pc = {payload, payload + payload_len};
+  cr_assert_eq(cbor_expect(&pc, 6, "payload"), 55799, "self-described CBOR");
+  cr_assert_eq(cbor_expect(&pc, 4, "payload"), 5, "an array of 5");
+  out->payload_id = (unsigned)cbor_expect(&pc, 0, "payload id");
+  const uint8_t *id = cbor_bstr(&pc, &n, "device UUID");
+  cr_assert_eq(n, 16);
+  char id_text[37];
+  snprintf(id_text, sizeof id_text, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", id[0], id[1],
+           id[2], id[3], id[4], id[5], id[6], id[7], id[8], id[9], id[10], id[11], id[12], id[13], id[14], id[15]);
+  cr_assert_str_eq(id_text, uuid, "the payload names the device");
+  const uint8_t *tag = cbor_bstr(&pc, &n, "sec tag");
+  cur tc = {tag, tag + n};
+  out->sec_tag = cbor_expect(&tc, 0, "sec tag integer");
+  cr_assert_eq(tc.p, tc.end, "the sec tag byte string holds one integer");
+  const uint8_t *digest = cbor_bstr(&pc, &n, "digest");
+  cr_assert_eq(n, 32);
+  uint8_t hash[32];
+  cr_assert_eq(mbedtls_sha256_ret(out->body, out->body_len, hash, 0), 0);
+  cr_assert_eq(memcmp(hash, digest, 32), 0, "the digest is the SHA-256 of the body");
+  cbor_bstr(&pc, &n, "nonce");
+  cr_assert_eq(n, 16);
+  cr_assert_eq(pc.p, pc.end, "nothing after the payload");
+
+  /* ES256 by the identity key over ["Signature1", protected, h'', payload]. */
+  uint8_t ss[300];
+  size_t k = 0;
+  memcpy(ss, "\x84\x6aSignature1\x43\xa1\x01\x26\x40", 17);
+  k = 17;
+  cr_assert_lt(payload_len, 256);
+  ss[k++] = 0x58;
+  ss[k++] = (uint8_t)payload_len;
+  memcpy(ss + k, payload, payload_len);
+  k += payload_len;
+  cr_assert_eq(mbedtls_sha256_ret(ss, k, hash, 0), 0);
+  char *identity = sim_line("identity", dir);
+  json_t *j = json_loads(identity, 0, NULL);
+  const char *pem = jstr(j, "publicKeyPem");
+  mbedtls_pk_context pub;
+  mbedtls_pk_init(&pub);
+  cr_assert_eq(mbedtls_pk_parse_public_key(&pub, (const unsigned char *)pem, strlen(pem) + 1), 0);
+  mbedtls_mpi r, s2;
+  mbedtls_mpi_init(&r);
+  mbedtls_mpi_init(&s2);
+  cr_assert_eq(mbedtls_mpi_read_binary(&r, sig, 32), 0);
+  cr_assert_eq(mbedtls_mpi_read_binary(&s2, sig + 32, 32), 0);
+  mbedtls_ecp_keypair *ec = mbedtls_pk_ec(pub);
+  cr_assert_eq(mbedtls_ecdsa_verify(&ec->grp, hash, 32, &ec->Q, &r, &s2), 0, "signed by the identity key");
+  mbedtls_mpi_free(&r);
+  mbedtls_mpi_free(&s2);
+  mbedtls_pk_free(&pub);
+  json_decref(j);
+  free(identity);
+}
+
+/* The subject Name of a DER CSR body, as its raw DER (tag and length included). */
+static cur csr_subject(const keygen_read *k) {
+  cur c = {k->body, k->body + k->body_len};
+  der_tlv(&c, 0x30, false);                /* CertificationRequest */
+  der_tlv(&c, 0x30, false);                /* CertificationRequestInfo */
+  cr_assert_eq(der_tlv(&c, 0x02, true), 1); /* version */
+  cur name = {c.p, NULL};
+  der_tlv(&c, 0x30, true);
+  name.end = c.p;
+  return name;
+}
+
+static json_t *command_response(json_t *items, size_t i, const char *type) {
+  return json_object_get(json_object_get(json_array_get(items, i), "response"), type);
+}
+
+Test(sim, keygen_answers_are_the_modems) {
+  char dir[512], uuid[37], st[24];
+  create("dev", dir, uuid);
+  register_identity(dir);
+  claim_ok(dir, NULL);
+  queue(uuid, "{\"cloudAccessKeyGeneration\":{\"secTag\":" SEC_TAG "}}");
+  queue(uuid, "{\"clientPrivateKeyGeneration\":{\"secTag\":42}}");
+  queue(uuid, "{\"certificateSigningRequest\":{\"secTag\":7,\"attributes\":\"O=Nordic,CN=custom\"}}");
+  sim_run r;
+  run(&r, DEV_HTTP, dir, NULL);
+  cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+  cr_assert_str_eq(device_status(uuid, st), "PROVISIONED", "the server accepted every answer");
+  json_t *items = commands_of(uuid);
+  keygen_read *k = malloc(sizeof *k);
+
+  /* cloudAccessKeyGeneration: a CSR, payload id 9, sec tag 16842753, subject CN=<uuid>. */
+  read_keygen_answer(jstr(command_response(items, 0, "cloudAccessKeyGeneration"), "message"), uuid, dir, k);
+  cr_assert_eq(k->payload_id, 9);
+  cr_assert_eq(k->sec_tag, 16842753u);
+  cur name = csr_subject(k);
+  uint8_t want[64] = {0x30, 0x2f, 0x31, 0x2d, 0x30, 0x2b, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x24};
+  memcpy(want + 13, uuid, 36);
+  cr_assert_eq((size_t)(name.end - name.p), 49u, "subject SET{SEQ{CN, UTF8String(36)}}");
+  cr_assert_eq(memcmp(name.p, want, 49), 0, "the subject is CN=<device uuid>");
+
+  /* clientPrivateKeyGeneration: a SubjectPublicKeyInfo, payload id 8, sec tag 42. */
+  read_keygen_answer(jstr(command_response(items, 1, "clientPrivateKeyGeneration"), "message"), uuid, dir, k);
+  cr_assert_eq(k->payload_id, 8);
+  cr_assert_eq(k->sec_tag, 42u);
+  mbedtls_pk_context pk;
+  mbedtls_pk_init(&pk);
+  cr_assert_eq(mbedtls_pk_parse_public_key(&pk, k->body, k->body_len), 0, "the body is a SubjectPublicKeyInfo");
+  mbedtls_pk_free(&pk);
+
+  /* Attributes name the subject. */
+  read_keygen_answer(jstr(command_response(items, 2, "certificateSigningRequest"), "message"), uuid, dir, k);
+  cr_assert_eq(k->sec_tag, 7u);
+  mbedtls_x509_csr req;
+  mbedtls_x509_csr_init(&req);
+  cr_assert_eq(mbedtls_x509_csr_parse_der(&req, k->body, k->body_len), 0);
+  char subject[200];
+  mbedtls_x509_dn_gets(subject, sizeof subject, &req.subject);
+  cr_assert_str_eq(subject, "O=Nordic, CN=custom");
+  mbedtls_x509_csr_free(&req);
+  free(k);
+  json_decref(items);
+}
+
+/* Onboarding through the real binaries with both subjects the simulator can send. */
+static void onboard_with_subject(const char *mode) {
+  char dir[512], uuid[37], st[24];
+  onboarding_rule();
+  create("dev", dir, uuid);
+  register_identity(dir);
+  claim_ok(dir, "[\"" ONBOARD_TAG "\"]");
+  sim_run r;
+  run(&r, DEV_HTTP, dir, "--csr-subject", mode, NULL);
+  cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+  cr_assert_str_eq(device_status(uuid, st), "PROVISIONED");
+  json_t *items = commands_of(uuid);
+  keygen_read *k = malloc(sizeof *k);
+  read_keygen_answer(jstr(command_response(items, 0, "cloudAccessKeyGeneration"), "message"), uuid, dir, k);
+  cur name = csr_subject(k);
+  if (!strcmp(mode, "empty")) cr_assert(name.end - name.p == 2 && name.p[0] == 0x30 && name.p[1] == 0, "an empty Name");
+  else cr_assert_eq(name.end - name.p, 49);
+  free(k);
+  json_decref(items);
+  expect_onboarded_with_the_key(dir, uuid);
+  /* Either way the certificate is named CN=<device uuid>. */
+  json_t *dev = get_json("/v1/devices/%s", uuid);
+  const char *cert = jstr(dev, "certificatePem");
+  mbedtls_x509_crt crt;
+  mbedtls_x509_crt_init(&crt);
+  cr_assert_eq(mbedtls_x509_crt_parse(&crt, (const unsigned char *)cert, strlen(cert) + 1), 0);
+  char dn[128], want[64];
+  mbedtls_x509_dn_gets(dn, sizeof dn, &crt.subject);
+  snprintf(want, sizeof want, "CN=%s", uuid);
+  cr_assert_str_eq(dn, want);
+  mbedtls_x509_crt_free(&crt);
+  json_decref(dev);
+}
+
+Test(sim, onboards_with_a_cn_uuid_csr) { onboard_with_subject("uuid"); }
+Test(sim, onboards_with_an_empty_subject_csr) { onboard_with_subject("empty"); }
 
 /* ---- failures ---- */
 

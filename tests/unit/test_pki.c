@@ -843,6 +843,21 @@ Test(pki, csr_structure_defects_are_named, TEST_TIMEOUT) {
     cr_assert_eq(pki_issue_device_cert(p, bad, n, "dev", &cert, why, sizeof why), -1, "%s accepted", cases[i].name);
     cr_assert(strstr(why, cases[i].expect), "%s: %s", cases[i].name, why);
   }
+  /* mbedTLS 2.28 (like older modem firmware) writes ecdsa-with-SHA256 with an explicit
+   * NULL parameter; RFC 5758 leaves it out. Both forms are read (the signature does not
+   * cover that field). */
+  static const unsigned char alg[] = {0x30, 0x0c, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02, 0x05, 0x00};
+  unsigned char *at = memmem(csr, len, alg, sizeof alg);
+  cr_assert_not_null(at, "the NULL form as mbedTLS writes it");
+  cr_assert_eq(csr[1], 0x81, "a CSR of 128 to 255 bytes");
+  size_t off = (size_t)(at - csr);
+  memcpy(bad, csr, off);
+  bad[2] = (unsigned char)(csr[2] - 2);
+  memcpy(bad + off, alg, sizeof alg - 2);
+  bad[off + 1] = 0x0a;
+  memcpy(bad + off + sizeof alg - 2, csr + off + sizeof alg, len - off - sizeof alg);
+  cr_assert_eq(pki_issue_device_cert(p, bad, len - 2, "dev", &cert, why, sizeof why), 0, "%s", why);
+  free(cert);
   mbedtls_pk_free(&key);
   rng_free(&r);
   pki_close(p);

@@ -192,7 +192,7 @@ Test(keygen, malformed_values)
       {"COSE short signature", NULL, "KEYGEN COSE part: signature must be 64 bytes"},
       {"COSE no key id", NULL, "KEYGEN COSE part: unprotected header must hold the key id"},
       {"bare digest payload", NULL, "KEYGEN COSE payload: expected CBOR tag 55799"},
-      {"payload other tag", NULL, "KEYGEN COSE payload: expected CBOR tag 55799, got tag 24"},
+      {"payload other tag", NULL, "KEYGEN COSE payload: expected CBOR tag 55799 (bytes d9 d9 f7)"},
       {"payload 4 elements", NULL, "KEYGEN COSE payload: array must have 5 elements, got 4"},
       {"payload id 7", NULL, "payload id must be 9 (CSR) or 8 (public key), got 7"},
       {"payload id text", NULL, "payload id must be an unsigned integer"},
