@@ -389,16 +389,17 @@ Test(hostile_cbor, report_variants_over_coap_are_4_00_and_change_nothing) {
   expect_unchanged(uuid, id);
 }
 
-/* ---- %KEYGEN answers inside an accepted report (device-protocol §5, owner-api §6) ---------
- * A device that answers a key generation with a broken COSE part still answered: the
- * command succeeds with the AT text, but nothing is onboarded, the public key is not
+/* ---- %KEYGEN answers inside an accepted report (device-protocol §4.4 and §5) -------------
+ * A device that answers a key generation with a broken COSE part still answered, so the
+ * report is accepted; the answer's defect makes the command FAILED (cmeError 0, the
+ * defect in the message, docs/keygen.md), nothing is onboarded, no public key is
  * returned, and the log names the defect. */
 
 typedef struct {
   const char *name, *cose_hex, *says;
 } keygen_case;
 
-#define KG(payload, sig) "d2 84 43 a10126 a0 " payload " " sig
+#define KG(payload, sig) "d2 84 43 a10126 a1 04 41 21 " payload " " sig
 static const keygen_case keygen_cases[] = {
     {"payload half float", KG("f9 3c00", SIG64), "KEYGEN COSE part: payload must be a byte string, got a half-precision float"},
     {"payload nil", KG("f6", SIG64), "KEYGEN COSE part: payload must be a byte string, got nil"},
@@ -444,18 +445,18 @@ static void answer_keygen(const char *request_json, const char *answer, char uui
   dev_close(&d);
 }
 
-Test(hostile_cbor, keygen_variants_onboard_nothing_and_the_log_names_the_defect) {
+Test(hostile_cbor, keygen_variants_fail_the_command_and_the_log_names_the_defect) {
   char answer[1200], uuid[37], id[37], st[24], path[128];
   for (size_t i = 0; i < N_KEYGEN_CASES; i++) {
     keygen_answer(keygen_cases[i].cose_hex, answer, sizeof answer);
     answer_keygen("{\"cloudAccessKeyGeneration\":{\"secTag\":16842753}}", answer, uuid, id);
-    cr_assert_str_eq(sc_command_status(&m, uuid, id, st), "SUCCEEDED", "%s", keygen_cases[i].name);
+    cr_assert_str_eq(sc_command_status(&m, uuid, id, st), "FAILED", "%s", keygen_cases[i].name);
     snprintf(path, sizeof path, "/v1/devices/%s", uuid);
     http_resp *r = owner(&m, SC_KEY, "GET", path, NULL);
     cr_assert_eq(r->status, 404, "%s: not onboarded: %s", keygen_cases[i].name, r->body);
     http_resp_free(r);
     char want[300];
-    snprintf(want, sizeof want, "device %s: not onboarded: %%KEYGEN answer: %s", uuid, keygen_cases[i].says);
+    snprintf(want, sizeof want, "device %s: command %s FAILED: %%KEYGEN answer: %s", uuid, id, keygen_cases[i].says);
     char *log = read_file(m.log_file, NULL);
     cr_assert(log && strstr(log, want), "%s: the log names the defect: %s", keygen_cases[i].name, want);
     free(log);
@@ -471,11 +472,12 @@ Test(hostile_cbor, keygen_variants_return_no_public_key) {
     snprintf(path, sizeof path, "/v1/claimed-devices/%s/provisioning/%s", uuid, id);
     http_resp *r = owner(&m, SC_KEY, "GET", path, NULL);
     cr_assert_eq(r->status, 200, "%s", r->body);
-    cr_assert_str_eq(jstr(r->json, "status"), "SUCCEEDED", "%s: %s", keygen_cases[i].name, r->body);
-    json_t *resp = json_object_get(json_object_get(r->json, "response"), "clientPrivateKeyGeneration");
-    cr_assert(json_is_object(resp), "%s: %s", keygen_cases[i].name, r->body);
-    cr_assert_null(json_object_get(resp, "publicKey"), "%s: no public key from a broken answer: %s",
-                   keygen_cases[i].name, r->body);
+    cr_assert_str_eq(jstr(r->json, "status"), "FAILED", "%s: %s", keygen_cases[i].name, r->body);
+    json_t *er = json_object_get(json_object_get(r->json, "response"), "errorResponse");
+    cr_assert_eq(jint(er, "cmeError"), 0, "%s: %s", keygen_cases[i].name, r->body);
+    cr_assert(strstr(jstr(er, "message"), keygen_cases[i].says), "%s: the defect is named: %s", keygen_cases[i].name, r->body);
+    cr_assert_null(strstr(r->body, "publicKey"), "%s: no public key from a broken answer: %s", keygen_cases[i].name,
+                   r->body);
     http_resp_free(r);
   }
   expect_alive();
