@@ -12,6 +12,7 @@
 
 #include "coap/route.h"
 #include "errors.h"
+#include "exchange.h"
 #include "http/route.h"
 #include "options.h"
 
@@ -42,6 +43,26 @@ static void print_errors(FILE *out) {
             err_default_message((err_id)id));
 }
 
+/* The route flags (exchange.h) in words, as the Kind column shows them. */
+static const struct {
+  unsigned bit;
+  const char *word;
+} flag_words[] = {
+  {EXCHANGE_OWNER, "owner (API key)"},    {EXCHANGE_CONTROL, "control"},
+  {EXCHANGE_DEVICE, "device"},            {EXCHANGE_CBOR_BODY, "CBOR body"},
+  {EXCHANGE_POLL, "poll"},                {EXCHANGE_PATH_DEVICE, "device in path"},
+  {EXCHANGE_BODY_CREDENTIAL, "credential in body"},
+};
+
+static void print_flags(FILE *out, unsigned flags) {
+  const char *sep = "";
+  for (size_t i = 0; i < sizeof flag_words / sizeof flag_words[0]; i++)
+    if (flags & flag_words[i].bit) {
+      fprintf(out, "%s%s", sep, flag_words[i].word);
+      sep = ", ";
+    }
+}
+
 static void print_routes(FILE *out) {
   fputs("# Routes\n\n"
         "Every path the mock serves is one row of a route table: HTTP and HTTPS in\n"
@@ -49,15 +70,23 @@ static void print_routes(FILE *out) {
         "generated from them (`scripts/gen-docs.sh`). `{}` matches one non-empty path segment;\n"
         "a final `{*}` matches the non-empty rest of the path, `/` included.\n"
         "A path that matches a pattern with another method answers 405 with `Allow`; a path\n"
-        "that matches none answers 404.\n\n"
-        "## HTTP\n\n| Method | Path |\n|---|---|\n",
+        "that matches none answers 404. Kind is the row's flags, which the request pipeline\n"
+        "reads before the handler runs: an owner route checks the API key first, a control\n"
+        "route is neither faulted nor journaled, a device route answers with minimal headers.\n\n"
+        "## HTTP\n\n| Method | Path | Kind |\n|---|---|---|\n",
         out);
   for (size_t i = 0; i < http__n_routes; i++)
-    if (http__routes[i].handler) /* zones (no handler) only lend their flags to 404s */
-      fprintf(out, "| %s | `%s` |\n", http__routes[i].method, http__routes[i].pattern);
-  fputs("\n## CoAP\n\n| Method | Resource |\n|---|---|\n", out);
-  for (size_t i = 0; i < coap__n_routes; i++)
-    fprintf(out, "| %s | `%s` |\n", coap__routes[i].method, coap__routes[i].path);
+    if (http__routes[i].handler) { /* zones (no handler) only lend their flags to 404s */
+      fprintf(out, "| %s | `%s` | ", http__routes[i].method, http__routes[i].pattern);
+      print_flags(out, http__routes[i].flags);
+      fputs(" |\n", out);
+    }
+  fputs("\n## CoAP\n\n| Method | Resource | Kind |\n|---|---|---|\n", out);
+  for (size_t i = 0; i < coap__n_routes; i++) {
+    fprintf(out, "| %s | `%s` | ", coap__routes[i].method, coap__routes[i].path);
+    print_flags(out, coap__routes[i].flags);
+    fputs(" |\n", out);
+  }
 }
 
 int main(int argc, char **argv) {
