@@ -13,7 +13,7 @@ build_packages=(
   libcsv-dev uuid-dev libsqlite3-dev libhttp-parser-dev libcurl4-openssl-dev
 )
 packages=("${build_packages[@]}"
-  libcoap3-bin libcriterion-dev curl python3-requests python3-yaml
+  libcoap3-bin libcriterion-dev curl jq python3-requests python3-yaml
   clang libclang-rt-14-dev
 )
 case ${1:-all} in
