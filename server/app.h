@@ -14,6 +14,7 @@ typedef struct pki pki;
 typedef struct journal journal;
 typedef struct faults faults;
 typedef struct metrics metrics;
+typedef struct snapshots snapshots;
 
 typedef struct app {
   options *opt;
@@ -23,6 +24,7 @@ typedef struct app {
   journal *journal;  /* journal.h: the last --journal-size exchanges */
   faults *faults;    /* faults.h: fault injection rules */
   metrics *metrics;  /* metrics.h: request counters */
+  snapshots *snapshots; /* snapshots.h: the snapshot directory */
   int64_t started_ms;
 } app;
 

@@ -16,6 +16,8 @@
 #include <time.h>
 #include <uuid/uuid.h>
 
+#include "service/svc.h"
+
 #define MAX_DELAY_MS 600000
 #define MAX_RULES 1000
 
@@ -32,7 +34,8 @@ typedef struct rule {
   const char *stem;     /* path without its leading '/' and, for a prefix, its '*' */
   size_t stem_len;
   bool prefix;
-  char *device_id, *team; /* NULL = any */
+  char *device_id, *team; /* NULL = any; team is the API key */
+  char team_owner[37];    /* the ownerId of team: what the rule shows of it */
   fault_action action;
   json_t *action_json;  /* the action as echoed */
   long times;           /* remaining; -1 = unlimited */
@@ -236,7 +239,10 @@ static int parse_match(json_t *m, rule *r, err_t *e) {
   r->stem = r->path + (*r->path == '/');
   r->stem_len = strlen(r->stem) - (r->prefix ? 1 : 0);
   if (device) r->device_id = strdup(device);
-  if (team) r->team = strdup(team);
+  if (team) {
+    r->team = strdup(team);
+    svc_owner_id(team, r->team_owner);
+  }
   return 0;
 }
 
@@ -338,7 +344,9 @@ static json_t *rule_json(const rule *r) {
   if (*r->method) json_object_set_new(m, "method", json_string(r->method));
   json_object_set_new(m, "path", json_string(r->path));
   if (r->device_id) json_object_set_new(m, "deviceId", json_string(r->device_id));
-  if (r->team) json_object_set_new(m, "team", json_string(r->team));
+  /* A team shows as its ownerId, never as its API key: the rules are visible to every
+   * control caller (docs/control-api.md §5). */
+  if (r->team) json_object_set_new(m, "team", json_string(r->team_owner));
   /* A copy, not a reference: the listing is rendered outside the lock, while another
    * thread (CoAP's or an HTTP worker) may free the rule that fired its last time. */
   json_t *o = json_pack("{s:s, s:o, s:o}", "id", r->id, "match", m, "action", json_deep_copy(r->action_json));

@@ -23,6 +23,7 @@
 #include "proxy/proxy.h"
 #include "service/control.h"
 #include "service/svc.h"
+#include "snapshots.h"
 #include "store/store.h"
 
 typedef struct {
@@ -110,10 +111,19 @@ static int serve(options *o) {
     if (files_mkdirs(o->data_dir, 0700, why, sizeof why)) goto out;
     snprintf(dbpath, sizeof dbpath, "%s/state.db", o->data_dir);
   }
+  if (o->test_disk_full_file) {
+    log_msg(LOG_WARN, "--test-disk-full-file is set: database writes fail while %s exists (a test-only option)",
+            o->test_disk_full_file);
+    if (store_test_disk_full(o->test_disk_full_file)) {
+      snprintf(why, sizeof why, "--test-disk-full-file: cannot set up the test VFS");
+      goto out;
+    }
+  }
   if (store_open(&a.store, dbpath, why, sizeof why)) goto out;
   if (open_pki(o, &a.pki, why, sizeof why)) goto out;
   svc_config sc = {.api_keys_file = o->api_keys, .strict_identity = o->strict_identity};
   if (svc_open(&a.svc, a.store, a.pki, &sc, why, sizeof why)) goto out;
+  if (snapshots_open(&a.snapshots, o->snapshot_dir, o->data_dir, o->in_memory, why, sizeof why)) goto out;
   a.journal = journal_new((size_t)o->journal_size);
   a.faults = faults_new();
   a.metrics = metrics_new();
@@ -179,6 +189,7 @@ out:
   journal_free(a.journal);
   faults_free(a.faults);
   metrics_free(a.metrics);
+  snapshots_close(a.snapshots);
   store_close(a.store);
   pki_close(a.pki);
   return rc;

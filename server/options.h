@@ -27,6 +27,10 @@ typedef struct {
   char *log_format;
   char *ready_file;
   int threads;
+  char *snapshot_dir;
+  char *control_token;
+  char *control_peers;
+  char *test_disk_full_file;
 } options;
 
 /* Fill o with defaults, then environment variables, then argv (argv wins).

@@ -15,6 +15,7 @@
 #include "options.h"
 #include "pki/pki.h"
 #include "service/control.h"
+#include "snapshots.h"
 #include "store/store.h"
 
 void control_health(http_req *r) {
@@ -118,41 +119,35 @@ void control_metrics(http_req *r) {
 
 /* ---- snapshot, restore, fixtures -------------------------------------------------- */
 
-/* The "path" of a {"path"} body; NULL when an error answer was set. body is kept. */
-static const char *path_of(http_req *r, json_t *body) {
-  json_t *p = json_object_get(body, "path");
-  if (!p || json_is_null(p) || (json_is_string(p) && !json_string_length(p))) {
-    http__fail(r, ERR_MISSING_FIELD, "path: required, a file path on the server's machine");
-    return NULL;
-  }
-  if (!json_is_string(p) || strlen(json_string_value(p)) != json_string_length(p)) {
-    http__fail(r, ERR_BAD_FIELD, "path: must be a string naming a file");
-    return NULL;
-  }
-  return json_string_value(p);
-}
-
 void control_snapshot(http_req *r) {
-  json_t *body = http__body_object(r);
-  const char *path = body ? path_of(r, body) : NULL;
-  int64_t bytes = 0;
+  json_t *body = http__body_object(r), *out = NULL;
   err_t e;
-  if (path) {
-    if (svc_snapshot(r->app->svc, path, &bytes, &e)) http__error(r, &e);
-    else http__json(r, 200, json_pack("{s:s, s:I}", "path", path, "bytes", (json_int_t)bytes));
-  }
+  if (!body) return;
+  if (snapshots_take(r->app->snapshots, r->app->svc, body, &out, &e)) http__error(r, &e);
+  else http__json(r, 200, out);
   json_decref(body);
 }
 
 void control_restore(http_req *r) {
   json_t *body = http__body_object(r);
-  const char *path = body ? path_of(r, body) : NULL;
   err_t e;
-  if (path) {
-    if (svc_restore(r->app->svc, path, &e)) http__error(r, &e);
-    else http__empty(r, 204);
-  }
+  if (!body) return;
+  if (snapshots_restore(r->app->snapshots, r->app->svc, body, &e)) http__error(r, &e);
+  else http__empty(r, 204);
   json_decref(body);
+}
+
+void control_snapshots_list(http_req *r) {
+  json_t *out = NULL;
+  err_t e;
+  if (snapshots_list(r->app->snapshots, &out, &e)) http__error(r, &e);
+  else http__json(r, 200, out);
+}
+
+void control_snapshots_delete(http_req *r) {
+  err_t e;
+  if (snapshots_delete(r->app->snapshots, r->params[0], &e)) http__error(r, &e);
+  else http__empty(r, 204);
 }
 
 void control_fixtures(http_req *r) {

@@ -18,6 +18,8 @@ void control_faults_delete(http_req *r);
 void control_metrics(http_req *r);
 void control_snapshot(http_req *r);
 void control_restore(http_req *r);
+void control_snapshots_list(http_req *r);
+void control_snapshots_delete(http_req *r);
 void control_fixtures(http_req *r);
 
 /* claimed_devices.c */

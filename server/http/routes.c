@@ -30,6 +30,8 @@ const http_route http__routes[] = {
   {"GET", "/_mock/metrics", control_metrics, CONTROL},
   {"POST", "/_mock/snapshot", control_snapshot, CONTROL},
   {"POST", "/_mock/restore", control_restore, CONTROL},
+  {"GET", "/_mock/snapshots", control_snapshots_list, CONTROL},
+  {"DELETE", "/_mock/snapshots/{}", control_snapshots_delete, CONTROL},
   {"POST", "/_mock/fixtures", control_fixtures, CONTROL},
 
   /* Claimed devices (owner-api.md §2). */

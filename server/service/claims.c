@@ -118,10 +118,7 @@ int svc_claim(svc *s, const svc_team *t, json_t *body, bool dry_run, json_t **ou
   rc = svc__claim_one(s, t, json_string_value(tok), &tags, dry_run, device_id, NULL, e);
   if (!rc && !dry_run) rc = svc__claim_view(s, t->id, device_id, out, e);
   if (!rc && dry_run) *out = json_pack("{s:s}", "message", "Device can be claimed");
-  if (store_end(s->store, rc == 0) && !rc) {
-    json_decref(*out);
-    rc = err_set(e, ERR_INTERNAL, "cannot commit the claim");
-  }
+  rc = svc__finish(s, rc, out, "the claim", e);
   svc__tags_free(&tags);
   return rc;
 }
@@ -178,11 +175,11 @@ int svc_claim_csv(svc *s, const svc_team *t, const char *csv, size_t len, bool d
   if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
   int rc = claim_rows(s, t, csv, len, dry_run, out, e);
   /* A dry run rolls back whatever it touched: it never claims (owner-api §2.4). */
-  if (store_end(s->store, rc == 0 && !dry_run) && !rc && !dry_run) {
-    json_decref(*out);
-    rc = err_set(e, ERR_INTERNAL, "cannot commit the bulk claim");
+  if (dry_run) {
+    store_end(s->store, false);
+    return rc;
   }
-  return rc;
+  return svc__finish(s, rc, out, "the bulk claim", e);
 }
 
 int svc_claim_csv_op(svc *s, const svc_team *t, const char *csv, size_t len, json_t **out, err_t *e) {
@@ -206,11 +203,7 @@ int svc_claim_csv_op(svc *s, const svc_team *t, const char *csv, size_t len, jso
     if (!rc) *out = json_pack("{s:s}", "bulkOpsRequestId", id);
   }
   json_decref(result);
-  if (store_end(s->store, rc == 0) && !rc) {
-    json_decref(*out);
-    rc = err_set(e, ERR_INTERNAL, "cannot commit the bulk claim");
-  }
-  return rc;
+  return svc__finish(s, rc, out, "the bulk claim", e);
 }
 
 int svc_bulk_op_get(svc *s, const svc_team *t, const char *id, json_t **out, err_t *e) {
@@ -311,8 +304,7 @@ int svc_unclaim(svc *s, const svc_team *t, const char *device_id, err_t *e) {
   if (rc < 0) rc = err_set(e, ERR_INTERNAL, "cannot unclaim %s", device_id);
   else if (rc > 0) rc = err_set(e, ERR_NOT_FOUND, "no claimed device %s", device_id);
   else svc__event("unclaimed", device_id, t->owner_id, NULL);
-  store_end(s->store, rc == 0);
-  return rc;
+  return svc__finish(s, rc, NULL, "the unclaim", e);
 }
 
 int svc_claim_block(svc *s, const svc_team *t, const char *device_id, bool blocked, json_t **out, err_t *e) {
@@ -325,8 +317,7 @@ int svc_claim_block(svc *s, const svc_team *t, const char *device_id, bool block
     else rc = svc__claim_view(s, t->id, device_id, out, e);
     if (!rc) svc__event(blocked ? "blocked" : "unblocked", device_id, t->owner_id, NULL);
   }
-  store_end(s->store, rc == 0);
-  return rc;
+  return svc__finish(s, rc, out, blocked ? "the block" : "the unblock", e);
 }
 
 int svc_claim_set_tags(svc *s, const svc_team *t, const char *device_id, json_t *body, json_t **out, err_t *e) {
@@ -347,7 +338,7 @@ int svc_claim_set_tags(svc *s, const svc_team *t, const char *device_id, json_t 
       rc = err_set(e, ERR_INTERNAL, "cannot update %s", device_id);
     else rc = svc__claim_view(s, t->id, device_id, out, e);
   }
-  store_end(s->store, rc == 0);
+  rc = svc__finish(s, rc, out, "the tags", e);
   svc__tags_free(&tags);
   return rc;
 }

@@ -81,8 +81,7 @@ int svc_command_create(svc *s, const svc_team *t, const char *device_id, json_t 
     if (!(rc = svc__command_room(s, c.seq, device_id, 1, e)) && !(rc = svc__command_queue(s, c.seq, type, body, NULL, id, e)))
       rc = command_view(s, c.seq, id, out, e);
   }
-  store_end(s->store, rc == 0);
-  return rc;
+  return svc__finish(s, rc, out, "the command", e);
 }
 
 static void add_command(const store_command *c, void *ud) {
@@ -149,8 +148,7 @@ int svc_command_discard(svc *s, const svc_team *t, const char *device_id, const 
       rc = err_set(e, ERR_INTERNAL, "cannot discard command %s", command_id);
     store_command_free(&k);
   }
-  store_end(s->store, rc == 0);
-  return rc;
+  return svc__finish(s, rc, NULL, "the discard", e);
 }
 
 int svc_commands_reset(svc *s, const svc_team *t, const char *device_id, err_t *e) {
@@ -163,8 +161,7 @@ int svc_commands_reset(svc *s, const svc_team *t, const char *device_id, err_t *
     svc__new_uuid(queue);
     if (store_commands_reset(s->store, c.seq, queue)) rc = err_set(e, ERR_INTERNAL, "cannot reset device %s", device_id);
   }
-  store_end(s->store, rc == 0);
-  return rc;
+  return svc__finish(s, rc, NULL, "the reset of the commands", e);
 }
 
 int svc__outcome_from_json(json_t *body, bool failed, svc_outcome *o, err_t *e) {
@@ -207,8 +204,7 @@ int svc_command_settle(svc *s, const svc_team *t, const char *device_id, const c
     store_command_free(&k);
     if (!rc) rc = command_view(s, c.seq, command_id, out, e);
   }
-  store_end(s->store, rc == 0);
-  return rc;
+  return svc__finish(s, rc, out, "the settled command", e);
 }
 
 int svc_command_deliver(svc *s, const svc_team *t, const char *device_id, const char *command_id, json_t **out, err_t *e) {
@@ -223,6 +219,5 @@ int svc_command_deliver(svc *s, const svc_team *t, const char *device_id, const 
     store_command_free(&k);
     if (!rc) rc = command_view(s, c.seq, command_id, out, e);
   }
-  store_end(s->store, rc == 0);
-  return rc;
+  return svc__finish(s, rc, out, "the delivery", e);
 }

@@ -69,6 +69,15 @@ int svc__list_finish(svc_list_acc *a, int rc, int64_t total, json_t **out) {
   return 0;
 }
 
+int svc__finish(svc *s, int rc, json_t **out, const char *what, err_t *e) {
+  if (store_end(s->store, rc == 0) == 0 || rc) return rc;
+  if (out) {
+    json_decref(*out);
+    *out = NULL;
+  }
+  return err_set(e, ERR_INTERNAL, "%s was not stored: the store could not commit it (disk full or I/O error); nothing changed", what);
+}
+
 void svc__new_uuid(char out[37]) {
   uuid_t u;
   uuid_generate_random(u);

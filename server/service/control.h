@@ -12,10 +12,13 @@
  * rules, commands) in one transaction: all of it, or nothing with the element named
  * ("claimedDevices[3].claimToken: ..."). *counts: {"<kind>": n loaded} for every kind. */
 int svc_fixtures_load(svc *s, json_t *doc, json_t **counts, err_t *e);
-/* Write the whole state to path (a new file); *bytes its size. */
-int svc_snapshot(svc *s, const char *path, int64_t *bytes, err_t *e);
-/* Replace the whole state by a snapshot file of this schema version. */
-int svc_restore(svc *s, const char *path, err_t *e);
+/* Write the whole state to path, a new empty or missing file (docs/control-api.md §2):
+ * the pages are copied under the store lock, the file is written after it. */
+int svc_snapshot(svc *s, const char *path, err_t *e);
+/* Replace the whole state by the snapshot file at path once it passes every check of
+ * docs/control-api.md §5 (40004 "<label>: <reason>" when it does not, and the state is
+ * untouched). The checks run without the store lock. */
+int svc_restore(svc *s, const char *path, const char *label, err_t *e);
 /* For metrics: {"<command status>": count} over every team, and the database size. */
 int svc_stats(svc *s, json_t **commands_by_status, int64_t *db_bytes, err_t *e);
 /* The device id a device credential (a JWT, or "att.<token>") names, read without

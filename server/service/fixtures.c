@@ -100,7 +100,7 @@ static int load_team(svc *s, json_t *el, const char *elem, err_t *e) {
 static int load_identity(svc *s, json_t *el, const char *elem, err_t *e) {
   store_identity i;
   int rc = at(elem, e, svc__identity_from_json(el, &i, e));
-  if (!rc && store_identity_put(s->store, &i)) rc = err_set(e, ERR_INTERNAL, "%s: cannot store the identity", elem);
+  if (!rc) rc = at(elem, e, svc__identity_register(s, &i, false, e));
   return rc;
 }
 

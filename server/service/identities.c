@@ -61,15 +61,47 @@ int svc__identity_from_json(json_t *body, store_identity *i, err_t *e) {
   return 0;
 }
 
-int svc_identity_put(svc *s, json_t *body, json_t **out, err_t *e) {
+/* True when the two PEMs hold the same public key (whatever their line breaks). */
+static bool same_key(const char *pem_a, const char *pem_b) {
+  mbedtls_pk_context a, b;
+  char why[160];
+  unsigned char da[200], db[200];
+  if (es256_pubkey_from_pem(&a, pem_a, why, sizeof why)) return false;
+  if (es256_pubkey_from_pem(&b, pem_b, why, sizeof why)) {
+    mbedtls_pk_free(&a);
+    return false;
+  }
+  /* mbedtls_pk_write_pubkey_der writes at the end of the buffer. */
+  int na = mbedtls_pk_write_pubkey_der(&a, da, sizeof da), nb = mbedtls_pk_write_pubkey_der(&b, db, sizeof db);
+  mbedtls_pk_free(&a);
+  mbedtls_pk_free(&b);
+  return na > 0 && na == nb && !memcmp(da + sizeof da - na, db + sizeof db - nb, (size_t)na);
+}
+
+int svc__identity_register(svc *s, const store_identity *i, bool replace, err_t *e) {
+  store_identity old;
+  int rc = store_identity_find(s->store, i->device_id, &old);
+  if (rc < 0) return err_set(e, ERR_INTERNAL, "cannot read identities");
+  if (rc == 0) {
+    bool same = same_key(old.public_key_pem, i->public_key_pem);
+    store_identity_free(&old);
+    /* Whoever could re-key a device could impersonate it (docs/control-api.md §5). */
+    if (!same && !replace)
+      return err_set(e, ERR_NAME_EXISTS, "deviceId: device %s already has an identity key; send ?replace=true to replace it",
+                     i->device_id);
+  }
+  if (store_identity_put(s->store, i)) return err_set(e, ERR_INTERNAL, "cannot store the identity of %s", i->device_id);
+  return 0;
+}
+
+int svc_identity_put(svc *s, json_t *body, bool replace, json_t **out, err_t *e) {
   store_identity i;
   int rc = svc__identity_from_json(body, &i, e);
   if (rc) return rc;
   if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
-  if (store_identity_put(s->store, &i)) rc = err_set(e, ERR_INTERNAL, "cannot store the identity of %s", i.device_id);
-  if (store_end(s->store, rc == 0) && !rc) rc = err_set(e, ERR_INTERNAL, "cannot commit the identity");
+  rc = svc__identity_register(s, &i, replace, e);
   if (!rc) *out = identity_json(&i);
-  return rc;
+  return svc__finish(s, rc, out, "the identity", e);
 }
 
 static void add_identity(const store_identity *i, void *ud) { json_array_append_new(ud, identity_json(i)); }
@@ -78,10 +110,10 @@ int svc_identity_list(svc *s, json_t **out, err_t *e) {
   json_t *items = json_array();
   int64_t total = 0;
   int rc = 0;
-  if (store_begin(s->store)) rc = err_set(e, ERR_INTERNAL, "store unavailable");
+  if (store_begin_read(s->store)) rc = err_set(e, ERR_INTERNAL, "store unavailable");
   else {
     if (store_identity_list(s->store, add_identity, items, &total)) rc = err_set(e, ERR_INTERNAL, "cannot list identities");
-    store_end(s->store, true);
+    store_end_read(s->store);
   }
   if (rc) {
     json_decref(items);
@@ -96,9 +128,9 @@ int svc_identity_get(svc *s, const char *device_id, json_t **out, err_t *e) {
   /* Ids are stored lower-case; an id that is no UUID cannot name one. */
   if (jwt_uuid_parse(device_id, strlen(device_id), id)) return err_set(e, ERR_NOT_FOUND, "no identity for %s", device_id);
   store_identity i;
-  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  if (store_begin_read(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
   int rc = store_identity_find(s->store, id, &i);
-  store_end(s->store, true);
+  store_end_read(s->store);
   if (rc < 0) return err_set(e, ERR_INTERNAL, "cannot read identities");
   if (rc > 0) return err_set(e, ERR_NOT_FOUND, "no identity for %s", id);
   *out = identity_json(&i);
@@ -113,6 +145,5 @@ int svc_identity_delete(svc *s, const char *device_id, err_t *e) {
   int rc = store_identity_delete(s->store, id);
   if (rc < 0) rc = err_set(e, ERR_INTERNAL, "cannot remove the identity of %s", id);
   else if (rc > 0) rc = err_set(e, ERR_NOT_FOUND, "no identity for %s", id);
-  store_end(s->store, rc == 0);
-  return rc;
+  return svc__finish(s, rc, NULL, "the removal", e);
 }

@@ -66,6 +66,11 @@ void svc__events_end(void *ctx, bool committed);
 
 /* Format 16 bytes as a lower-case 8-4-4-4-12 UUID. */
 void svc__uuid_format(const uint8_t b[16], char out[37]);
+/* End a write verb's transaction: commit when rc == 0, else roll back. A COMMIT that
+ * fails (disk full, I/O error) turns success into 50000 naming what, and *out (out
+ * may be NULL) is dropped, so nothing is acknowledged that is not stored
+ * (docs/control-api.md §5, Storage). Returns the verb's final rc. */
+int svc__finish(svc *s, int rc, json_t **out, const char *what, err_t *e);
 /* Resolve a team inside an open transaction. */
 int svc__team(svc *s, const char *api_key, svc_team *out, err_t *e);
 
@@ -197,6 +202,9 @@ int svc__onboard(svc *s, const store_device_claim *c, const store_command *k, co
 /* Validate a {"deviceId", "publicKeyPem", "imei"?, "deviceType"?} registration into i
  * (its PEM borrowed from body), as POST /_mock/identities does. */
 int svc__identity_from_json(json_t *body, store_identity *i, err_t *e);
+/* Store a validated identity inside a transaction: 409/40902 when the device has one
+ * with another key and replace is false (the same key again just updates it). */
+int svc__identity_register(svc *s, const store_identity *i, bool replace, err_t *e);
 /* Create a provisioning tag from a {"tag", "description"?} body inside a transaction, as
  * POST /v1/provisioning/tags does (409 when it exists); *out (out may be NULL) the tag. */
 int svc__tag_create(svc *s, const svc_team *t, json_t *body, json_t **out, err_t *e);

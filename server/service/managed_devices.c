@@ -32,17 +32,17 @@ static void add_device(const store_device *d, void *ud) {
 }
 
 int svc_onboarded_list(svc *s, const svc_team *t, const svc_page *p, json_t **out, err_t *e) {
-  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  if (store_begin_read(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
   svc_list_acc acc = SVC_LIST_ACC(p);
   int64_t total = 0;
   int rc = store_device_list(s->store, t->id, p->before, SVC_LIST_FETCH(p), add_device, &acc, &total)
            ? err_set(e, ERR_INTERNAL, "cannot list devices") : 0;
-  store_end(s->store, true);
+  store_end_read(s->store);
   return svc__list_finish(&acc, rc, total, out);
 }
 
 int svc_onboarded_get(svc *s, const svc_team *t, const char *device_id, json_t **out, err_t *e) {
-  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  if (store_begin_read(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
   store_device d;
   int rc = store_device_get(s->store, t->id, device_id, &d);
   if (rc < 0) rc = err_set(e, ERR_INTERNAL, "cannot read device %s", device_id);
@@ -51,7 +51,7 @@ int svc_onboarded_get(svc *s, const svc_team *t, const char *device_id, json_t *
     *out = device_json(&d);
     store_device_free(&d);
   }
-  store_end(s->store, true);
+  store_end_read(s->store);
   return rc;
 }
 
@@ -60,6 +60,5 @@ int svc_onboarded_delete(svc *s, const svc_team *t, const char *device_id, err_t
   int rc = store_device_delete(s->store, t->id, device_id);
   if (rc < 0) rc = err_set(e, ERR_INTERNAL, "cannot delete device %s", device_id);
   else if (rc > 0) rc = err_set(e, ERR_NOT_FOUND, "no onboarded device %s", device_id);
-  store_end(s->store, rc == 0);
-  return rc;
+  return svc__finish(s, rc, NULL, "the deletion", e);
 }

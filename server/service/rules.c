@@ -177,11 +177,7 @@ int svc__rule_create(svc *s, const svc_team *t, json_t *body, json_t **out, err_
 int svc_rule_create(svc *s, const svc_team *t, json_t *body, json_t **out, err_t *e) {
   if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
   int rc = svc__rule_create(s, t, body, out, e);
-  if (store_end(s->store, rc == 0) && !rc) {
-    json_decref(*out);
-    rc = err_set(e, ERR_INTERNAL, "cannot commit the rule");
-  }
-  return rc;
+  return svc__finish(s, rc, out, "the rule", e);
 }
 
 static void add_rule(const store_rule *r, void *ud) {
@@ -189,20 +185,20 @@ static void add_rule(const store_rule *r, void *ud) {
 }
 
 int svc_rule_list(svc *s, const svc_team *t, const svc_page *p, json_t **out, err_t *e) {
-  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  if (store_begin_read(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
   svc_list_acc acc = SVC_LIST_ACC(p);
   int64_t total = 0;
   /* Creation order, so the keyset runs upwards: the token holds the last seq. */
   int rc = store_rule_list(s->store, t->id, p->before, SVC_LIST_FETCH(p), add_rule, &acc, &total)
            ? err_set(e, ERR_INTERNAL, "cannot list rules") : 0;
-  store_end(s->store, true);
+  store_end_read(s->store);
   return svc__list_finish(&acc, rc, total, out);
 }
 
 int svc_rule_get(svc *s, const svc_team *t, const char *rule_id, json_t **out, err_t *e) {
-  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  if (store_begin_read(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
   int rc = rule_view(s, t, rule_id, out, e);
-  store_end(s->store, true);
+  store_end_read(s->store);
   return rc;
 }
 
@@ -239,11 +235,7 @@ static int update(svc *s, const svc_team *t, const char *rule_id, json_t *body, 
 int svc_rule_update(svc *s, const svc_team *t, const char *rule_id, json_t *body, json_t **out, err_t *e) {
   if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
   int rc = update(s, t, rule_id, body, out, e);
-  if (store_end(s->store, rc == 0) && !rc) {
-    json_decref(*out);
-    rc = err_set(e, ERR_INTERNAL, "cannot commit the rule");
-  }
-  return rc;
+  return svc__finish(s, rc, out, "the rule", e);
 }
 
 int svc_rule_delete(svc *s, const svc_team *t, const char *rule_id, err_t *e) {
@@ -251,6 +243,5 @@ int svc_rule_delete(svc *s, const svc_team *t, const char *rule_id, err_t *e) {
   int rc = store_rule_delete(s->store, t->id, rule_id);
   if (rc < 0) rc = err_set(e, ERR_INTERNAL, "cannot delete rule %s", rule_id);
   else if (rc > 0) rc = err_set(e, ERR_NOT_FOUND, "no provisioning rule %s", rule_id);
-  store_end(s->store, rc == 0);
-  return rc;
+  return svc__finish(s, rc, NULL, "the deletion", e);
 }

@@ -153,8 +153,9 @@ int svc_onboarded_delete(svc *s, const svc_team *t, const char *device_id, err_t
 /* ---- device identities (control-api §2, device-protocol §4.3) ---- */
 
 /* Register a device's identity key from {"deviceId", "publicKeyPem", "imei"?,
- * "deviceType"?}, replacing an earlier one; *out the identity object. */
-int svc_identity_put(svc *s, json_t *body, json_t **out, err_t *e);
+ * "deviceType"?}; an earlier one with another key is replaced only when replace is
+ * true, else 409/40902 (docs/control-api.md §5). *out the identity object. */
+int svc_identity_put(svc *s, json_t *body, bool replace, json_t **out, err_t *e);
 /* Every registered identity: {"items", "total"}. */
 int svc_identity_list(svc *s, json_t **out, err_t *e);
 /* One identity; 404 when the device has none. */

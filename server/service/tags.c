@@ -32,13 +32,13 @@ static void add_tag(const store_tag *t, void *ud) {
 }
 
 int svc_tag_list(svc *s, const svc_team *t, const svc_page *p, json_t **out, err_t *e) {
-  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  if (store_begin_read(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
   svc_list_acc acc = SVC_LIST_ACC(p);
   int64_t total = 0;
   /* Creation order, so the keyset runs upwards: the token holds the last rowid. */
   int rc = store_tag_list(s->store, t->id, p->before, SVC_LIST_FETCH(p), add_tag, &acc, &total)
            ? err_set(e, ERR_INTERNAL, "cannot list tags") : 0;
-  store_end(s->store, true);
+  store_end_read(s->store);
   return svc__list_finish(&acc, rc, total, out);
 }
 
@@ -81,17 +81,13 @@ int svc__tag_create(svc *s, const svc_team *t, json_t *body, json_t **out, err_t
 int svc_tag_create(svc *s, const svc_team *t, json_t *body, json_t **out, err_t *e) {
   if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
   int rc = svc__tag_create(s, t, body, out, e);
-  if (store_end(s->store, rc == 0) && !rc) {
-    json_decref(*out);
-    rc = err_set(e, ERR_INTERNAL, "cannot commit the tag");
-  }
-  return rc;
+  return svc__finish(s, rc, out, "the tag", e);
 }
 
 static void add_id(const char *id, void *ud) { json_array_append_new(ud, json_string(id)); }
 
 int svc_tag_get(svc *s, const svc_team *t, const char *tag, json_t **out, err_t *e) {
-  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
+  if (store_begin_read(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
   store_tag row;
   int rc = load_tag(s, t, tag, &row, e);
   if (!rc) {
@@ -108,7 +104,7 @@ int svc_tag_get(svc *s, const svc_team *t, const char *tag, json_t **out, err_t 
     }
     store_tag_free(&row);
   }
-  store_end(s->store, true);
+  store_end_read(s->store);
   return rc;
 }
 
@@ -124,6 +120,5 @@ int svc_tag_delete(svc *s, const svc_team *t, const char *tag, err_t *e) {
       rc = err_set(e, ERR_INTERNAL, "cannot delete tag '%.64s'", tag);
     store_tag_free(&row);
   }
-  store_end(s->store, rc == 0);
-  return rc;
+  return svc__finish(s, rc, NULL, "the deletion", e);
 }

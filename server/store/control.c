@@ -1,14 +1,23 @@
 /* SQL of the control API: snapshot, restore, metrics counts, team lookups.
  *
- * VACUUM and the backup API refuse to run inside a transaction, yet the store lock is
- * only ever taken together with one (store_begin). The transaction store_begin opened has
- * read and written nothing when these run, so they end it, do their work on the bare
- * connection still under the lock, and open a fresh one for store_end to close. */
+ * A snapshot is a copy of the pages taken under the store lock (sqlite3_serialize),
+ * written out with VACUUM INTO from a private connection after the lock is released. A
+ * restore reads the file once into a private connection, checks it there (integrity,
+ * schema version, every table and column, foreign keys) without the lock, and only then
+ * copies it into the live database with the backup API under the lock.
+ *
+ * The backup API refuses to run inside a transaction, yet the store lock is only ever
+ * taken together with one (store_begin). The transaction store_begin opened has read and
+ * written nothing when it runs, so it ends it, does its work on the bare connection still
+ * under the lock, and opens a fresh one for store_end to close. */
 #include "control.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,64 +25,238 @@ static int run(store *s, const char *sql) {
   return sqlite3_exec(store__db(s), sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
-int store_snapshot(store *s, const char *path, char *why, size_t whysz) {
-  struct stat st;
-  if (stat(path, &st) == 0) return snprintf(why, whysz, "%s already exists; snapshots never overwrite a file", path), -2;
-  if (run(s, "COMMIT")) return snprintf(why, whysz, "%s", sqlite3_errmsg(store__db(s))), -1;
-  sqlite3_stmt *v = store__stmt(s, "VACUUM INTO ?1");
-  sqlite3_bind_text(v, 1, path, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(v) == SQLITE_DONE ? 0 : -2;
-  if (rc) snprintf(why, whysz, "cannot write %s: %s", path, sqlite3_errmsg(store__db(s)));
-  sqlite3_reset(v);
-  if (run(s, "BEGIN")) return snprintf(why, whysz, "%s", sqlite3_errmsg(store__db(s))), -1;
+/* A serialised image is loaded into a private in-memory connection, which cannot run a
+ * write-ahead log: mark the image as a rollback-journal database (file format bytes 18
+ * and 19, "1" = legacy, "2" = WAL). */
+static void image_unwal(unsigned char *image, sqlite3_int64 size) {
+  if (size >= 100 && image[18] == 2 && image[19] == 2) image[18] = image[19] = 1;
+}
+
+/* A private in-memory connection over image (taken over, sqlite3_malloc'd). */
+static int open_image(unsigned char *image, sqlite3_int64 size, sqlite3 **out, char *why, size_t whysz) {
+  sqlite3 *db = NULL;
+  *out = NULL;
+  if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+    sqlite3_free(image);
+    sqlite3_close(db);
+    return snprintf(why, whysz, "out of memory"), -1;
+  }
+  image_unwal(image, size);
+  if (sqlite3_deserialize(db, "main", image, size, size, SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE) !=
+      SQLITE_OK) {
+    snprintf(why, whysz, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return -1;
+  }
+  *out = db;
+  return 0;
+}
+
+int store_snapshot_image(store *s, unsigned char **image, int64_t *size) {
+  sqlite3_int64 n = 0;
+  *image = sqlite3_serialize(store__db(s), "main", &n, 0);
+  *size = n;
+  return *image ? 0 : -1;
+}
+
+int store_image_write(unsigned char *image, int64_t size, const char *path, char *why, size_t whysz) {
+  sqlite3 *db;
+  if (open_image(image, size, &db, why, whysz)) return -1;
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(db, "VACUUM INTO ?1", -1, &st, NULL) == SQLITE_OK &&
+                   sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC) == SQLITE_OK && sqlite3_step(st) == SQLITE_DONE
+               ? 0 : -1;
+  if (rc) snprintf(why, whysz, "cannot write %s: %s", path, sqlite3_errmsg(db));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
   return rc;
 }
 
-/* The schema version of an open database, or -1 when it is not a readable database. */
-static int user_version(sqlite3 *db) {
+/* One text value of a one-row query on db, into out; -1 when the query fails. */
+static int query_text(sqlite3 *db, const char *sql, char *out, size_t n) {
   sqlite3_stmt *st;
-  int v = -1;
-  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) return -1;
-  if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int(st, 0);
+  int rc = -1;
+  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return -1;
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    const unsigned char *t = sqlite3_column_text(st, 0);
+    snprintf(out, n, "%s", t ? (const char *)t : "");
+    rc = 0;
+  }
   sqlite3_finalize(st);
-  return v;
+  return rc;
 }
 
-int store_restore(store *s, const char *path, char *why, size_t whysz) {
-  if (access(path, R_OK)) return snprintf(why, whysz, "cannot read %s: %s", path, strerror(errno)), -2;
-  sqlite3 *src = NULL;
+/* The schema this build writes, in a fresh in-memory database: what a snapshot is
+ * compared with. */
+static int reference_schema(sqlite3 **out, char *why, size_t whysz) {
+  store *ref;
+  if (store_open(&ref, ":memory:", why, whysz)) return -1;
+  /* Take the connection over; the store shell goes. */
+  *out = store__detach(ref);
+  return 0;
+}
+
+/* Every table and index the server uses is in cand, each table with its columns as the
+ * reference declares them (name, type, NOT NULL, primary key position); cand holds no
+ * triggers or views, which would run code of the file's author on the server's writes. */
+static int check_schema(sqlite3 *ref, sqlite3 *cand, char *why, size_t whysz) {
+  sqlite3_stmt *objs, *have;
   int rc = 0;
-  if (sqlite3_open_v2(path, &src, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-    snprintf(why, whysz, "cannot open %s: %s", path, src ? sqlite3_errmsg(src) : "out of memory");
-    sqlite3_close(src);
+  if (sqlite3_prepare_v2(cand, "SELECT type, name FROM sqlite_schema WHERE type IN ('trigger', 'view') LIMIT 1", -1, &have,
+                         NULL) != SQLITE_OK)
+    return snprintf(why, whysz, "cannot read its schema: %s", sqlite3_errmsg(cand)), -1;
+  if (sqlite3_step(have) == SQLITE_ROW)
+    rc = -1, snprintf(why, whysz, "it holds a %s (%.64s); snapshots of this server hold none", sqlite3_column_text(have, 0),
+                  sqlite3_column_text(have, 1));
+  sqlite3_finalize(have);
+  if (rc) return rc;
+  if (sqlite3_prepare_v2(ref, "SELECT type, name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' OR type = 'index' "
+                              "ORDER BY type DESC, name", -1, &objs, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(cand, "SELECT 1 FROM sqlite_schema WHERE type = ?1 AND name = ?2", -1, &have, NULL) != SQLITE_OK) {
+    return snprintf(why, whysz, "cannot read its schema: %s", sqlite3_errmsg(cand)), -1;
+  }
+  while (!rc && sqlite3_step(objs) == SQLITE_ROW) {
+    const char *type = (const char *)sqlite3_column_text(objs, 0), *name = (const char *)sqlite3_column_text(objs, 1);
+    sqlite3_reset(have);
+    sqlite3_bind_text(have, 1, type, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(have, 2, name, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(have) != SQLITE_ROW) {
+      rc = -1, snprintf(why, whysz, "%s %s is missing", type, name);
+      break;
+    }
+    if (strcmp(type, "table")) continue;
+    /* Each column of the reference table, looked up in the candidate's. */
+    sqlite3_stmt *rcol, *ccol;
+    if (sqlite3_prepare_v2(ref, "SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1)", -1, &rcol, NULL) !=
+            SQLITE_OK ||
+        sqlite3_prepare_v2(cand, "SELECT type, \"notnull\", pk FROM pragma_table_info(?1) WHERE name = ?2", -1, &ccol,
+                           NULL) != SQLITE_OK) {
+      rc = -1, snprintf(why, whysz, "cannot read the columns of %s: %s", name, sqlite3_errmsg(cand));
+      sqlite3_finalize(rcol);
+      break;
+    }
+    sqlite3_bind_text(rcol, 1, name, -1, SQLITE_TRANSIENT);
+    while (!rc && sqlite3_step(rcol) == SQLITE_ROW) {
+      const char *col = (const char *)sqlite3_column_text(rcol, 0), *ctype = (const char *)sqlite3_column_text(rcol, 1);
+      sqlite3_reset(ccol);
+      sqlite3_bind_text(ccol, 1, name, -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(ccol, 2, col, -1, SQLITE_TRANSIENT);
+      if (sqlite3_step(ccol) != SQLITE_ROW)
+        rc = -1, snprintf(why, whysz, "table %s has no column %s", name, col);
+      else if (strcasecmp((const char *)sqlite3_column_text(ccol, 0), ctype) ||
+               sqlite3_column_int(ccol, 1) != sqlite3_column_int(rcol, 2) ||
+               sqlite3_column_int(ccol, 2) != sqlite3_column_int(rcol, 3))
+        rc = -1, snprintf(why, whysz, "column %s.%s is not declared as this server declares it (%s%s)", name, col, ctype,
+                      sqlite3_column_int(rcol, 2) ? " NOT NULL" : "");
+    }
+    sqlite3_finalize(rcol);
+    sqlite3_finalize(ccol);
+  }
+  sqlite3_finalize(objs);
+  sqlite3_finalize(have);
+  return rc;
+}
+
+/* Every check of docs/control-api.md §5 on the connection db; -1 with the reason. */
+static int check_snapshot(sqlite3 *db, char *why, size_t whysz) {
+  char text[256];
+  if (query_text(db, "SELECT count(*) FROM sqlite_schema", text, sizeof text))
+    return snprintf(why, whysz, "it is not an SQLite database (%s)", sqlite3_errmsg(db)), -1;
+  if (query_text(db, "PRAGMA integrity_check(1)", text, sizeof text) || strcmp(text, "ok"))
+    return snprintf(why, whysz, "it fails SQLite's integrity check: %s", *text ? text : sqlite3_errmsg(db)), -1;
+  if (query_text(db, "PRAGMA user_version", text, sizeof text)) return snprintf(why, whysz, "no schema version"), -1;
+  int version = atoi(text);
+  if (version != STORE_SCHEMA_VERSION)
+    return snprintf(why, whysz, "it has schema version %d; this build restores only version %d%s", version, STORE_SCHEMA_VERSION,
+                    version > STORE_SCHEMA_VERSION ? " (it was written by a newer nrfprov-mock)" : ""), -1;
+  if (query_text(db, "PRAGMA encoding", text, sizeof text) || strcmp(text, "UTF-8"))
+    return snprintf(why, whysz, "its text encoding is %s, not UTF-8", text), -1;
+  sqlite3 *ref;
+  if (reference_schema(&ref, why, whysz)) return -1;
+  int rc = check_schema(ref, db, why, whysz);
+  sqlite3_close(ref);
+  if (rc) return rc;
+  if (!query_text(db, "PRAGMA foreign_key_check", text, sizeof text))
+    return snprintf(why, whysz, "a row of table %s refers to a row that does not exist", text), -1;
+  return 0;
+}
+
+int store_snapshot_load(const char *path, int page_size, sqlite3 **out, char *why, size_t whysz) {
+  *out = NULL;
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return snprintf(why, whysz, "cannot open it: %s", strerror(errno)), -2;
+  struct stat st;
+  if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return snprintf(why, whysz, "it is not a regular file"), -2;
+  }
+  if (st.st_size > STORE_MAX_SNAPSHOT) {
+    close(fd);
+    return snprintf(why, whysz, "it is larger than %d MiB", STORE_MAX_SNAPSHOT >> 20), -2;
+  }
+  /* One read of the file into memory: what is checked is what is restored, whatever
+   * happens to the file meanwhile. */
+  sqlite3_int64 size = st.st_size;
+  unsigned char *image = sqlite3_malloc64(size ? (sqlite3_uint64)size : 1);
+  if (!image) {
+    close(fd);
+    return snprintf(why, whysz, "out of memory"), -1;
+  }
+  sqlite3_int64 got = 0;
+  while (got < size) {
+    ssize_t k = read(fd, image + got, (size_t)(size - got));
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) break;
+    got += k;
+  }
+  close(fd);
+  if (got != size) {
+    sqlite3_free(image);
+    return snprintf(why, whysz, "cannot read it whole"), -2;
+  }
+  if (!size) {
+    sqlite3_free(image);
+    return snprintf(why, whysz, "it is empty"), -2;
+  }
+  sqlite3 *db;
+  if (open_image(image, size, &db, why, whysz)) return -2;
+  if (check_snapshot(db, why, whysz)) {
+    sqlite3_close(db);
     return -2;
   }
-  int version = user_version(src);
-  if (version < 0) {
-    snprintf(why, whysz, "%s is not an SQLite database", path);
-    rc = -2;
-  } else if (version != STORE_SCHEMA_VERSION) {
-    snprintf(why, whysz, "%s has schema version %d; this build restores only version %d%s", path, version,
-             STORE_SCHEMA_VERSION, version > STORE_SCHEMA_VERSION ? " (it was written by a newer nrfprov-mock)" : "");
-    rc = -2;
+  /* The live database is in WAL mode, where the backup API cannot change the page size:
+   * give the copy the live page size first. */
+  char text[32];
+  if (!query_text(db, "PRAGMA page_size", text, sizeof text) && atoi(text) != page_size) {
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA page_size = %d; VACUUM;", page_size);
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+      snprintf(why, whysz, "cannot convert its page size: %s", sqlite3_errmsg(db));
+      sqlite3_close(db);
+      return -1;
+    }
   }
-  if (rc) {
-    sqlite3_close(src);
-    return rc;
-  }
-  if (run(s, "COMMIT")) {
-    snprintf(why, whysz, "%s", sqlite3_errmsg(store__db(s)));
-    sqlite3_close(src);
-    return -1;
-  }
+  *out = db;
+  return 0;
+}
+
+int store_page_size(store *s) {
+  sqlite3_stmt *st = store__stmt(s, "PRAGMA page_size");
+  int n = store__row(st) == 0 ? sqlite3_column_int(st, 0) : 4096;
+  return n;
+}
+
+int store_restore_from(store *s, sqlite3 *src, char *why, size_t whysz) {
+  int rc = 0;
+  if (run(s, "COMMIT")) return snprintf(why, whysz, "%s", sqlite3_errmsg(store__db(s))), -1;
   sqlite3_backup *b = sqlite3_backup_init(store__db(s), "main", src, "main");
   if (!b || sqlite3_backup_step(b, -1) != SQLITE_DONE) rc = -1;
   if (b && sqlite3_backup_finish(b) != SQLITE_OK) rc = -1;
-  if (rc) snprintf(why, whysz, "cannot restore from %s: %s", path, sqlite3_errmsg(store__db(s)));
-  sqlite3_close(src);
+  if (rc) snprintf(why, whysz, "cannot replace the database: %s", sqlite3_errmsg(store__db(s)));
   /* Every row may have changed behind the counters' back: caches keyed on the
-   * generation must not trust anything they learned before. */
-  store_bump_epoch(s);
+   * generation must not trust anything they learned before. A failed backup has
+   * rolled back and changed nothing, so nothing moves then. */
+  else store_bump_epoch(s);
   if (run(s, "BEGIN")) return snprintf(why, whysz, "%s", sqlite3_errmsg(store__db(s))), -1;
   return rc;
 }

@@ -7,14 +7,26 @@
 
 #include "store.h"
 
-/* Write a consistent copy of the database to path (VACUUM INTO). 0; -2 when path is
- * unusable (exists, cannot be created), with why; -1 on other errors. */
-int store_snapshot(store *s, const char *path, char *why, size_t whysz);
-/* Replace the whole database with the one at path (the backup API into the live
- * connection), after checking its PRAGMA user_version is STORE_SCHEMA_VERSION; moves
- * the store generation. 0; -2 when the file is missing, unreadable, not a database or of
- * another schema version, with why; -1 on other errors. */
-int store_restore(store *s, const char *path, char *why, size_t whysz);
+/* The largest snapshot file a restore reads. */
+#define STORE_MAX_SNAPSHOT (1 << 30)
+
+/* A copy of the whole database's pages (sqlite3_free it), consistent as of the caller's
+ * transaction. 0 or -1. */
+int store_snapshot_image(store *s, unsigned char **image, int64_t *size);
+/* Write image (taken over) as a database file at path, which must be missing or empty
+ * (VACUUM INTO from a private connection: no store lock needed). 0 or -1 with why. */
+int store_image_write(unsigned char *image, int64_t size, const char *path, char *why, size_t whysz);
+/* Read the snapshot file at path into a private connection (*out, sqlite3_close it) and
+ * check it as docs/control-api.md §5 asks: an SQLite database, integrity_check ok,
+ * schema version STORE_SCHEMA_VERSION, every table and index of this build with its
+ * columns, no trigger or view, no dangling foreign key; converted to page_size. Needs
+ * no store lock. 0; -2 when the file fails a check, with the reason; -1 otherwise. */
+int store_snapshot_load(const char *path, int page_size, sqlite3 **out, char *why, size_t whysz);
+/* The live database's page size. */
+int store_page_size(store *s);
+/* Replace the whole database with src (checked by store_snapshot_load) with the backup
+ * API, inside store_begin/end; moves the store epoch when it did. 0 or -1 with why. */
+int store_restore_from(store *s, sqlite3 *src, char *why, size_t whysz);
 /* Calls fn once per command status held, with its count. */
 int store_command_counts(store *s, void (*fn)(const char *status, int64_t n, void *ud), void *ud);
 /* The database's size in bytes (page_count * page_size). */

@@ -2,6 +2,8 @@
  * Domain queries live in the other store/ files, one per family. */
 #include "store.h"
 
+#include "log.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -171,6 +173,14 @@ int store_open(store **out, const char *path, char *why, size_t whysz) {
   return 0;
 }
 
+sqlite3 *store__detach(store *s) {
+  sqlite3 *db = s->db;
+  s->db = NULL;
+  for (int i = 0; i < STMT_CACHE; i++) sqlite3_finalize(s->cache[i].stmt), s->cache[i].stmt = NULL;
+  store_close(s);
+  return db;
+}
+
 void store_close(store *s) {
   if (!s) return;
   for (int i = 0; i < STMT_CACHE; i++) sqlite3_finalize(s->cache[i].stmt);
@@ -220,6 +230,9 @@ void store_end_read(store *s) {
 
 int store_begin(store *s) {
   pthread_mutex_lock(&s->lock);
+  /* A transaction left open by a COMMIT and a ROLLBACK that both failed (an I/O error)
+   * would make every later BEGIN fail: end it first. */
+  if (!sqlite3_get_autocommit(s->db)) step_once(s, "ROLLBACK");
   if (step_once(s, "BEGIN")) {
     pthread_mutex_unlock(&s->lock);
     return -1;
@@ -272,9 +285,13 @@ sqlite3_stmt *store__stmt(store *s, const char *sql) {
     }
     if (!s->cache[k].sql) {
       sqlite3_stmt *st;
+      /* A statement that does not prepare (the schema is not what this build wrote, no
+       * memory) must not take the server down (docs/control-api.md §5): NULL makes
+       * every bind and step of it fail with SQLITE_MISUSE, so the caller's verb answers
+       * 50000 and the next request tries again. */
       if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
-        fprintf(stderr, "store: cannot prepare: %s: %s\n", sqlite3_errmsg(s->db), sql);
-        abort(); /* A bad statement is a programming error, caught by any test. */
+        log_msg(LOG_ERROR, "store: cannot prepare: %s: %.200s", sqlite3_errmsg(s->db), sql);
+        return NULL;
       }
       s->cache[k].sql = sql;
       s->cache[k].stmt = st;
@@ -282,7 +299,8 @@ sqlite3_stmt *store__stmt(store *s, const char *sql) {
       return st;
     }
   }
-  abort(); /* More distinct statements than STMT_CACHE: raise it. */
+  log_msg(LOG_ERROR, "store: more than %d distinct statements; raise STMT_CACHE", STMT_CACHE);
+  return NULL;
 }
 
 sqlite3 *store__db(store *s) { return s->db; }

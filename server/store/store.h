@@ -21,6 +21,9 @@ typedef struct store store;
 /* Open path (":memory:" for in-memory), set WAL + synchronous=NORMAL, migrate.
  * A database from a newer schema is refused. Returns 0 or -1 with why. */
 int store_open(store **out, const char *path, char *why, size_t whysz);
+/* TEST ONLY (--test-disk-full-file): from now on, while flag_file exists, every write
+ * SQLite makes fails as on a full disk (diskfull.c). Call before store_open. */
+int store_test_disk_full(const char *flag_file);
 /* Close the connection (finalises cached statements). */
 void store_close(store *s);
 
@@ -53,6 +56,9 @@ void store_bump_epoch(store *s);
 /* A cached prepared statement for sql (a string literal: cached by its address),
  * reset and with bindings cleared. Only for store/ files. */
 sqlite3_stmt *store__stmt(store *s, const char *sql);
+/* Close s but keep its connection open and return it (its statement cache finalised),
+ * for store/ files. */
+sqlite3 *store__detach(store *s);
 /* The raw connection, for store/ files. */
 sqlite3 *store__db(store *s);
 /* Step a one-row query, for store/ files: 0 a row is ready, 1 no row, -1 error. */

@@ -368,6 +368,21 @@ Test(faults, match_team_is_the_api_key) {
   add_fault(&m, "{\"match\": {\"path\": \"*\", \"team\": \"" OTHER "\"}, \"action\": {\"status\": 429}}", id);
   cr_assert_eq(owner_status(&m, OTHER, "GET", "/v1/claimed-devices"), 429);
   cr_assert_eq(owner_status(&m, KEY, "GET", "/v1/claimed-devices"), 200);
+  /* The rules and the journal show the team as its ownerId, never its API key
+   * (docs/control-api.md §5): any control caller can read them. */
+  char owner_id[37];
+  http_resp *r = control(&m, "GET", "/_mock/faults", NULL);
+  cr_assert_eq(r->status, 200);
+  cr_assert_null(strstr(r->body, OTHER), "no API key in the rules: %s", r->body);
+  snprintf(owner_id, sizeof owner_id, "%s", jstr(json_object_get(json_array_get(json_object_get(r->json, "items"), 0), "match"), "team"));
+  cr_assert_eq(strlen(owner_id), 36, "the team shows as an ownerId: %s", r->body);
+  http_resp_free(r);
+  json_t *j = requests(&m, "");
+  char *text = json_dumps(j, 0);
+  cr_assert_null(strstr(text, OTHER), "no API key in the journal");
+  cr_assert(strstr(text, owner_id), "the journal names the team by the same ownerId: %s", text);
+  free(text);
+  json_decref(j);
 }
 
 Test(faults, match_device_id_on_owner_and_device_calls) {
@@ -546,124 +561,7 @@ Test(metrics, prometheus_text_holds_the_series) {
   http_resp_free(r);
 }
 
-/* ---- snapshot and restore --------------------------------------------------------- */
-
-TestSuite(snapshot, .init = start, .fini = stop, .timeout = 60);
-
-static void snapshot_to(const char *file) {
-  char body[512];
-  snprintf(body, sizeof body, "{\"path\": \"%s\"}", file);
-  http_resp *r = control(&m, "POST", "/_mock/snapshot", body);
-  cr_assert_eq(r->status, 200, "%s", r->body);
-  cr_assert_str_eq(jstr(r->json, "path"), file);
-  cr_assert_gt(jint(r->json, "bytes"), 0);
-  http_resp_free(r);
-}
-
-static http_resp *restore_from(const char *file) {
-  char body[512];
-  snprintf(body, sizeof body, "{\"path\": \"%s\"}", file);
-  return control(&m, "POST", "/_mock/restore", body);
-}
-
-Test(snapshot, claim_snapshot_reset_restore_brings_the_device_back) {
-  char dev[37], path[128], file[400], cmd[37];
-  claim_new(&m, KEY, "[\"lab\"]", dev);
-  snprintf(path, sizeof path, "/v1/claimed-devices/%s", dev);
-  snprintf(file, sizeof file, "%s/snap.db", m.dir);
-  snapshot_to(file);
-  http_resp *r = control(&m, "POST", "/_mock/reset", NULL);
-  http_resp_free(r);
-  cr_assert_eq(owner_status(&m, KEY, "GET", path), 404);
-  r = restore_from(file);
-  cr_assert_eq(r->status, 204, "%s", r->body);
-  http_resp_free(r);
-  r = owner(&m, KEY, "GET", path, NULL);
-  cr_assert_eq(r->status, 200, "the device is back: %s", r->body);
-  cr_assert_str_eq(json_string_value(json_array_get(json_object_get(r->json, "tags"), 0)), "lab");
-  http_resp_free(r);
-  /* The restored state is live: it takes commands. */
-  snprintf(path, sizeof path, "/v1/claimed-devices/%s/provisioning", dev);
-  r = owner(&m, KEY, "POST", path, "{\"request\": {\"finished\": {}}}");
-  cr_assert_eq(r->status, 201, "%s", r->body);
-  snprintf(cmd, sizeof cmd, "%s", jstr(r->json, "id"));
-  http_resp_free(r);
-}
-
-Test(snapshot, restore_refreshes_what_device_polls_remember) {
-  char cred[1200], uuid[37], file[400];
-  snprintf(file, sizeof file, "%s/before.db", m.dir);
-  snapshot_to(file); /* no device claimed yet */
-  sc_claim(&m, cred, uuid);
-  dev_client d;
-  dev_open(&d, &m, DEV_HTTP, cred);
-  cr_assert_eq(dev_fetch(&d, "", NULL, NULL), DEV_NOTHING);
-  http_resp *r = restore_from(file);
-  cr_assert_eq(r->status, 204, "%s", r->body);
-  http_resp_free(r);
-  cr_assert_eq(dev_fetch(&d, "", NULL, NULL), DEV_NOT_CLAIMED, "the poll cache does not outlive a restore");
-  dev_close(&d);
-}
-
-Test(snapshot, newer_schema_and_missing_files_are_refused) {
-  char file[400], newer[400];
-  snprintf(file, sizeof file, "%s/snap.db", m.dir);
-  snapshot_to(file);
-  snprintf(newer, sizeof newer, "%s/newer.db", m.dir);
-  char *bytes;
-  size_t n;
-  cr_assert((bytes = read_file(file, &n)));
-  FILE *f = fopen(newer, "wb");
-  cr_assert(f && fwrite(bytes, 1, n, f) == n);
-  fclose(f);
-  free(bytes);
-  sqlite3 *db;
-  cr_assert_eq(sqlite3_open(newer, &db), SQLITE_OK);
-  cr_assert_eq(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
-  sqlite3_close(db);
-  http_resp *r = restore_from(newer);
-  expect_error(r, 400, 40004, "99");
-  cr_assert(strstr(jstr(r->json, "message"), "only version"), "names the version this build takes: %s", r->body);
-  http_resp_free(r);
-
-  char missing[400];
-  snprintf(missing, sizeof missing, "%s/nope.db", m.dir);
-  r = restore_from(missing);
-  expect_error(r, 400, 40004, missing);
-  http_resp_free(r);
-  r = control(&m, "POST", "/_mock/snapshot", "{\"path\": 3}");
-  expect_error(r, 400, 40004, "path");
-  http_resp_free(r);
-  r = control(&m, "POST", "/_mock/restore", "{}");
-  expect_error(r, 400, 40001, "path");
-  http_resp_free(r);
-  char body[512];
-  snprintf(body, sizeof body, "{\"path\": \"%s\"}", file);
-  r = control(&m, "POST", "/_mock/snapshot", body);
-  expect_error(r, 400, 40004, "exists");
-  http_resp_free(r);
-}
-
-TestSuite(snapshot_files, .fini = stop, .timeout = 60);
-
-Test(snapshot_files, restore_into_a_data_dir) {
-  char dir[300], file[400], dev[37], path[128];
-  snprintf(dir, sizeof dir, "/tmp/nrfprov-ctl-data-%d", (int)getpid());
-  mock_start(&m, "--data-dir", dir, NULL);
-  claim_new(&m, KEY, NULL, dev);
-  snprintf(file, sizeof file, "%s/snap.db", m.dir);
-  snapshot_to(file);
-  snprintf(path, sizeof path, "/v1/claimed-devices/%s", dev);
-  cr_assert_eq(owner_status(&m, KEY, "DELETE", path), 204);
-  http_resp *r = restore_from(file);
-  cr_assert_eq(r->status, 204, "%s", r->body);
-  http_resp_free(r);
-  cr_assert_eq(owner_status(&m, KEY, "GET", path), 200);
-  cr_assert_eq(mock_stop(&m), 0);
-  char cmd[400];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  cr_assert_eq(system(cmd), 0);
-}
+/* Snapshot and restore: test_snapshots.c. */
 
 /* ---- fixtures --------------------------------------------------------------------- */
 

@@ -112,17 +112,30 @@ Test(identities, register_list_get_replace_delete) {
   cr_assert_str_eq(jstr(r->json, "deviceId"), d.uuid);
   http_resp_free(r);
 
-  /* A second registration replaces the first: another key, no IMEI. */
+  /* The same key again is fine (it updates what was registered with it). */
+  body = identity_body(&d, "352656100000001");
+  r = control("POST", "/_mock/identities", body);
+  free(body);
+  cr_assert_eq(r->status, 201, "%s", r->body);
+  http_resp_free(r);
+  /* Another key for the same device is a re-keying: refused unless ?replace=true
+   * (docs/control-api.md §5), and the first key stays. */
   device other;
   device_new(&other);
   memcpy(other.id, d.id, 16);
   snprintf(other.uuid, sizeof other.uuid, "%s", d.uuid);
   body = identity_body(&other, NULL);
-  r = control("POST", "/_mock/identities", body);
+  expect_error(control("POST", "/_mock/identities", body), 409, 40902);
+  expect_error(control("POST", "/_mock/identities?replace=false", body), 409, 40902);
+  expect_error(control("POST", "/_mock/identities?replace=yes", body), 400, 40006);
+  snprintf(path, sizeof path, "/_mock/identities/%s", d.uuid);
+  r = control("GET", path, NULL);
+  cr_assert_str_eq(jstr(r->json, "publicKeyPem"), d.pem, "the first key stays");
+  http_resp_free(r);
+  r = control("POST", "/_mock/identities?replace=true", body);
   free(body);
   cr_assert_eq(r->status, 201, "%s", r->body);
   http_resp_free(r);
-  snprintf(path, sizeof path, "/_mock/identities/%s", d.uuid);
   r = control("GET", path, NULL);
   cr_assert_str_eq(jstr(r->json, "publicKeyPem"), other.pem);
   cr_assert_null(json_object_get(r->json, "imei"), "imei left out when not registered: %s", r->body);
