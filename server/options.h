@@ -28,8 +28,6 @@ typedef struct {
   char *ready_file;
   int threads;
   char *snapshot_dir;
-  char *control_token;
-  char *control_peers;
   char *test_disk_full_file;
 } options;
 
