@@ -13,8 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "service/control.h"
 #include "clock.h"
+#include "files.h"
+#include "service/control.h"
 
 #define NAME_MAX_LEN 64
 
@@ -24,32 +25,17 @@ struct snapshots {
   bool temporary;
 };
 
-/* mkdir -p with mode 0700 for what it creates. */
-static int make_dirs(const char *path, char *why, size_t whysz) {
-  char buf[PATH_MAX];
-  if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return snprintf(why, whysz, "path too long: %s", path), -1;
-  for (char *p = buf + 1;; p++) {
-    if (*p == '/' || !*p) {
-      char c = *p;
-      *p = 0;
-      if (mkdir(buf, 0700) && errno != EEXIST) return snprintf(why, whysz, "cannot create %.300s: %s", buf, strerror(errno)), -1;
-      *p = c;
-      if (!c) break;
-    }
-  }
-  return 0;
-}
-
 int snapshots_open(snapshots **out, const char *dir, const char *data_dir, bool in_memory, char *why, size_t whysz) {
   snapshots *s = calloc(1, sizeof *s);
   if (!s) return snprintf(why, whysz, "out of memory"), -1;
   pthread_mutex_init(&s->lock, NULL);
   char path[PATH_MAX];
+  *why = 0;
   if (dir || !in_memory) {
     if (dir) snprintf(path, sizeof path, "%s", dir);
     else snprintf(path, sizeof path, "%s/snapshots", data_dir);
     char resolved[PATH_MAX];
-    if (make_dirs(path, why, whysz) || !realpath(path, resolved)) {
+    if (files_mkdirs(path, 0700, why, whysz) || !realpath(path, resolved)) {
       if (!*why) snprintf(why, whysz, "--snapshot-dir: cannot resolve %s: %s", path, strerror(errno));
       snapshots_close(s);
       return -1;
