@@ -125,9 +125,9 @@ Test(identities, register_list_get_replace_delete) {
   memcpy(other.id, d.id, 16);
   snprintf(other.uuid, sizeof other.uuid, "%s", d.uuid);
   body = identity_body(&other, NULL);
-  expect_error(control("POST", "/_mock/identities", body), 409, 40902);
-  expect_error(control("POST", "/_mock/identities?replace=false", body), 409, 40902);
-  expect_error(control("POST", "/_mock/identities?replace=yes", body), 400, 40006);
+  expect_error_free(control("POST", "/_mock/identities", body), 409, 40902, "replace=true");
+  expect_error_free(control("POST", "/_mock/identities?replace=false", body), 409, 40902, "replace=true");
+  expect_error_free(control("POST", "/_mock/identities?replace=yes", body), 400, 40006, "replace");
   snprintf(path, sizeof path, "/_mock/identities/%s", d.uuid);
   r = control("GET", path, NULL);
   cr_assert_str_eq(jstr(r->json, "publicKeyPem"), d.pem, "the first key stays");
