@@ -863,6 +863,35 @@ Test(pki, csr_structure_defects_are_named, TEST_TIMEOUT) {
   pki_close(p);
 }
 
+/* CSRs made by OpenSSL (`openssl req -subj "/CN=..."` and `-subj "/"`): the RFC 5758
+ * algorithm form without a NULL parameter, and an empty subject from another writer. */
+Test(pki, openssl_csrs_with_and_without_a_subject, TEST_TIMEOUT) {
+  pki *p = open_ok(NULL);
+  const char *dir = getenv("NRFPROV_TEST_FIXTURES");
+  cr_assert_not_null(dir, "NRFPROV_TEST_FIXTURES");
+  const char *files[] = {"openssl-cn-uuid.der", "openssl-empty-subject.der"};
+  const char *want[] = {"CN=50363154-3931-44f0-8022-121b6401627d", "CN=dev-from-openssl"};
+  for (int i = 0; i < 2; i++) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/csr/%s", dir, files[i]);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    unsigned char der[1024];
+    size_t n = fread(der, 1, sizeof der, f);
+    fclose(f);
+    char *cert = NULL;
+    cr_assert_eq(pki_issue_device_cert(p, der, n, "dev-from-openssl", &cert, why, sizeof why), 0, "%s: %s", files[i], why);
+    mbedtls_x509_crt crt;
+    parse(&crt, cert);
+    char dn[256];
+    mbedtls_x509_dn_gets(dn, sizeof dn, &crt.subject);
+    cr_assert_str_eq(dn, want[i], "%s", files[i]);
+    mbedtls_x509_crt_free(&crt);
+    free(cert);
+  }
+  pki_close(p);
+}
+
 Test(pki, device_ids_are_checked_and_commas_survive, TEST_TIMEOUT) {
   pki *p = open_ok(NULL);
   rng r;
