@@ -6,12 +6,10 @@
 #include <string.h>
 
 #include "clock.h"
-#include "store/status.h"
 
 #define CLAIM_COLUMNS                                                                      \
   "c.seq, c.team_id, c.device_id, c.device_type, c.firmware_id, c.imei, t.owner_id,"      \
-  " c.queue_id, c.next_qseq, c.blocked, c.last_report, c.claimed_at, c.updated_at, "       \
-  STORE_CLAIM_STATUS_SQL ","                                                               \
+  " c.queue_id, c.next_qseq, c.blocked, c.last_report, c.claimed_at, c.updated_at, c.status," \
   " (SELECT json_group_array(tag) FROM (SELECT tag FROM claim_tags WHERE claim_seq = c.seq ORDER BY rowid))"
 
 static void read_row(sqlite3_stmt *st, store_claim *c) {
@@ -107,7 +105,8 @@ int store__set_tags(store *s, const char *clear_sql, const char *add_sql, int64_
 
 int store_claim_set_tags(store *s, int64_t claim_seq, int64_t team_id, const char *const *tags, size_t n) {
   return store__set_tags(s, "DELETE FROM claim_tags WHERE claim_seq = ?1",
-                         "INSERT OR IGNORE INTO claim_tags (claim_seq, team_id, tag) VALUES (?1, ?2, ?3)", claim_seq, team_id,
+                         "INSERT OR IGNORE INTO claim_tags (claim_seq, team_id, tag, status, blocked, device_type)"
+                         " SELECT ?1, ?2, ?3, status, blocked, device_type FROM claims WHERE seq = ?1", claim_seq, team_id,
                          tags, n);
 }
 
@@ -134,16 +133,137 @@ int store_claim_touch(store *s, int64_t claim_seq) {
   return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 }
 
+/* Lists of claims cost what their page costs, whatever the size of the table
+ * (docs/performance.md). With no filter, a page walks claims(team_id, seq) and the total
+ * is the sum of the team's claim_counts. With filters, the matching (status, blocked,
+ * type) combinations come from claim_counts (or, with tags, from tag_counts: one row per
+ * tag and combination), each combination is one ordered range of the claims_filter (or
+ * claim_tags_filter) index, and the page is the newest `limit` seqs of those ranges,
+ * merged here. The total is the sum of the combinations' counts, except with several
+ * tags, where a device holding two of them must count once: then it is counted from the
+ * claim_tags_filter index, in proportion to the matches. */
+
+#define COMBO_MAX 64 /* more matching combinations than this: one filtered scan instead */
+
+#define COMBO_FILTER                                                                   \
+  " AND n > 0 AND (?2 IS NULL OR blocked = ?2) AND (?3 IS NULL OR device_type = ?3)"   \
+  " AND (?4 IS NULL OR status IN (SELECT value FROM json_each(?4)))"
+
+typedef struct {
+  char tag[72], status[16], type[32];
+  int blocked;
+  int64_t n;
+} combo;
+
+/* The (tag,) status, blocked, type combinations that match f, with their counts.
+ * Returns how many (may exceed max: then only max are filled), or -1. */
+static int combos_of(store *s, int64_t team_id, const store_claim_filter *f, combo *out, int max) {
+  sqlite3_stmt *st = f->tags_json
+    ? store__stmt(s, "SELECT tag, status, blocked, device_type, n FROM tag_counts WHERE team_id = ?1"
+                     COMBO_FILTER " AND tag IN (SELECT value FROM json_each(?5))")
+    : store__stmt(s, "SELECT '', status, blocked, device_type, n FROM claim_counts WHERE team_id = ?1"
+                     COMBO_FILTER);
+  sqlite3_bind_int64(st, 1, team_id);
+  if (f->blocked >= 0) sqlite3_bind_int(st, 2, f->blocked);
+  if (f->device_type) sqlite3_bind_text(st, 3, f->device_type, -1, SQLITE_STATIC);
+  if (f->statuses_json) sqlite3_bind_text(st, 4, f->statuses_json, -1, SQLITE_STATIC);
+  if (f->tags_json) sqlite3_bind_text(st, 5, f->tags_json, -1, SQLITE_STATIC);
+  int k = 0, rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (k < max) {
+      combo *c = &out[k];
+      store__copy_text(st, 0, c->tag, sizeof c->tag);
+      store__copy_text(st, 1, c->status, sizeof c->status);
+      c->blocked = sqlite3_column_int(st, 2);
+      store__copy_text(st, 3, c->type, sizeof c->type);
+      c->n = sqlite3_column_int64(st, 4);
+    }
+    k++;
+  }
+  return rc == SQLITE_DONE ? k : -1;
+}
+
+/* Append the newest `limit` seqs below `before` of one combination to seqs. */
+static int combo_seqs(store *s, int64_t team_id, const combo *c, bool tagged, int64_t before, int limit,
+                      int64_t *seqs, int *n) {
+  sqlite3_stmt *st = tagged
+    ? store__stmt(s, "SELECT claim_seq FROM claim_tags WHERE team_id = ?1 AND tag = ?5 AND status = ?2"
+                     " AND blocked = ?3 AND device_type = ?4 AND (?6 = 0 OR claim_seq < ?6)"
+                     " ORDER BY claim_seq DESC LIMIT ?7")
+    : store__stmt(s, "SELECT seq FROM claims WHERE team_id = ?1 AND status = ?2 AND blocked = ?3"
+                     " AND device_type = ?4 AND (?6 = 0 OR seq < ?6) ORDER BY seq DESC LIMIT ?7");
+  sqlite3_bind_int64(st, 1, team_id);
+  sqlite3_bind_text(st, 2, c->status, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 3, c->blocked);
+  sqlite3_bind_text(st, 4, c->type, -1, SQLITE_STATIC);
+  if (tagged) sqlite3_bind_text(st, 5, c->tag, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 6, before);
+  sqlite3_bind_int(st, 7, limit);
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) seqs[(*n)++] = sqlite3_column_int64(st, 0);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int by_seq_desc(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x < y) - (x > y);
+}
+
+/* Call fn for the claim at each seq, in order. */
+static int emit_seqs(store *s, const int64_t *seqs, int n, void (*fn)(const store_claim *c, void *ud), void *ud) {
+  for (int i = 0; i < n; i++) {
+    sqlite3_stmt *st = store__stmt(s, "SELECT " CLAIM_COLUMNS " FROM claims c JOIN teams t ON t.id = c.team_id"
+                                      " WHERE c.seq = ?1");
+    sqlite3_bind_int64(st, 1, seqs[i]);
+    int rc = store__row(st);
+    if (rc < 0) return -1;
+    if (rc) continue;
+    store_claim c;
+    read_row(st, &c);
+    fn(&c, ud);
+    store_claim_row_free(&c);
+  }
+  return 0;
+}
+
+/* Emit every row of a page query bound by the caller. */
+static int emit_rows(sqlite3_stmt *st, void (*fn)(const store_claim *c, void *ud), void *ud) {
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    store_claim c;
+    read_row(st, &c);
+    fn(&c, ud);
+    store_claim_row_free(&c);
+  }
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int list_unfiltered(store *s, int64_t team_id, int64_t before, int limit,
+                           void (*fn)(const store_claim *c, void *ud), void *ud, int64_t *total) {
+  sqlite3_stmt *st = store__stmt(s, "SELECT coalesce(sum(n), 0) FROM claim_counts WHERE team_id = ?1");
+  sqlite3_bind_int64(st, 1, team_id);
+  if (store__row(st)) return -1;
+  *total = sqlite3_column_int64(st, 0);
+  st = store__stmt(s, "SELECT " CLAIM_COLUMNS " FROM claims c JOIN teams t ON t.id = c.team_id"
+                      " WHERE c.team_id = ?1 AND (?2 = 0 OR c.seq < ?2) ORDER BY c.seq DESC LIMIT ?3");
+  sqlite3_bind_int64(st, 1, team_id);
+  sqlite3_bind_int64(st, 2, before);
+  sqlite3_bind_int(st, 3, limit);
+  return emit_rows(st, fn, ud);
+}
+
+/* The fallback for a filter matching more than COMBO_MAX combinations (a team with
+ * dozens of device types): one scan of the team's claims, filtered. */
 #define CLAIM_FILTER                                                                            \
   " WHERE c.team_id = ?1"                                                                       \
   " AND (?3 IS NULL OR c.blocked = ?3)"                                                         \
   " AND (?4 IS NULL OR c.device_type = ?4)"                                                     \
   " AND (?5 IS NULL OR EXISTS (SELECT 1 FROM claim_tags ct WHERE ct.claim_seq = c.seq"          \
   "      AND ct.tag IN (SELECT value FROM json_each(?5))))"                                    \
-  " AND (?6 IS NULL OR " STORE_CLAIM_STATUS_SQL " IN (SELECT value FROM json_each(?6)))"
+  " AND (?6 IS NULL OR c.status IN (SELECT value FROM json_each(?6)))"
 
-int store_claim_list(store *s, int64_t team_id, const store_claim_filter *f, int64_t before, int limit,
-                     void (*fn)(const store_claim *c, void *ud), void *ud, int64_t *total) {
+static int list_scanned(store *s, int64_t team_id, const store_claim_filter *f, int64_t before, int limit,
+                        void (*fn)(const store_claim *c, void *ud), void *ud, int64_t *total) {
   static const char page_sql[] =
     "SELECT " CLAIM_COLUMNS " FROM claims c JOIN teams t ON t.id = c.team_id" CLAIM_FILTER
     " AND (?2 = 0 OR c.seq < ?2) ORDER BY c.seq DESC LIMIT ?7";
@@ -156,21 +276,61 @@ int store_claim_list(store *s, int64_t team_id, const store_claim_filter *f, int
     if (f->device_type) sqlite3_bind_text(st, 4, f->device_type, -1, SQLITE_STATIC);
     if (f->tags_json) sqlite3_bind_text(st, 5, f->tags_json, -1, SQLITE_STATIC);
     if (f->statuses_json) sqlite3_bind_text(st, 6, f->statuses_json, -1, SQLITE_STATIC);
-    if (!pass) sqlite3_bind_int(st, 7, limit);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-      if (pass) {
-        *total = sqlite3_column_int64(st, 0);
-        continue;
-      }
-      store_claim c;
-      read_row(st, &c);
-      fn(&c, ud);
-      store_claim_row_free(&c);
+    if (pass) {
+      if (store__row(st)) return -1;
+      *total = sqlite3_column_int64(st, 0);
+    } else {
+      sqlite3_bind_int(st, 7, limit);
+      if (emit_rows(st, fn, ud)) return -1;
     }
-    if (rc != SQLITE_DONE) return -1;
   }
   return 0;
+}
+
+/* Distinct claims holding any of several tags, with the other filters. */
+static int count_tagged(store *s, int64_t team_id, const store_claim_filter *f, int64_t *total) {
+  sqlite3_stmt *st = store__stmt(s, "SELECT count(DISTINCT claim_seq) FROM claim_tags WHERE team_id = ?1"
+                                    " AND tag IN (SELECT value FROM json_each(?5))"
+                                    " AND (?2 IS NULL OR blocked = ?2) AND (?3 IS NULL OR device_type = ?3)"
+                                    " AND (?4 IS NULL OR status IN (SELECT value FROM json_each(?4)))");
+  sqlite3_bind_int64(st, 1, team_id);
+  if (f->blocked >= 0) sqlite3_bind_int(st, 2, f->blocked);
+  if (f->device_type) sqlite3_bind_text(st, 3, f->device_type, -1, SQLITE_STATIC);
+  if (f->statuses_json) sqlite3_bind_text(st, 4, f->statuses_json, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 5, f->tags_json, -1, SQLITE_STATIC);
+  if (store__row(st)) return -1;
+  *total = sqlite3_column_int64(st, 0);
+  return 0;
+}
+
+int store_claim_list(store *s, int64_t team_id, const store_claim_filter *f, int64_t before, int limit,
+                     void (*fn)(const store_claim *c, void *ud), void *ud, int64_t *total) {
+  if (!f->tags_json && !f->statuses_json && f->blocked < 0 && !f->device_type)
+    return list_unfiltered(s, team_id, before, limit, fn, ud, total);
+  combo combos[COMBO_MAX];
+  int k = combos_of(s, team_id, f, combos, COMBO_MAX);
+  if (k < 0) return -1;
+  if (k > COMBO_MAX) return list_scanned(s, team_id, f, before, limit, fn, ud, total);
+  int64_t *seqs = malloc(sizeof *seqs * ((size_t)k * (size_t)limit + 1));
+  if (!seqs) return -1;
+  int n = 0, rc = 0;
+  bool several_tags = false;
+  *total = 0;
+  for (int i = 0; i < k && !rc; i++) {
+    *total += combos[i].n;
+    if (f->tags_json && strcmp(combos[i].tag, combos[0].tag)) several_tags = true;
+    rc = combo_seqs(s, team_id, &combos[i], f->tags_json != NULL, before, limit, seqs, &n);
+  }
+  if (!rc && several_tags) rc = count_tagged(s, team_id, f, total);
+  if (!rc) {
+    qsort(seqs, (size_t)n, sizeof *seqs, by_seq_desc);
+    int m = 0; /* drop the repeats of a device holding several of the tags */
+    for (int i = 0; i < n && m < limit; i++)
+      if (!m || seqs[i] != seqs[m - 1]) seqs[m++] = seqs[i];
+    rc = emit_seqs(s, seqs, m, fn, ud);
+  }
+  free(seqs);
+  return rc;
 }
 
 int store_identity_get(store *s, const char *device_id, char **pem, char imei[32]) {

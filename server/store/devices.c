@@ -67,11 +67,7 @@ int store_device_list(store *s, int64_t team_id, int64_t before, int limit,
     store_device_free(&d);
   }
   if (rc != SQLITE_DONE) return -1;
-  st = store__stmt(s, "SELECT count(*) FROM devices WHERE team_id = ?1");
-  sqlite3_bind_int64(st, 1, team_id);
-  if (sqlite3_step(st) != SQLITE_ROW) return -1;
-  *total = sqlite3_column_int64(st, 0);
-  return 0;
+  return store__list_count(s, team_id, "devices", total);
 }
 
 int store_device_delete(store *s, int64_t team_id, const char *id) {

@@ -136,9 +136,5 @@ int store_rule_list(store *s, int64_t team_id, int64_t after, int limit,
     store_rule_free(&r);
   }
   if (rc != SQLITE_DONE) return -1;
-  st = store__stmt(s, "SELECT count(*) FROM rules WHERE team_id = ?1");
-  sqlite3_bind_int64(st, 1, team_id);
-  if (sqlite3_step(st) != SQLITE_ROW) return -1;
-  *total = sqlite3_column_int64(st, 0);
-  return 0;
+  return store__list_count(s, team_id, "rules", total);
 }

@@ -1,5 +1,7 @@
-/* The derived device status (owner-api §3.4) as one SQL expression over a claim row
- * aliased `c`, shared by every query that shows or filters by status. */
+/* The derived device status (docs/owner-api.md §3.4) as one SQL expression over a claim
+ * row aliased `c`. Schema version 3 stores its value in claims.status and keeps it
+ * current with triggers built from this expression (store.c): changing it means a new
+ * migration that recreates those triggers and recomputes the column. */
 #ifndef NRFPROV_STORE_STATUS_H
 #define NRFPROV_STORE_STATUS_H
 

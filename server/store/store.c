@@ -11,7 +11,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "store/status.h"
+
 #define STMT_CACHE 256
+
+/* The derived status of the claims row being updated (triggers allow no alias on the
+ * updated table, so the expression reads the row again as `c`). */
+#define STATUS_OF_ROW "(SELECT " STORE_CLAIM_STATUS_SQL " FROM claims c WHERE c.seq = claims.seq)"
 
 struct store {
   sqlite3 *db;
@@ -97,6 +103,105 @@ static const char *const migrations[] = {
   "CREATE INDEX tags_team ON tags(team_id);"
   "CREATE INDEX devices_team ON devices(team_id, seq);"
   "CREATE INDEX rule_applied_rule ON rule_applied(rule_seq);",
+  /* 3: lists whose cost does not grow with the table (docs/performance.md). The derived
+   * status (docs/owner-api.md §3.4) is stored in claims.status and kept current by
+   * triggers on everything it depends on; claim_tags carries a copy of the claim's
+   * filter columns so a tag filter has an index of its own; claim_counts, tag_counts
+   * and list_counts hold the totals of every list, maintained in the transactions that
+   * change them. A trigger only ever touches the rows of the claims it names. */
+  "ALTER TABLE claims ADD COLUMN status TEXT NOT NULL DEFAULT 'READY';"
+  "ALTER TABLE claim_tags ADD COLUMN status TEXT NOT NULL DEFAULT 'READY';"
+  "ALTER TABLE claim_tags ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0;"
+  "ALTER TABLE claim_tags ADD COLUMN device_type TEXT NOT NULL DEFAULT '';"
+  "UPDATE claims SET status = " STATUS_OF_ROW ";"
+  "UPDATE claim_tags AS ct SET (status, blocked, device_type) ="
+  "  (SELECT status, blocked, device_type FROM claims WHERE seq = ct.claim_seq);"
+  "CREATE INDEX claims_filter ON claims(team_id, status, blocked, device_type, seq);"
+  "CREATE INDEX claim_tags_filter ON claim_tags(team_id, tag, status, blocked, device_type, claim_seq);"
+  "CREATE TABLE claim_counts ("
+  "  team_id INTEGER NOT NULL, status TEXT NOT NULL, blocked INTEGER NOT NULL,"
+  "  device_type TEXT NOT NULL, n INTEGER NOT NULL,"
+  "  PRIMARY KEY (team_id, status, blocked, device_type)) WITHOUT ROWID;"
+  "CREATE TABLE tag_counts ("
+  "  team_id INTEGER NOT NULL, tag TEXT NOT NULL, status TEXT NOT NULL, blocked INTEGER NOT NULL,"
+  "  device_type TEXT NOT NULL, n INTEGER NOT NULL,"
+  "  PRIMARY KEY (team_id, tag, status, blocked, device_type)) WITHOUT ROWID;"
+  "CREATE TABLE list_counts ("
+  "  team_id INTEGER NOT NULL, list TEXT NOT NULL, n INTEGER NOT NULL,"
+  "  PRIMARY KEY (team_id, list)) WITHOUT ROWID;"
+  "INSERT INTO claim_counts SELECT team_id, status, blocked, device_type, count(*) FROM claims GROUP BY 1, 2, 3, 4;"
+  "INSERT INTO tag_counts SELECT team_id, tag, status, blocked, device_type, count(*) FROM claim_tags"
+  "  GROUP BY 1, 2, 3, 4, 5;"
+  "INSERT INTO list_counts SELECT team_id, 'rules', count(*) FROM rules GROUP BY 1;"
+  "INSERT INTO list_counts SELECT team_id, 'tags', count(*) FROM tags GROUP BY 1;"
+  "INSERT INTO list_counts SELECT team_id, 'devices', count(*) FROM devices GROUP BY 1;"
+  /* The status follows the claim's commands, report, tags and applied marks, and the
+   * rules that target its tags. */
+  "CREATE TRIGGER status_command_ins AFTER INSERT ON commands BEGIN"
+  "  UPDATE claims SET status = " STATUS_OF_ROW " WHERE seq = NEW.claim_seq; END;"
+  "CREATE TRIGGER status_command_upd AFTER UPDATE OF status ON commands BEGIN"
+  "  UPDATE claims SET status = " STATUS_OF_ROW " WHERE seq = NEW.claim_seq; END;"
+  "CREATE TRIGGER status_command_del AFTER DELETE ON commands BEGIN"
+  "  UPDATE claims SET status = " STATUS_OF_ROW " WHERE seq = OLD.claim_seq; END;"
+  "CREATE TRIGGER status_report AFTER UPDATE OF last_report ON claims BEGIN"
+  "  UPDATE claims SET status = " STATUS_OF_ROW " WHERE seq = NEW.seq; END;"
+  "CREATE TRIGGER status_tag_ins AFTER INSERT ON claim_tags BEGIN"
+  "  UPDATE claims SET status = " STATUS_OF_ROW " WHERE seq = NEW.claim_seq; END;"
+  "CREATE TRIGGER status_tag_del AFTER DELETE ON claim_tags BEGIN"
+  "  UPDATE claims SET status = " STATUS_OF_ROW " WHERE seq = OLD.claim_seq; END;"
+  "CREATE TRIGGER status_applied_ins AFTER INSERT ON rule_applied BEGIN"
+  "  UPDATE claims SET status = " STATUS_OF_ROW " WHERE seq = NEW.claim_seq; END;"
+  "CREATE TRIGGER status_applied_del AFTER DELETE ON rule_applied BEGIN"
+  "  UPDATE claims SET status = " STATUS_OF_ROW " WHERE seq = OLD.claim_seq; END;"
+  "CREATE TRIGGER status_rule_active AFTER UPDATE OF active ON rules BEGIN"
+  "  UPDATE claims SET status = " STATUS_OF_ROW
+  "  WHERE seq IN (SELECT ct.claim_seq FROM rule_tags rt JOIN claim_tags ct"
+  "                  ON ct.team_id = rt.team_id AND ct.tag = rt.tag WHERE rt.rule_seq = NEW.seq); END;"
+  "CREATE TRIGGER status_rule_tag_ins AFTER INSERT ON rule_tags BEGIN"
+  "  UPDATE claims SET status = " STATUS_OF_ROW
+  "  WHERE seq IN (SELECT claim_seq FROM claim_tags WHERE team_id = NEW.team_id AND tag = NEW.tag); END;"
+  "CREATE TRIGGER status_rule_tag_del AFTER DELETE ON rule_tags BEGIN"
+  "  UPDATE claims SET status = " STATUS_OF_ROW
+  "  WHERE seq IN (SELECT claim_seq FROM claim_tags WHERE team_id = OLD.team_id AND tag = OLD.tag); END;"
+  /* Counts of claims by (status, blocked, type), and the tag rows' copies of them. */
+  "CREATE TRIGGER counts_claim_ins AFTER INSERT ON claims BEGIN"
+  "  INSERT INTO claim_counts VALUES (NEW.team_id, NEW.status, NEW.blocked, NEW.device_type, 1)"
+  "    ON CONFLICT DO UPDATE SET n = n + 1; END;"
+  "CREATE TRIGGER counts_claim_del AFTER DELETE ON claims BEGIN"
+  "  UPDATE claim_counts SET n = n - 1 WHERE team_id = OLD.team_id AND status = OLD.status"
+  "    AND blocked = OLD.blocked AND device_type = OLD.device_type; END;"
+  "CREATE TRIGGER counts_claim_upd AFTER UPDATE OF status, blocked, device_type ON claims"
+  "  WHEN OLD.status != NEW.status OR OLD.blocked != NEW.blocked OR OLD.device_type != NEW.device_type BEGIN"
+  "  UPDATE claim_counts SET n = n - 1 WHERE team_id = OLD.team_id AND status = OLD.status"
+  "    AND blocked = OLD.blocked AND device_type = OLD.device_type;"
+  "  INSERT INTO claim_counts VALUES (NEW.team_id, NEW.status, NEW.blocked, NEW.device_type, 1)"
+  "    ON CONFLICT DO UPDATE SET n = n + 1;"
+  "  UPDATE claim_tags SET status = NEW.status, blocked = NEW.blocked, device_type = NEW.device_type"
+  "    WHERE claim_seq = NEW.seq; END;"
+  "CREATE TRIGGER counts_tag_ins AFTER INSERT ON claim_tags BEGIN"
+  "  INSERT INTO tag_counts VALUES (NEW.team_id, NEW.tag, NEW.status, NEW.blocked, NEW.device_type, 1)"
+  "    ON CONFLICT DO UPDATE SET n = n + 1; END;"
+  "CREATE TRIGGER counts_tag_del AFTER DELETE ON claim_tags BEGIN"
+  "  UPDATE tag_counts SET n = n - 1 WHERE team_id = OLD.team_id AND tag = OLD.tag AND status = OLD.status"
+  "    AND blocked = OLD.blocked AND device_type = OLD.device_type; END;"
+  "CREATE TRIGGER counts_tag_upd AFTER UPDATE OF status, blocked, device_type ON claim_tags BEGIN"
+  "  UPDATE tag_counts SET n = n - 1 WHERE team_id = OLD.team_id AND tag = OLD.tag AND status = OLD.status"
+  "    AND blocked = OLD.blocked AND device_type = OLD.device_type;"
+  "  INSERT INTO tag_counts VALUES (NEW.team_id, NEW.tag, NEW.status, NEW.blocked, NEW.device_type, 1)"
+  "    ON CONFLICT DO UPDATE SET n = n + 1; END;"
+  /* Totals of the team-wide lists of rules, tags and onboarded devices. */
+  "CREATE TRIGGER counts_rule_ins AFTER INSERT ON rules BEGIN"
+  "  INSERT INTO list_counts VALUES (NEW.team_id, 'rules', 1) ON CONFLICT DO UPDATE SET n = n + 1; END;"
+  "CREATE TRIGGER counts_rule_del AFTER DELETE ON rules BEGIN"
+  "  UPDATE list_counts SET n = n - 1 WHERE team_id = OLD.team_id AND list = 'rules'; END;"
+  "CREATE TRIGGER counts_ptag_ins AFTER INSERT ON tags BEGIN"
+  "  INSERT INTO list_counts VALUES (NEW.team_id, 'tags', 1) ON CONFLICT DO UPDATE SET n = n + 1; END;"
+  "CREATE TRIGGER counts_ptag_del AFTER DELETE ON tags BEGIN"
+  "  UPDATE list_counts SET n = n - 1 WHERE team_id = OLD.team_id AND list = 'tags'; END;"
+  "CREATE TRIGGER counts_device_ins AFTER INSERT ON devices BEGIN"
+  "  INSERT INTO list_counts VALUES (NEW.team_id, 'devices', 1) ON CONFLICT DO UPDATE SET n = n + 1; END;"
+  "CREATE TRIGGER counts_device_del AFTER DELETE ON devices BEGIN"
+  "  UPDATE list_counts SET n = n - 1 WHERE team_id = OLD.team_id AND list = 'devices'; END;",
 };
 
 #define N_MIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
@@ -304,6 +409,15 @@ sqlite3_stmt *store__stmt(store *s, const char *sql) {
 }
 
 sqlite3 *store__db(store *s) { return s->db; }
+
+int store__list_count(store *s, int64_t team_id, const char *list, int64_t *total) {
+  sqlite3_stmt *st = store__stmt(s, "SELECT coalesce(sum(n), 0) FROM list_counts WHERE team_id = ?1 AND list = ?2");
+  sqlite3_bind_int64(st, 1, team_id);
+  sqlite3_bind_text(st, 2, list, -1, SQLITE_STATIC);
+  if (store__row(st)) return -1;
+  *total = sqlite3_column_int64(st, 0);
+  return 0;
+}
 
 int store__row(sqlite3_stmt *st) {
   int rc = sqlite3_step(st);

@@ -16,7 +16,7 @@
 typedef struct store store;
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* Open path (":memory:" for in-memory), set WAL + synchronous=NORMAL, migrate.
  * A database from a newer schema is refused. Returns 0 or -1 with why. */
@@ -61,6 +61,8 @@ sqlite3_stmt *store__stmt(store *s, const char *sql);
 sqlite3 *store__detach(store *s);
 /* The raw connection, for store/ files. */
 sqlite3 *store__db(store *s);
+/* The total of a team-wide list (rules, tags, devices) from list_counts. */
+int store__list_count(store *s, int64_t team_id, const char *list, int64_t *total);
 /* Step a one-row query, for store/ files: 0 a row is ready, 1 no row, -1 error. */
 int store__row(sqlite3_stmt *st);
 /* Column col of the current row as a malloc'd string (NULL for SQL NULL), for store/ files. */

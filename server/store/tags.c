@@ -7,7 +7,7 @@
 
 #define TAG_COLUMNS                                                                                  \
   "t.rowid, t.tag, t.description, t.created_at,"                                                     \
-  " (SELECT count(*) FROM claim_tags ct WHERE ct.team_id = t.team_id AND ct.tag = t.tag),"          \
+  " (SELECT coalesce(sum(n), 0) FROM tag_counts tc WHERE tc.team_id = t.team_id AND tc.tag = t.tag)," \
   " (SELECT count(*) FROM rule_tags rt WHERE rt.team_id = t.team_id AND rt.tag = t.tag)"
 
 static void read_tag(sqlite3_stmt *st, store_tag *t) {
@@ -48,11 +48,7 @@ int store_tag_list(store *s, int64_t team_id, int64_t after, int limit,
     store_tag_free(&t);
   }
   if (rc != SQLITE_DONE) return -1;
-  st = store__stmt(s, "SELECT count(*) FROM tags WHERE team_id = ?1");
-  sqlite3_bind_int64(st, 1, team_id);
-  if (sqlite3_step(st) != SQLITE_ROW) return -1;
-  *total = sqlite3_column_int64(st, 0);
-  return 0;
+  return store__list_count(s, team_id, "tags", total);
 }
 
 /* Run a one-column text query bound to (team_id, tag, limit), fn per row. */
