@@ -21,6 +21,7 @@
 
 struct store {
   sqlite3 *db;
+  sqlite3 *pristine;        /* an empty database of the current schema, for reset */
   pthread_mutex_t lock;
   atomic_uint_fast64_t generation;
   atomic_uint_fast64_t epoch;
@@ -290,6 +291,7 @@ void store_close(store *s) {
   if (!s) return;
   for (int i = 0; i < STMT_CACHE; i++) sqlite3_finalize(s->cache[i].stmt);
   if (s->db) sqlite3_close(s->db);
+  sqlite3_close(s->pristine);
   pthread_mutex_destroy(&s->lock);
   free(s);
 }
@@ -434,14 +436,46 @@ void store__copy_text(sqlite3_stmt *st, int col, char *dst, size_t n) {
   snprintf(dst, n, "%s", t ? (const char *)t : "");
 }
 
-int store_reset(store *s, const char *team_owner_id) {
-  store_bump_epoch(s); /* Rows vanish wholesale; cascaded deletes are not all counted as changes. */
-  if (!team_owner_id) {
-    /* Deleting the teams cascades to everything they own. */
-    return sqlite3_exec(s->db, "DELETE FROM teams; DELETE FROM identities;", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+/* Below this many claims, deleting the rows is cheaper than copying a fresh schema in. */
+#define RESET_BY_ROWS_MAX 500
+
+/* Replace the whole database with an empty one of the current schema: the pages of a
+ * pristine in-memory database (made on first use) copied in with the backup API, which
+ * costs what the empty schema's few pages cost, however many rows are dropped. The
+ * backup cannot run inside a transaction; the caller's has done nothing yet, so it is
+ * ended and a fresh one opened for store_end, as store_restore does. */
+static int reset_by_copy(store *s) {
+  char why[256];
+  if (!s->pristine) {
+    if (sqlite3_open_v2(":memory:", &s->pristine, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+        migrate(s->pristine, ":memory:", why, sizeof why)) {
+      sqlite3_close(s->pristine);
+      s->pristine = NULL;
+      return -1;
+    }
   }
-  sqlite3_stmt *st = store__stmt(s, "DELETE FROM teams WHERE owner_id = ?1");
-  sqlite3_bind_text(st, 1, team_owner_id, -1, SQLITE_STATIC);
-  return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+  if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) return -1;
+  int rc = 0;
+  sqlite3_backup *b = sqlite3_backup_init(s->db, "main", s->pristine, "main");
+  if (!b || sqlite3_backup_step(b, -1) != SQLITE_DONE) rc = -1;
+  if (b && sqlite3_backup_finish(b) != SQLITE_OK) rc = -1;
+  if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) rc = -1;
+  return rc;
 }
 
+int store_reset(store *s, const char *team_owner_id) {
+  store_bump_epoch(s); /* Rows vanish wholesale; cascaded deletes are not all counted as changes. */
+  if (team_owner_id) {
+    /* One team: deleting it cascades to what it owns, in proportion to that. */
+    sqlite3_stmt *st = store__stmt(s, "DELETE FROM teams WHERE owner_id = ?1");
+    sqlite3_bind_text(st, 1, team_owner_id, -1, SQLITE_STATIC);
+    return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+  }
+  sqlite3_stmt *st = store__stmt(s, "SELECT coalesce(sum(n), 0) FROM claim_counts");
+  if (store__row(st)) return -1;
+  int64_t claims = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  if (claims < RESET_BY_ROWS_MAX)
+    return sqlite3_exec(s->db, "DELETE FROM teams; DELETE FROM identities;", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+  return reset_by_copy(s);
+}
