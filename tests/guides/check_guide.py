@@ -19,7 +19,7 @@ import tempfile
 guide, build, source = sys.argv[1:4]
 text = open(guide).read()
 blocks = re.findall(r"```sh\n(.*?)```", text, re.S)
-check = re.compile(r"^(?P<cmd>.*\S)\s+#\s+(?P<want>[A-Za-z0-9_]+)\s*$")
+check = re.compile(r"^(?P<cmd>.*\S)\s+#\s+(?P<want>[A-Za-z0-9_,]+)\s*$")
 
 script = ["fail() { echo \"check_guide: $*\" >&2; exit 1; }",
           "trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT",
