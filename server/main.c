@@ -165,12 +165,14 @@ static int serve(options *o) {
   }
   /* A port option of 0 asked for any free port: from now on the effective value, in
    * GET /_mock/config too, is the port bound. Written before the ports are announced, so
-   * nobody who learned them from the ready line or file can read the old values. */
-  if (ls[0].http) o->http_port = http_port(ls[0].http);
-  if (ls[1].http) o->https_port = http_port(ls[1].http);
-  if (ls[2].coap) o->coap_port = coap_listener_port(ls[2].coap);
-  if (ls[3].coap) o->coaps_port = coap_listener_port(ls[3].coap);
-  if (ls[4].proxy) o->proxy_port = proxy_port(ls[4].proxy);
+   * nobody who learned them from the ready line or file can read the old values. The
+   * listeners already serve GET /_mock/config, so the stores are atomic (options_to_json
+   * loads ports atomically). */
+  if (ls[0].http) __atomic_store_n(&o->http_port, http_port(ls[0].http), __ATOMIC_RELEASE);
+  if (ls[1].http) __atomic_store_n(&o->https_port, http_port(ls[1].http), __ATOMIC_RELEASE);
+  if (ls[2].coap) __atomic_store_n(&o->coap_port, coap_listener_port(ls[2].coap), __ATOMIC_RELEASE);
+  if (ls[3].coap) __atomic_store_n(&o->coaps_port, coap_listener_port(ls[3].coap), __ATOMIC_RELEASE);
+  if (ls[4].proxy) __atomic_store_n(&o->proxy_port, proxy_port(ls[4].proxy), __ATOMIC_RELEASE);
   if (announce(o, ls, sizeof ls / sizeof ls[0], why, sizeof why)) goto out;
   log_msg(LOG_INFO, "serving; data %s", o->in_memory ? "in memory" : o->data_dir);
 

@@ -61,6 +61,16 @@ static const opt_row option_table[] = {
    "exchanges kept in the request journal (GET /_mock/requests), at most 1000000; 0 = off"},
   {"threads", T_COUNT, F(threads), "2", NULL, false,
    "HTTP worker threads (libmicrohttpd thread pool); at least 1"},
+  {"max-connections", T_COUNT, F(max_connections), "1000", NULL, false,
+   "connections each HTTP(S) listener holds at once; further ones wait in the kernel's backlog"},
+  {"max-connections-per-ip", T_COUNT, F(max_connections_per_ip), "128", NULL, false,
+   "connections one client address may hold on each HTTP(S) listener; further ones are closed at once"},
+  {"header-timeout-ms", T_COUNT, F(header_timeout_ms), "10000", NULL, false,
+   "HTTP(S): a request's line and headers (and the TLS handshake) must arrive within this many ms, else the connection is closed"},
+  {"idle-timeout-ms", T_COUNT, F(idle_timeout_ms), "120000", NULL, false,
+   "an idle HTTP(S) keep-alive connection or CoAP(s) session ends after this many ms (counted in whole seconds, rounded up)"},
+  {"coap-max-sessions", T_COUNT, F(coap_max_sessions), "4096", NULL, false,
+   "sessions each CoAP(s) listener keeps; past it the oldest idle one is dropped"},
   {"log-level", T_CHOICE, F(log_level), "info", "debug|info|warn|error", false,
    "minimum level of log lines on stderr"},
   {"log-format", T_CHOICE, F(log_format), "text", "text|json", false,
@@ -201,6 +211,20 @@ int options_parse(options *o, int argc, char **argv, char *why, size_t whysz) {
     snprintf(why, whysz, "--threads: must be at least 1");
     return -1;
   }
+  /* The limits of docs/control-api.md §5; none can be switched off. */
+  const struct {
+    const char *flag;
+    int value, min;
+  } limits[] = {
+    {"max-connections", o->max_connections, 1},      {"max-connections-per-ip", o->max_connections_per_ip, 1},
+    {"header-timeout-ms", o->header_timeout_ms, 100}, {"idle-timeout-ms", o->idle_timeout_ms, 1000},
+    {"coap-max-sessions", o->coap_max_sessions, 1},
+  };
+  for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++)
+    if (limits[i].value < limits[i].min) {
+      snprintf(why, whysz, "--%s: must be at least %d (got %d)", limits[i].flag, limits[i].min, limits[i].value);
+      return -1;
+    }
   /* Each entry may hold up to ~8 KiB (path, query and bodies cut to 2 KiB each). */
   if (o->journal_size > 1000000) {
     snprintf(why, whysz, "--journal-size: at most 1000000 (got %d)", o->journal_size);
@@ -256,7 +280,8 @@ json_t *options_to_json(const options *o) {
     const void *field = (const char *)o + r->offset;
     json_t *v;
     switch (r->type) {
-    case T_PORT:
+    /* Ports change once after start (main.c writes the bound ones), atomically. */
+    case T_PORT: v = json_integer(__atomic_load_n((const int *)field, __ATOMIC_ACQUIRE)); break;
     case T_COUNT: v = json_integer(*(const int *)field); break;
     case T_BOOL: v = json_boolean(*(const bool *)field); break;
     default: {

@@ -60,6 +60,9 @@
 #define COAP_LEVEL_CRIT 2
 #define COAP_LEVEL_INFO 6
 
+/* DTLS handshakes in progress at once per listener (each holds an OpenSSL session). */
+#define COAP_MAX_HANDSHAKES 100
+
 /* The longest token of RFC 7252 (libcoap 4.3.1 has no extended tokens). */
 #define HELD_TOKEN_MAX 8
 
@@ -576,6 +579,13 @@ int coap_listener_start(coap_listener **out, app *a, const char *bind, int port,
   }
   coap_set_app_data(l->ctx, l);
   coap_context_set_block_mode(l->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+  /* Session limits (docs/control-api.md §5): past the cap libcoap drops the session idle
+   * the longest (and tells on_event); idle sessions end after the idle timeout; DTLS
+   * handshakes in progress are capped on their own (a handshake that stalls ends after
+   * libcoap's partial-session timeout). */
+  coap_context_set_max_idle_sessions(l->ctx, (unsigned)a->opt->coap_max_sessions);
+  coap_context_set_session_timeout(l->ctx, (unsigned)((a->opt->idle_timeout_ms + 999) / 1000));
+  coap_context_set_max_handshake_sessions(l->ctx, COAP_MAX_HANDSHAKES);
   coap_register_event_handler(l->ctx, on_event);
   if (dtls && set_pki(l, why, whysz)) goto fail;
   coap_endpoint_t *ep = coap_new_endpoint(l->ctx, &addr, dtls ? COAP_PROTO_DTLS : COAP_PROTO_UDP);

@@ -12,7 +12,18 @@
  * (MHD_suspend_connection) and a timer thread per listener resumes it when its time has
  * come, after which libmicrohttpd calls on_request again and the request goes on. On
  * stop, every delayed connection is resumed at once and answered before the daemon is
- * stopped (libmicrohttpd forbids stopping with suspended connections). */
+ * stopped (libmicrohttpd forbids stopping with suspended connections).
+ *
+ * Limits (docs/control-api.md §5): libmicrohttpd caps the connections per listener and
+ * per client address and closes idle ones (its inactivity timeout). It has no deadline
+ * for a request's headers (a client sending one byte every few seconds is never idle),
+ * so the same timer thread keeps one: every connection is watched from its start, its
+ * headers are due --header-timeout-ms after the connection (first request) or the
+ * request line (later ones on a keep-alive connection), and a connection past its due
+ * time is shut down (shutdown(2), from the timer thread: libmicrohttpd then sees the
+ * connection end and closes it itself). A connection leaves the watch list when
+ * libmicrohttpd reports it closed, before it closes its socket, so the socket shut down
+ * is always the connection's own. */
 #include "http.h"
 
 #include <arpa/inet.h>
@@ -21,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "clock.h"
@@ -29,6 +41,15 @@
 #include "journal.h"
 #include "log.h"
 #include "route.h"
+
+/* A connection as the header watchdog sees it: its socket, and when the headers of its
+ * current request are due (0: none due, a request is being handled). due_us is written by
+ * the worker that owns the connection and read by the timer thread. */
+typedef struct watched {
+  struct watched *prev, *next;
+  int fd;
+  _Atomic int64_t due_us;
+} watched;
 
 /* A connection suspended for a fault's delayMs, due to be resumed at due_us. */
 typedef struct delayed {
@@ -50,6 +71,10 @@ struct http_server {
   bool stopping;
   bool timer_started;
   pthread_t timer;
+  /* The header watchdog: every open connection, under watch_lock; swept by the timer. */
+  pthread_mutex_t watch_lock;
+  watched *watched;
+  int64_t header_us, idle_us, sweep_us, swept_us;
 };
 
 /* One request as this file sees it: what handlers see (r, first, so the two pointers
@@ -333,11 +358,36 @@ static void unsuspend(http_server *h, http_exchange *x) {
   pthread_mutex_unlock(&h->delay_lock);
 }
 
-/* The timer thread: resume each delayed connection when due, all of them on stop. */
+/* Shut down every connection whose headers are overdue. */
+static void sweep(http_server *h) {
+  int64_t now = now_us();
+  int cut = 0;
+  pthread_mutex_lock(&h->watch_lock);
+  for (watched *w = h->watched; w; w = w->next) {
+    int64_t due = atomic_load_explicit(&w->due_us, memory_order_relaxed);
+    if (due && due <= now) {
+      atomic_store_explicit(&w->due_us, 0, memory_order_relaxed);
+      shutdown(w->fd, SHUT_RDWR);
+      cut++;
+    }
+  }
+  pthread_mutex_unlock(&h->watch_lock);
+  if (cut) log_msg(LOG_DEBUG, "%s: closed %d connection(s) whose headers did not arrive within %lld ms", h->protocol, cut,
+                   (long long)(h->header_us / 1000));
+}
+
+/* The timer thread: resume each delayed connection when due, all of them on stop; sweep
+ * the watch list every sweep_us. */
 static void *delay_timer(void *arg) {
   http_server *h = arg;
   pthread_mutex_lock(&h->delay_lock);
   for (;;) {
+    if (now_us() - h->swept_us >= h->sweep_us) {
+      pthread_mutex_unlock(&h->delay_lock);
+      sweep(h);
+      h->swept_us = now_us();
+      pthread_mutex_lock(&h->delay_lock);
+    }
     delayed *d = h->delays;
     if (d && (h->stopping || d->due_us <= now_us())) {
       h->delays = d->next;
@@ -348,12 +398,10 @@ static void *delay_timer(void *arg) {
       continue;
     }
     if (h->stopping) break;
-    if (!d) {
-      pthread_cond_wait(&h->delay_cond, &h->delay_lock);
-    } else {
-      struct timespec ts = {.tv_sec = (time_t)(d->due_us / 1000000), .tv_nsec = (long)(d->due_us % 1000000) * 1000};
-      pthread_cond_timedwait(&h->delay_cond, &h->delay_lock, &ts);
-    }
+    int64_t wake = h->swept_us + h->sweep_us;
+    if (d && d->due_us < wake) wake = d->due_us;
+    struct timespec ts = {.tv_sec = (time_t)(wake / 1000000), .tv_nsec = (long)(wake % 1000000) * 1000};
+    pthread_cond_timedwait(&h->delay_cond, &h->delay_lock, &ts);
   }
   pthread_mutex_unlock(&h->delay_lock);
   return NULL;
@@ -381,6 +429,45 @@ static void record(http_server *h, http_exchange *x, unsigned status) {
 }
 
 /* ---- libmicrohttpd callbacks ------------------------------------------------------ */
+
+/* The watch entry of conn (NULL when it has none). */
+static watched *watch_of(struct MHD_Connection *conn) {
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  return ci ? ci->socket_context : NULL;
+}
+
+/* Set when conn's current request's headers are due (0: none due). */
+static void watch_due(struct MHD_Connection *conn, int64_t due_us) {
+  watched *w = watch_of(conn);
+  if (w) atomic_store_explicit(&w->due_us, due_us, memory_order_relaxed);
+}
+
+/* A connection starts (watched from now: its first request's headers are due) or ends
+ * (unwatched before libmicrohttpd closes its socket). */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context, enum MHD_ConnectionNotificationCode code) {
+  http_server *h = cls;
+  watched *w = *socket_context;
+  if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci || !(w = calloc(1, sizeof *w))) return; /* unwatched: only the idle timeout applies */
+    w->fd = ci->connect_fd;
+    atomic_init(&w->due_us, now_us() + h->header_us);
+    pthread_mutex_lock(&h->watch_lock);
+    w->next = h->watched;
+    if (h->watched) h->watched->prev = w;
+    h->watched = w;
+    pthread_mutex_unlock(&h->watch_lock);
+    *socket_context = w;
+  } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && w) {
+    pthread_mutex_lock(&h->watch_lock);
+    if (w->prev) w->prev->next = w->next;
+    else h->watched = w->next;
+    if (w->next) w->next->prev = w->prev;
+    pthread_mutex_unlock(&h->watch_lock);
+    free(w);
+    *socket_context = NULL;
+  }
+}
 
 static enum MHD_Result queue_answer(http_req *r) {
   struct MHD_Response *resp =
@@ -416,11 +503,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     r->protocol = h->protocol;
     exchange_begin(&r->ex, h->protocol, method, url);
     find_route(r, x->allow);
+    watch_due(conn, 0); /* the headers are in */
     /* The headers are in, the body is not: checks that need the headers only (the
      * credential, the declared length) belong here, so a refused request's body is
      * never read. */
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY) r->too_large = true;
+    if (cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY) {
+      /* Answered now, before any of the body is read (libmicrohttpd then closes the
+       * connection instead of reading the rest). */
+      r->too_large = true;
+      http__fail(r, ERR_TOO_LARGE, "body is larger than %d bytes", HTTP_MAX_BODY);
+      record(h, x, r->status);
+      return queue_answer(r);
+    }
     return MHD_YES;
   }
   if (*upload_size) {
@@ -473,8 +568,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
  * request object starts here, holding the raw query the journal shows (libmicrohttpd
  * hands on_request the path only). */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
-  (void)conn;
   http_server *h = cls;
+  /* A later request on a keep-alive connection: its headers are due from its request
+   * line on (the first request's are due from the connection's start, which is sooner). */
+  watched *w = watch_of(conn);
+  if (w) {
+    int64_t due = now_us() + h->header_us, was = atomic_load_explicit(&w->due_us, memory_order_relaxed);
+    if (!was || due < was) atomic_store_explicit(&w->due_us, due, memory_order_relaxed);
+  }
   http_exchange *x = calloc(1, sizeof *x);
   const char *q = strchr(uri, '?');
   if (x && q && q[1] && journal_enabled(h->app->journal)) x->query = strndup(q + 1, JOURNAL_CUT);
@@ -482,8 +583,11 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
-  (void)conn;
   (void)toe;
+  http_server *h = cls;
+  /* Idle until the next request line, which libmicrohttpd's inactivity timeout bounds;
+   * the deadline here only catches a request line sent too slowly to ever be idle. */
+  watch_due(conn, now_us() + h->idle_us + h->header_us);
   http_exchange *x = *con_cls;
   if (!x) return;
   if (x->suspended) unsuspend(cls, x);
@@ -523,6 +627,14 @@ int http_start(http_server **out, app *a, const http_listen *l, char *why, size_
   h->app = a;
   h->protocol = l->cert_pem ? "https" : "http";
   pthread_mutex_init(&h->delay_lock, NULL);
+  pthread_mutex_init(&h->watch_lock, NULL);
+  const options *o = a->opt;
+  h->header_us = (int64_t)o->header_timeout_ms * 1000;
+  unsigned idle_s = (unsigned)((o->idle_timeout_ms + 999) / 1000);
+  h->idle_us = (int64_t)idle_s * 1000000;
+  /* Overdue connections are cut within a quarter of the header timeout (at most 250 ms). */
+  h->sweep_us = h->header_us / 4 < 250000 ? h->header_us / 4 : 250000;
+  h->swept_us = now_us();
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -543,8 +655,10 @@ int http_start(http_server **out, app *a, const http_listen *l, char *why, size_
     flags, (uint16_t)l->port, NULL, NULL, on_request, h,
     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
     MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(l->threads > 1 ? l->threads : 1),
-    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-    MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
+    MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
+    MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections,
+    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)o->max_connections_per_ip,
+    MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
     MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
     MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
     MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, h,
@@ -560,6 +674,7 @@ int http_start(http_server **out, app *a, const http_listen *l, char *why, size_
     if (h->timer_started) pthread_join(h->timer, NULL);
     pthread_cond_destroy(&h->delay_cond);
     pthread_mutex_destroy(&h->delay_lock);
+    pthread_mutex_destroy(&h->watch_lock);
     free(h);
     return -1;
   }
@@ -594,5 +709,6 @@ void http_stop(http_server *h) {
   MHD_stop_daemon(h->daemon);
   pthread_cond_destroy(&h->delay_cond);
   pthread_mutex_destroy(&h->delay_lock);
+  pthread_mutex_destroy(&h->watch_lock);
   free(h);
 }

@@ -190,3 +190,151 @@ Test(limits_reports, at_most_256_responses_over_http) {
 }
 
 Test(limits_reports, at_most_256_responses_over_coap) { report_cap(DEV_COAP); }
+
+/* ---- HTTP connections -------------------------------------------------------------- */
+
+/* A TCP connection to the HTTP port from the loopback address src ("127.0.0.2"). */
+static int connect_from(const mock *mk, const char *src) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  cr_assert(fd >= 0);
+  struct sockaddr_in me = {.sin_family = AF_INET};
+  cr_assert(inet_pton(AF_INET, src, &me.sin_addr) == 1);
+  cr_assert(bind(fd, (struct sockaddr *)&me, sizeof me) == 0, "bind %s: %s", src, strerror(errno));
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)mk->http_port)};
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0, "connect: %s", strerror(errno));
+  return fd;
+}
+
+static void send_text(int fd, const char *s) { cr_assert(write(fd, s, strlen(s)) == (ssize_t)strlen(s)); }
+
+/* True when the server closes fd (or resets it) within ms; data it sends is read and dropped. */
+static bool closed_within(int fd, int ms) {
+  char buf[4096];
+  for (;;) {
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, ms) <= 0) return false;
+    ssize_t k = read(fd, buf, sizeof buf);
+    if (k <= 0) return true;
+  }
+}
+
+#define PARTIAL "GET /_mock/health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+
+TestSuite(limits_http, .timeout = 60);
+
+Test(limits_http, the_limits_are_options_shown_in_config) {
+  mock_start(&m, "--https-port", "-1", "--coaps-port", "-1", NULL);
+  http_resp *r = http_req(&m, "GET", "/_mock/config", NULL, NULL, 0);
+  cr_assert_eq(r->status, 200);
+  cr_assert_eq(jint(r->json, "max-connections"), 1000);
+  cr_assert_eq(jint(r->json, "max-connections-per-ip"), 128);
+  cr_assert_eq(jint(r->json, "header-timeout-ms"), 10000);
+  cr_assert_eq(jint(r->json, "idle-timeout-ms"), 120000);
+  cr_assert_eq(jint(r->json, "coap-max-sessions"), 4096);
+  http_resp_free(r);
+  mock_stop(&m);
+  char out[512], err[512];
+  const char *bad[] = {"--max-connections-per-ip", "0", NULL};
+  cr_assert_eq(run_mock_binary(bad, out, sizeof out, err, sizeof err), 1, "%s", err);
+  cr_assert(strstr(err, "max-connections-per-ip"), "%s", err);
+}
+
+Test(limits_http, one_address_holds_at_most_max_connections_per_ip) {
+  mock_start(&m, "--https-port", "-1", "--coaps-port", "-1", "--max-connections-per-ip", "4", NULL);
+  int held[4];
+  for (int i = 0; i < 4; i++) {
+    held[i] = connect_from(&m, "127.0.0.2");
+    send_text(held[i], PARTIAL);
+  }
+  /* The server has seen the four once a request from them is being read: health answers
+   * on a fifth connection from another address. */
+  still_serving(&m);
+  int extra = connect_from(&m, "127.0.0.2");
+  send_text(extra, PARTIAL "\r\n");
+  cr_assert(closed_within(extra, 10000), "a fifth connection from 127.0.0.2 was not closed");
+  close(extra);
+  /* Others are served, and so are the four held ones. */
+  still_serving(&m);
+  char buf[2048];
+  send_text(held[0], "Connection: close\r\n\r\n");
+  read_all(held[0], buf, sizeof buf);
+  cr_assert(!strncmp(buf, "HTTP/1.1 200", 12), "%s", buf);
+  for (int i = 0; i < 4; i++) close(held[i]);
+  mock_stop(&m);
+}
+
+Test(limits_http, a_listener_holds_at_most_max_connections) {
+  mock_start(&m, "--https-port", "-1", "--coaps-port", "-1", "--max-connections", "4", "--threads", "1", NULL);
+  int held[4];
+  for (int i = 0; i < 4; i++) {
+    held[i] = connect_from(&m, "127.0.0.3");
+    send_text(held[i], PARTIAL);
+  }
+  /* A fifth waits in the backlog, unanswered, while four are held... */
+  int fifth = connect_from(&m, "127.0.0.4");
+  send_text(fifth, PARTIAL "Connection: close\r\n\r\n");
+  struct pollfd p = {fifth, POLLIN, 0};
+  cr_assert_eq(poll(&p, 1, 500), 0, "answered past the connection limit");
+  /* ...and is served as soon as one of them ends. */
+  close(held[0]);
+  char buf[2048];
+  read_all(fifth, buf, sizeof buf);
+  cr_assert(!strncmp(buf, "HTTP/1.1 200", 12), "%s", buf);
+  close(fifth);
+  for (int i = 1; i < 4; i++) close(held[i]);
+  still_serving(&m);
+  mock_stop(&m);
+}
+
+Test(limits_http, headers_must_arrive_within_the_header_timeout) {
+  mock_start(&m, "--https-port", "-1", "--coaps-port", "-1", "--header-timeout-ms", "300", NULL);
+  int fd = connect_from(&m, "127.0.0.2");
+  send_text(fd, PARTIAL);
+  /* One header line every 100 ms keeps the connection from ever being idle; the header
+   * deadline closes it anyway. */
+  bool closed = false;
+  for (int i = 0; i < 100 && !closed; i++) {
+    if (write(fd, "X-Slow: 1\r\n", 11) != 11) break;
+    closed = closed_within(fd, 100);
+  }
+  cr_assert(closed || closed_within(fd, 1000), "a connection trickling its headers for 10 s was kept");
+  close(fd);
+  still_serving(&m);
+  /* A request sent at once is not affected, nor is a keep-alive connection between requests. */
+  fd = connect_from(&m, "127.0.0.2");
+  char buf[2048];
+  send_text(fd, PARTIAL "\r\n");
+  cr_assert(read(fd, buf, sizeof buf) > 12);
+  cr_assert(!strncmp(buf, "HTTP/1.1 200", 12), "%s", buf);
+  close(fd);
+  mock_stop(&m);
+}
+
+Test(limits_http, an_idle_keep_alive_connection_is_closed) {
+  mock_start(&m, "--https-port", "-1", "--coaps-port", "-1", "--idle-timeout-ms", "1000", NULL);
+  int fd = connect_from(&m, "127.0.0.2");
+  char buf[2048];
+  send_text(fd, PARTIAL "\r\n");
+  cr_assert(read(fd, buf, sizeof buf) > 12);
+  cr_assert(!strncmp(buf, "HTTP/1.1 200", 12), "%s", buf);
+  cr_assert(closed_within(fd, 10000), "an idle keep-alive connection was kept");
+  close(fd);
+  still_serving(&m);
+  mock_stop(&m);
+}
+
+Test(limits_http, an_oversized_body_is_refused_before_it_is_read) {
+  mock_start(&m, "--https-port", "-1", "--coaps-port", "-1", NULL);
+  int fd = connect_http(&m);
+  /* Only the headers are sent: the answer must not wait for the 2 MiB. */
+  send_text(fd, "POST /_mock/faults HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                "Content-Length: 2097152\r\n\r\n");
+  char buf[2048];
+  read_all(fd, buf, sizeof buf);
+  close(fd);
+  cr_assert(!strncmp(buf, "HTTP/1.1 413", 12), "%s", buf);
+  cr_assert(strstr(buf, "\"code\":41300"), "%s", buf);
+  still_serving(&m);
+  mock_stop(&m);
+}
