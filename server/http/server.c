@@ -29,6 +29,7 @@
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,8 @@ typedef struct {
   bool started;         /* on_request has seen the headers */
   char *query;          /* the raw query, without '?'; NULL when none or the journal is off */
   bool suspended;       /* waiting out a fault's delay */
+  bool admitted;        /* the route's checks (control plane, API key) passed from the headers */
+  bool faults_checked;  /* the fault rules have been asked (from the headers, for a refusal) */
   char allow[64];       /* the methods of the path, when its method has no route (405) */
 } http_exchange;
 
@@ -264,13 +267,21 @@ static bool control_admits(http_req *r) {
   return true;
 }
 
+/* The checks r's route asks for before its handler: the control plane's, the owner's
+ * API key. False with the refusal set as the answer. They need the headers only. */
+static bool admits(http_req *r) {
+  const http_route *rt = r->route;
+  if ((rt->flags & EXCHANGE_CONTROL) && !control_admits(r)) return false;
+  if ((rt->flags & EXCHANGE_OWNER) && !owner_auth(r)) return false;
+  return true;
+}
+
 /* Handle r on its route, or answer 405/404 when it has none. */
 static void dispatch(http_exchange *x) {
   http_req *r = &x->r;
   const http_route *rt = r->route;
   if (rt) {
-    if ((rt->flags & EXCHANGE_CONTROL) && !control_admits(r)) return;
-    if ((rt->flags & EXCHANGE_OWNER) && !owner_auth(r)) return;
+    if (!x->admitted && !admits(r)) return;
     /* Device answers carry minimal headers (device_api.c), even error answers. */
     if (rt->flags & EXCHANGE_DEVICE) r->device_endpoint = true;
     rt->handler(r);
@@ -506,7 +517,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     watch_due(conn, 0); /* the headers are in */
     /* The headers are in, the body is not: checks that need the headers only (the
      * credential, the declared length) belong here, so a refused request's body is
-     * never read. */
+     * never read (docs/control-api.md §5). A fault rule that fires on a refused
+     * request still comes first, as for any request: its action is carried out once
+     * the request is in, and the checks run again then. */
+    if (r->route && (r->route->flags & (EXCHANGE_OWNER | EXCHANGE_CONTROL))) {
+      if (admits(r)) {
+        x->admitted = true;
+      } else if (!(r->ex.flags & EXCHANGE_CONTROL) && faults_any(h->app->faults) && (x->faults_checked = true) &&
+                 check_faults(x)) {
+        http__empty(r, 0); /* the refusal is not the answer */
+      } else {
+        record(h, x, r->status);
+        return queue_answer(r);
+      }
+    }
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY) {
       /* Answered now, before any of the body is read (libmicrohttpd then closes the
@@ -547,7 +571,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   if (x->suspended) {
     /* Back from a fault's delay: carry out the rest of the action. It stays counted
      * until on_completed, so a stop waits for the answer to be sent, not just queued. */
-  } else if (faults_any(h->app->faults) && !(r->ex.flags & EXCHANGE_CONTROL) && check_faults(x)) {
+  } else if (x->faults_checked ? r->ex.faulted
+                               : faults_any(h->app->faults) && !(r->ex.flags & EXCHANGE_CONTROL) && check_faults(x)) {
     if (r->ex.fault.delay_ms > 0 && suspend(h, x)) return MHD_YES;
   }
   if (r->ex.faulted && fault_http_closes(&r->ex.fault)) {

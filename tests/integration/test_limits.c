@@ -338,3 +338,32 @@ Test(limits_http, an_oversized_body_is_refused_before_it_is_read) {
   still_serving(&m);
   mock_stop(&m);
 }
+
+Test(limits_http, an_owner_request_is_refused_from_its_headers) {
+  mock_start(&m, "--https-port", "-1", "--coaps-port", "-1", NULL);
+  /* No API key, a body of 1 MiB - 1 announced and never sent: the 401 comes anyway. */
+  int fd = connect_http(&m);
+  send_text(fd, "POST /v1/claimed-devices HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                "Content-Length: 1048575\r\n\r\n{");
+  char buf[2048];
+  read_all(fd, buf, sizeof buf);
+  close(fd);
+  cr_assert(!strncmp(buf, "HTTP/1.1 401", 12), "%s", buf);
+  cr_assert(strstr(buf, "\"code\":40100"), "%s", buf);
+  /* An unknown key too. */
+  fd = connect_http(&m);
+  send_text(fd, "POST /v1/claimed-devices HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer\r\n"
+                "Content-Type: application/json\r\nContent-Length: 1048575\r\n\r\n");
+  read_all(fd, buf, sizeof buf);
+  close(fd);
+  cr_assert(!strncmp(buf, "HTTP/1.1 401", 12), "%s", buf);
+  /* With a key the same request waits for its body, and is answered once it is in. */
+  char tok[1100], body[1300];
+  make_token(tok, sizeof tok, NULL);
+  snprintf(body, sizeof body, "{\"claimToken\":\"%s\"}", tok);
+  http_resp *r = owner(&m, "some-team", "POST", "/v1/claimed-devices", body);
+  cr_assert_eq(r->status, 201, "%s", r->body);
+  http_resp_free(r);
+  still_serving(&m);
+  mock_stop(&m);
+}
