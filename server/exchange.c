@@ -33,6 +33,7 @@ void exchange_begin(exchange *x, const char *protocol, const char *method, const
   x->protocol = protocol;
   x->method = method;
   x->path = path;
+  x->error_code = 0;
   x->start_us = clock_mono_us();
   x->wall_ms = clock_wall_ms();
   snprintf(x->request_id, sizeof x->request_id, "%08x%010llx", id_prefix,
@@ -82,7 +83,7 @@ void exchange_record(app *a, const exchange *x, const exchange_outcome *o) {
   log_request_line l = {
     .request_id = x->request_id, .protocol = x->protocol, .method = x->method, .path = x->path,
     .status = o->status, .device_id = *x->device_id ? x->device_id : x->path_device, .team = x->team, .fault = fault,
-    .duration_ms = duration_ms,
+    .duration_ms = duration_ms, .error_code = x->error_code,
   };
   log_request(&l);
   metrics_request(a->metrics, x->protocol, x->route, o->status);

@@ -37,6 +37,7 @@ typedef struct exchange {
   char device_id[37];      /* the device making a device call, "" when unknown */
   char path_device[37];    /* the device an owner call's path names (log line, fault rules) */
   char team[37];           /* the owner id of the calling team, "" when unknown */
+  int error_code;          /* the API error code of an error answer (40400), 0 when none */
   bool faulted;            /* a fault rule fired: fault, fault_id */
   fault_action fault;
   char fault_id[37];

@@ -154,9 +154,12 @@ void log_request(const log_request_line *l) {
     if (obj && l->device_id && *l->device_id) json_object_set_new(obj, "deviceId", json_string(device));
     if (obj && l->team && *l->team) json_object_set_new(obj, "team", json_string(team));
     if (obj && fault) json_object_set_new(obj, "fault", json_string(fault));
+    if (obj && l->error_code) json_object_set_new(obj, "code", json_integer(l->error_code));
   } else {
-    snprintf(line, sizeof line, "%s info  %s %s %s %s %s %.3fms device=%s team=%s%s%s", ts, id, proto, method, path,
-             status, l->duration_ms, device, team, fault ? " fault=" : "", fault ? fault : "");
+    char code[24] = "";
+    if (l->error_code) snprintf(code, sizeof code, " code=%d", l->error_code);
+    snprintf(line, sizeof line, "%s info  %s %s %s %s %s %.3fms device=%s team=%s%s%s%s", ts, id, proto, method, path,
+             status, l->duration_ms, device, team, fault ? " fault=" : "", fault ? fault : "", code);
   }
   emit(obj, line);
   json_decref(obj);

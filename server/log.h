@@ -24,6 +24,7 @@ typedef struct {
   const char *request_id, *protocol, *method, *path, *device_id, *team, *fault;
   const char *status;  /* "200" or "2.05" */
   double duration_ms;
+  int error_code;      /* the API error code of a 4xx/5xx answer (40400); 0 = none */
 } log_request_line;
 /* Print one request line at info level. */
 void log_request(const log_request_line *l);

@@ -193,6 +193,7 @@ void coap__bytes(coap_req *r, int code, int content_format, uint8_t *data, size_
 void coap__error(coap_req *r, const err_t *e) {
   if (e->id == ERR_INTERNAL) log_msg(LOG_ERROR, "request %s %s %s: %s", r->ex.request_id, r->method, r->path, e->message);
   coap__empty(r, err_coap_code(e->id));
+  r->ex.error_code = err_code(e->id);
   snprintf(r->diag, sizeof r->diag, "%s", e->message);
 }
 

@@ -119,6 +119,7 @@ void http__json(http_req *r, unsigned status, json_t *body) {
 void http__error(http_req *r, const err_t *e) {
   if (e->id == ERR_INTERNAL)
     log_msg(LOG_ERROR, "request %s %s %s: %s", r->ex.request_id, r->method, r->path, e->message);
+  r->ex.error_code = err_code(e->id);
   http__json(r, (unsigned)err_http_status(e->id), json_pack("{s:i, s:s}", "code", err_code(e->id), "message", e->message));
 }
 
@@ -329,6 +330,7 @@ static bool check_faults(http_exchange *x) {
 static void answer_fault(http_exchange *x, int status) {
   char msg[64];
   snprintf(msg, sizeof msg, "injected fault %s", x->r.ex.fault_id);
+  x->r.ex.error_code = status * 100;
   http__json(&x->r, (unsigned)status, json_pack("{s:i, s:s}", "code", status * 100, "message", msg));
 }
 

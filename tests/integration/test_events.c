@@ -199,3 +199,47 @@ Test(events, text_format_has_one_line_per_event) {
   free(log);
   mock_stop(&m);
 }
+
+Test(events, error_answers_carry_their_code_in_the_request_line) {
+  mock m;
+  mock_start(&m, "--log-format", "json", NULL);
+  http_resp *r = owner(&m, KEY, "GET", "/v1/claimed-devices/00000000-0000-0000-0000-000000000000", NULL);
+  cr_assert_eq(r->status, 404);
+  http_resp_free(r);
+  r = owner(&m, NULL, "GET", "/v1/claimed-devices", NULL);
+  cr_assert_eq(r->status, 401);
+  http_resp_free(r);
+  r = owner(&m, KEY, "GET", "/v1/claimed-devices", NULL);
+  cr_assert_eq(r->status, 200);
+  http_resp_free(r);
+  char *log = read_file(m.log_file, NULL);
+  int seen = 0;
+  for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n")) {
+    json_t *j = json_loads(line, 0, NULL);
+    const char *status = jstr(j, "status");
+    if (!strcmp(jstr(j, "path"), "/v1/claimed-devices/00000000-0000-0000-0000-000000000000")) {
+      cr_assert_str_eq(status, "404");
+      cr_assert(json_is_integer(json_object_get(j, "code")), "%s", line);
+      cr_assert_eq(jint(j, "code"), 40400);
+      seen++;
+    } else if (!strcmp(jstr(j, "path"), "/v1/claimed-devices") && !strcmp(status, "401")) {
+      cr_assert_eq(jint(j, "code"), 40100, "%s", line);
+      seen++;
+    } else if (!strcmp(jstr(j, "path"), "/v1/claimed-devices") && !strcmp(status, "200")) {
+      cr_assert_null(json_object_get(j, "code"), "no code on a success: %s", line);
+      seen++;
+    }
+    json_decref(j);
+  }
+  free(log);
+  cr_assert_eq(seen, 3);
+  mock_stop(&m);
+  mock_start(&m, NULL);
+  r = http_req(&m, "GET", "/no/such/path", NULL, NULL, 0);
+  cr_assert_eq(r->status, 404);
+  http_resp_free(r);
+  log = read_file(m.log_file, NULL);
+  cr_assert(strstr(log, " GET /no/such/path 404 ") && strstr(log, " code=40400"), "%s", log);
+  free(log);
+  mock_stop(&m);
+}
