@@ -21,4 +21,4 @@ install -d -o nrfprov -g nrfprov -m 0700 /var/lib/nrfprov-mock
 # Every library the programs need is there: both start far enough to print their help.
 nrfprov-mock --help >/dev/null
 nrfprov-sim --help >/dev/null
-echo "docker/runtime-setup.sh: $(nrfprov-mock --help | head -n 1)"
+echo "docker/runtime-setup.sh: $(nrfprov-mock --version) installed"

@@ -115,6 +115,9 @@ if grep -Eq '(-dev|^gcc|^cpp|^cmake|^make|^binutils|^curl)( |$)' <<<"${added// /
   fail "the runtime rootfs got build tools: $added"
 fi
 echo "installed size: $(du -sh --exclude=proc "$rroot" | cut -f1) (runtime rootfs)"
+version=$(dpkg-deb -f "$deb" Version)
+[ "$(in_root "$rroot" nrfprov-mock --version)" = "nrfprov-mock $version" ] || fail "nrfprov-mock --version is not $version"
+echo "nrfprov-mock --version: $version, as the package"
 
 say "run as the image does: user nrfprov, data in /var/lib/nrfprov-mock, HEALTHCHECK probe"
 chroot=$(command -v chroot)

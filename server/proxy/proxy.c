@@ -289,6 +289,9 @@ static void handle_head(proxy *p, conn *c, size_t head_len) {
   if (!p->http_on)
     return conn_answer(c, 503, "%.*s: the mock's HTTP listener is off (--http-port -1)", target_len, s.url);
 
+  /* "http://host?q" has no path to put the query after. */
+  if (!(u.field_set & (1 << UF_PATH)) && (u.field_set & (1 << UF_QUERY)))
+    return conn_answer(c, 400, "%.*s: the URL has no path", target_len, s.url);
   /* The request line in origin form, the headers without the hop-by-hop ones, and
    * Connection: close (see the top of this file). */
   const char *path = (u.field_set & (1 << UF_PATH)) ? s.url + u.field_data[UF_PATH].off : "/";
@@ -299,10 +302,6 @@ static void handle_head(proxy *p, conn *c, size_t head_len) {
   int n = snprintf(line, sizeof line, "%s %.*s HTTP/%u.%u\r\n", http_method_str((enum http_method)hp.method),
                    (int)(end - path), path, hp.http_major, hp.http_minor);
   if (n > 0) up_put(c, line, (size_t)n);
-  if (!(u.field_set & (1 << UF_PATH)) && (u.field_set & (1 << UF_QUERY))) {
-    /* "http://host?q" has no path: http-parser leaves the query alone; keep it simple. */
-    return conn_answer(c, 400, "%.*s: the URL has no path", target_len, s.url);
-  }
   for (size_t i = 0; i < s.n; i++) {
     if (header_is(s.h[i].name, s.h[i].name_len, "Proxy-Connection") ||
         header_is(s.h[i].name, s.h[i].name_len, "Connection") ||
