@@ -1,6 +1,6 @@
 /* List totals through the real binary on a file store (docs/performance.md): the counts
  * the store maintains in each transaction agree with the rows, page after page and for
- * every filter, after concurrent writes from several connections (claims, tags, blocks,
+ * every filter, after concurrent writes from several threads (claims, tags, blocks,
  * commands settled either way, an auto-onboarding rule, unclaims) and after a team's and
  * a whole reset. */
 #include <criterion/criterion.h>
