@@ -12,6 +12,8 @@
  * under the lock, and opens a fresh one for store_end to close. */
 #include "control.h"
 
+#include "store/status.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -98,20 +100,32 @@ static int reference_schema(sqlite3 **out, char *why, size_t whysz) {
 
 /* Every table and index the server uses is in cand, each table with its columns as the
  * reference declares them (name, type, NOT NULL, primary key position); cand holds no
- * triggers or views, which would run code of the file's author on the server's writes. */
+ * trigger or view but the server's own, word for word (another would run code of the
+ * file's author on the server's writes). */
 static int check_schema(sqlite3 *ref, sqlite3 *cand, char *why, size_t whysz) {
   sqlite3_stmt *objs, *have;
   int rc = 0;
-  if (sqlite3_prepare_v2(cand, "SELECT type, name FROM sqlite_schema WHERE type IN ('trigger', 'view') LIMIT 1", -1, &have,
-                         NULL) != SQLITE_OK)
+  /* A trigger or view must be one of the server's own, word for word. */
+  sqlite3_stmt *mine;
+  if (sqlite3_prepare_v2(cand, "SELECT type, name, sql FROM sqlite_schema WHERE type IN ('trigger', 'view')", -1, &have,
+                         NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(ref, "SELECT 1 FROM sqlite_schema WHERE type = ?1 AND name = ?2 AND sql = ?3", -1, &mine, NULL) !=
+        SQLITE_OK) {
+    sqlite3_finalize(have);
     return snprintf(why, whysz, "cannot read its schema: %s", sqlite3_errmsg(cand)), -1;
-  if (sqlite3_step(have) == SQLITE_ROW)
-    rc = -1, snprintf(why, whysz, "it holds a %s (%.64s); snapshots of this server hold none", sqlite3_column_text(have, 0),
-                  sqlite3_column_text(have, 1));
+  }
+  while (!rc && sqlite3_step(have) == SQLITE_ROW) {
+    sqlite3_reset(mine);
+    for (int i = 0; i < 3; i++) sqlite3_bind_text(mine, i + 1, (const char *)sqlite3_column_text(have, i), -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(mine) != SQLITE_ROW)
+      rc = -1, snprintf(why, whysz, "it holds a %s (%.64s) this server does not define", sqlite3_column_text(have, 0),
+                    sqlite3_column_text(have, 1));
+  }
   sqlite3_finalize(have);
+  sqlite3_finalize(mine);
   if (rc) return rc;
   if (sqlite3_prepare_v2(ref, "SELECT type, name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' OR type = 'index' "
-                              "ORDER BY type DESC, name", -1, &objs, NULL) != SQLITE_OK ||
+                              "ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 ELSE 2 END, name", -1, &objs, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(cand, "SELECT 1 FROM sqlite_schema WHERE type = ?1 AND name = ?2", -1, &have, NULL) != SQLITE_OK) {
     return snprintf(why, whysz, "cannot read its schema: %s", sqlite3_errmsg(cand)), -1;
   }
@@ -157,6 +171,26 @@ static int check_schema(sqlite3 *ref, sqlite3 *cand, char *why, size_t whysz) {
   return rc;
 }
 
+/* The number of stored statuses and count rows that disagree with the rows they
+ * summarise (docs/performance.md): a snapshot whose lists would show wrong totals is
+ * refused like any other damaged file. */
+static const char summaries_disagree_sql[] =
+  "SELECT (SELECT count(*) FROM claims c WHERE c.status != " STORE_CLAIM_STATUS_SQL ")"
+  " + (SELECT count(*) FROM claim_tags ct JOIN claims c ON c.seq = ct.claim_seq"
+  "    WHERE ct.status != c.status OR ct.blocked != c.blocked OR ct.device_type != c.device_type)"
+  " + (SELECT count(*) FROM (SELECT team_id, status, blocked, device_type, n FROM claim_counts WHERE n != 0"
+  "    EXCEPT SELECT team_id, status, blocked, device_type, count(*) FROM claims GROUP BY 1, 2, 3, 4))"
+  " + (SELECT count(*) FROM (SELECT team_id, status, blocked, device_type, count(*) FROM claims GROUP BY 1, 2, 3, 4"
+  "    EXCEPT SELECT team_id, status, blocked, device_type, n FROM claim_counts))"
+  " + (SELECT count(*) FROM (SELECT team_id, tag, status, blocked, device_type, n FROM tag_counts WHERE n != 0"
+  "    EXCEPT SELECT team_id, tag, status, blocked, device_type, count(*) FROM claim_tags GROUP BY 1, 2, 3, 4, 5))"
+  " + (SELECT count(*) FROM (SELECT team_id, tag, status, blocked, device_type, count(*) FROM claim_tags"
+  "    GROUP BY 1, 2, 3, 4, 5 EXCEPT SELECT team_id, tag, status, blocked, device_type, n FROM tag_counts))"
+  " + (SELECT count(*) FROM (SELECT team_id, list, n FROM list_counts WHERE n != 0 EXCEPT SELECT * FROM ("
+  "    SELECT team_id, 'rules', count(*) FROM rules GROUP BY 1 UNION ALL"
+  "    SELECT team_id, 'tags', count(*) FROM tags GROUP BY 1 UNION ALL"
+  "    SELECT team_id, 'devices', count(*) FROM devices GROUP BY 1)))";
+
 /* Every check of docs/control-api.md §5 on the connection db; -1 with the reason. */
 static int check_snapshot(sqlite3 *db, char *why, size_t whysz) {
   char text[256];
@@ -178,6 +212,8 @@ static int check_snapshot(sqlite3 *db, char *why, size_t whysz) {
   if (rc) return rc;
   if (!query_text(db, "PRAGMA foreign_key_check", text, sizeof text))
     return snprintf(why, whysz, "a row of table %s refers to a row that does not exist", text), -1;
+  if (query_text(db, summaries_disagree_sql, text, sizeof text) || strcmp(text, "0"))
+    return snprintf(why, whysz, "its stored statuses or list counts do not match its rows"), -1;
   return 0;
 }
 
