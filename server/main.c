@@ -147,7 +147,7 @@ static int serve(options *o) {
     http_listen l = {.bind = o->bind, .port = o->https_port, .threads = o->threads,
                      .cert_pem = pki_server_cert_pem(a.pki), .key_pem = pki_server_key_pem(a.pki)};
     if (!l.cert_pem || !l.key_pem) {
-      snprintf(why, sizeof why, "cannot generate the local PKI");
+      snprintf(why, sizeof why, "cannot generate the local PKI: %s", pki_error(a.pki) ? pki_error(a.pki) : "unknown");
       goto out;
     }
     if (http_start(&ls[1].http, &a, &l, why, sizeof why)) goto out;
@@ -233,7 +233,7 @@ static int ca_print(int argc, char **argv) {
   if (!print && parsed >= 0) snprintf(why, sizeof why, "usage: nrfprov-mock ca --print [--data-dir DIR]");
   if (parsed == 1) rc = 0;
   else if (parsed < 0 || !print || open_pki(&o, &p, why, sizeof why)) fprintf(stderr, "nrfprov-mock: %s\n", why);
-  else if (!pki_ca_pem(p)) fprintf(stderr, "nrfprov-mock: cannot generate the local PKI\n");
+  else if (!pki_ca_pem(p)) fprintf(stderr, "nrfprov-mock: cannot generate the local PKI: %s\n", pki_error(p) ? pki_error(p) : "unknown");
   else rc = fputs(pki_ca_pem(p), stdout) < 0 || fflush(stdout) ? 1 : 0;
   pki_close(p);
   options_free(&o);

@@ -529,7 +529,9 @@ static int set_address(coap_address_t *a, const char *bind, int port) {
 static int set_pki(coap_listener *l, char *why, size_t whysz) {
   if (!coap_dtls_is_supported()) return snprintf(why, whysz, "this libcoap has no DTLS support"), -1;
   const char *cert = pki_server_leaf_pem(l->app->pki), *key = pki_server_key_pem(l->app->pki);
-  if (!cert || !key) return snprintf(why, whysz, "no server certificate for DTLS"), -1;
+  if (!cert || !key)
+    return snprintf(why, whysz, "no server certificate for DTLS: %s",
+                    pki_error(l->app->pki) ? pki_error(l->app->pki) : "unknown"), -1;
   coap_dtls_pki_t p;
   memset(&p, 0, sizeof p);
   p.version = COAP_DTLS_PKI_SETUP_VERSION;

@@ -46,7 +46,8 @@ void control_reset(http_req *r) {
 void control_ca(http_req *r) {
   const char *pem = pki_ca_pem(r->app->pki);
   if (!pem) {
-    http__fail(r, ERR_INTERNAL, "the local CA could not be generated");
+    http__fail(r, ERR_INTERNAL, "the local CA could not be generated: %s",
+               pki_error(r->app->pki) ? pki_error(r->app->pki) : "unknown");
     return;
   }
   char *copy = strdup(pem);

@@ -17,17 +17,11 @@
 #include <string.h>
 
 #include <mbedtls/asn1.h>
-#include <mbedtls/error.h>
 #include <mbedtls/platform.h>
 #include <mbedtls/platform_util.h>
 
 #define SEQ (MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE)
 #define ATTRIBUTES (MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_CONTEXT_SPECIFIC | 0)
-
-static const char *tls_err(int ret, char *buf, size_t size) {
-  mbedtls_strerror(ret, buf, size);
-  return buf;
-}
 
 void pki__csr_free(pki_csr *c) {
   mbedtls_x509_name *n = c->subject.next;
@@ -52,10 +46,10 @@ static int read_info(unsigned char *p, const unsigned char *end, pki_csr *out, c
   const unsigned char *name_end = p + n;
   out->subject_empty = n == 0;
   if (n && (ret = mbedtls_x509_get_name(&p, name_end, &out->subject)) != 0)
-    return defect(why, whysz, "CSR: the subject is not a DER Name: %s", tls_err(ret, e, sizeof e));
+    return defect(why, whysz, "CSR: the subject is not a DER Name: %s", pki__tls_err(ret, e, sizeof e));
   if (p != name_end) return defect(why, whysz, "CSR: trailing bytes in the subject");
   if ((ret = mbedtls_pk_parse_subpubkey(&p, end, &out->pk)) != 0)
-    return defect(why, whysz, "CSR: the subject public key cannot be read: %s", tls_err(ret, e, sizeof e));
+    return defect(why, whysz, "CSR: the subject public key cannot be read: %s", pki__tls_err(ret, e, sizeof e));
   /* attributes [0] is required by RFC 2986; some writers leave it out when empty. */
   if (p < end) {
     if (mbedtls_asn1_get_tag(&p, end, &n, ATTRIBUTES) != 0)
@@ -91,13 +85,13 @@ int pki__csr_read(const uint8_t *der, size_t len, pki_csr *out, char *why, size_
   void *sig_opts = NULL;
   memset(&params, 0, sizeof params);
   if ((ret = mbedtls_x509_get_alg(&p, end, &alg, &params)) != 0)
-    return defect(why, whysz, "CSR: the signature algorithm cannot be read: %s", tls_err(ret, e, sizeof e));
+    return defect(why, whysz, "CSR: the signature algorithm cannot be read: %s", pki__tls_err(ret, e, sizeof e));
   if ((ret = mbedtls_x509_get_sig_alg(&alg, &params, &md, &sig_pk, &sig_opts)) != 0)
-    return defect(why, whysz, "CSR: unknown signature algorithm: %s", tls_err(ret, e, sizeof e));
+    return defect(why, whysz, "CSR: unknown signature algorithm: %s", pki__tls_err(ret, e, sizeof e));
   /* Only RSASSA-PSS allocates options; no EC key can use them. */
   mbedtls_free(sig_opts);
   if ((ret = mbedtls_x509_get_sig(&p, end, &sig)) != 0)
-    return defect(why, whysz, "CSR: the signature cannot be read: %s", tls_err(ret, e, sizeof e));
+    return defect(why, whysz, "CSR: the signature cannot be read: %s", pki__tls_err(ret, e, sizeof e));
   if (p != end) return defect(why, whysz, "CSR: trailing bytes after the signature");
 
   /* The self-signature: proof that the requester holds the private key. */
@@ -110,6 +104,6 @@ int pki__csr_read(const uint8_t *der, size_t len, pki_csr *out, char *why, size_
   if (!mi || mbedtls_md(mi, info, (size_t)(info_end - info), hash) != 0)
     return defect(why, whysz, "CSR: cannot hash the request");
   if ((ret = mbedtls_pk_verify(&out->pk, md, hash, mbedtls_md_get_size(mi), sig.p, sig.len)) != 0)
-    return defect(why, whysz, "CSR: the signature does not verify: %s", tls_err(ret, e, sizeof e));
+    return defect(why, whysz, "CSR: the signature does not verify: %s", pki__tls_err(ret, e, sizeof e));
   return 0;
 }

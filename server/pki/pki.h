@@ -32,6 +32,9 @@ typedef struct {
 int pki_open(pki **out, const pki_options *o, char *why, size_t whysz);
 /* Free p and everything it holds; NULL is a no-op. */
 void pki_close(pki *p);
+/* Why the generation of a lazy PKI failed (the getters then answer NULL), or NULL when it
+ * did not fail (or has not run yet). */
+const char *pki_error(const pki *p);
 /* CA certificate PEM (every certificate of a given CA file, the signing one first). */
 const char *pki_ca_pem(const pki *p);
 /* Server certificate chain PEM: the leaf first, then the CA, so TLS stacks send the chain. */

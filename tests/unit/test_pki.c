@@ -318,6 +318,17 @@ Test(pki, in_memory_server_cert_chains_to_ca_with_default_hosts, TEST_TIMEOUT) {
   pki_close(p);
 }
 
+/* A lazy PKI generates on first use; a healthy generation leaves no failure reason. */
+Test(pki, lazy_generation_on_first_use, TEST_TIMEOUT) {
+  pki_options o = {.lazy = 1};
+  pki *p = open_ok(&o);
+  cr_assert_null(pki_error(p), "nothing failed before generation");
+  cr_assert_eq(count_certs(pki_ca_pem(p)), 1);
+  cr_assert_eq(verify(pki_server_leaf_pem(p), pki_ca_pem(p), "localhost"), 0);
+  cr_assert_null(pki_error(p), "nothing failed after it");
+  pki_close(p);
+}
+
 Test(pki, null_options_mean_defaults_and_installs_differ, TEST_TIMEOUT) {
   pki *a = open_ok(NULL), *b = open_ok(NULL);
   cr_assert_str_neq(pki_ca_pem(a), pki_ca_pem(b));
