@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the benchmarks of bench/ and compare the mock with its baselines measured in the
-# same run: scripts/bench.sh [startup|claims|device_poll|coap_poll|all]
+# same run: scripts/bench.sh [startup|claims|device_poll|coap_poll|scale|all] (scale is not part of all)
 #
 # For: a person or a separate CI step measuring performance by hand. Not for the test
 # suite (tests never time anything). Builds build/ (or $BUILD_DIR) with -DBENCH=ON when
@@ -29,8 +29,8 @@ WHAT=${1:-all}
 MISSED=0
 
 case $WHAT in
-  startup | claims | device_poll | coap_poll | all) ;;
-  *) echo "usage: scripts/bench.sh [startup|claims|device_poll|coap_poll|all]" >&2; exit 2 ;;
+  startup | claims | device_poll | coap_poll | scale | all) ;;
+  *) echo "usage: scripts/bench.sh [startup|claims|device_poll|coap_poll|scale|all]" >&2; exit 2 ;;
 esac
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/nrfprov-bench.XXXXXX")
@@ -358,6 +358,21 @@ bench_claims() {
 # ---------------------------------------------------------------------------------------
 # device_poll: GET /v1/provisioning/commands with nothing queued (204), mock vs bare MHD.
 
+# Lists, resets and a bulk claim at 1k, 100k and 1M devices (docs/performance.md); the
+# baseline of each page is the same page at 1k devices, measured in this run.
+# BENCH_SCALE_SIZES overrides the sizes (comma-separated).
+bench_scale() {
+  echo "== scale: list pages by store size, reset, bulk claim"
+  if ! have_mock || [ ! -x "$B/bench_scale" ]; then
+    echo "skipped: nrfprov-mock or bench_scale is not built"
+    return 0
+  fi
+  "$B/bench_tokens" --count 1000 --csv --out "$TMP/scale-bulk.csv" || return 0
+  mkdir -p "$RESULTS"
+  "$B/bench_scale" --mock "$MOCK" --tokens "$TMP/scale-bulk.csv" --sizes "${BENCH_SCALE_SIZES:-1000,100000,1000000}" \
+    --json "$RESULTS/scale.json"
+}
+
 bench_device_poll() {
   echo "== device_poll: GET /v1/provisioning/commands, nothing queued (204), keep-alive and close"
   local r out skip="" url tok bport base_ka=() base_cl=() mock_ka=() mock_cl=()
@@ -498,6 +513,7 @@ echo "bench: $RUNS rounds, ${DURATION} s per load run, build $BUILD, $(nproc) co
 case $WHAT in
   startup) bench_startup ;;
   claims) bench_claims ;;
+  scale) bench_scale ;;
   device_poll) bench_device_poll ;;
   coap_poll) bench_coap_poll ;;
   all) bench_startup; bench_claims; bench_device_poll; bench_coap_poll ;;
