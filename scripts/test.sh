@@ -39,6 +39,9 @@ run_suite build-tsan -L integration -- -DTSAN=ON
 # class of issue 17 in seconds-old seeds), as many at a time as there are cores, so that
 # the whole script stays under 15 minutes on 2 cores (docs/fuzzing.md).
 echo "== fuzz"
+# The fuzz build is the clang build: configure it with warnings as errors first (the
+# cache keeps WERROR when fuzz/run.sh configures it again).
+CC=clang cmake -S . -B build-fuzz -DFUZZ=ON -DTESTS=OFF -DBENCH=OFF -DWERROR=ON >/dev/null
 BUILD_DIR=build-fuzz JOBS="${FUZZ_JOBS:-$jobs}" fuzz/run.sh "${FUZZ_SECONDS:-60}" || status=1
 if [ $status -ne 0 ]; then echo "test.sh: FAILED" >&2; fi
 exit $status

@@ -30,7 +30,7 @@ int probe_main(int argc, char **argv) {
   snprintf(url, sizeof url, "http://127.0.0.1:%s/_mock/health", port);
   const char *cacert = NULL;
   long timeout = 5;
-  for (int i = 2; i < argc; i++) {
+  for (int i = 2; i < argc; i += 2) { /* every option takes a value */
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(), 0;
     if (!v) return usage(), 1;
@@ -47,7 +47,6 @@ int probe_main(int argc, char **argv) {
       fprintf(stderr, "nrfprov-mock probe: unknown option '%s'\n", a);
       return usage(), 1;
     }
-    i++;
   }
   if (curl_global_init(CURL_GLOBAL_DEFAULT)) return 1;
   CURL *c = curl_easy_init();
