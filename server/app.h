@@ -15,6 +15,7 @@ typedef struct journal journal;
 typedef struct faults faults;
 typedef struct metrics metrics;
 typedef struct snapshots snapshots;
+typedef struct guard guard;
 
 typedef struct app {
   options *opt;
@@ -25,6 +26,7 @@ typedef struct app {
   faults *faults;    /* faults.h: fault injection rules */
   metrics *metrics;  /* metrics.h: request counters */
   snapshots *snapshots; /* snapshots.h: the snapshot directory */
+  guard *guard;      /* guard.h: who may steer the mock (control token, peers, Host, Origin) */
   int64_t started_ms;
 } app;
 

@@ -36,6 +36,8 @@
   X(TAG_IN_USE,              409, 40906, 409, "the tag is still used by a device or rule")     \
   X(COMMAND_FINAL,           409, 40907, 409, "the command is already final")                  \
   X(TOO_LARGE,               413, 41300, 413, "body over 1 MiB")                               \
+  X(UNSUPPORTED_TYPE,        415, 41500, 415, "a control call's body must be application/json") \
+  X(MISDIRECTED,             421, 42100, 400, "the Host header names no address this mock serves") \
   X(INTERNAL,                500, 50000, 500, "internal error")                                \
   X(UNAVAILABLE,             503, 50300, 503, "service unavailable")
 

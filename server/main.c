@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "coap/coap.h"
 #include "faults.h"
+#include "guard.h"
 #include "files.h"
 #include "http/http.h"
 #include "journal.h"
@@ -123,6 +124,7 @@ static int serve(options *o) {
   if (open_pki(o, &a.pki, why, sizeof why)) goto out;
   svc_config sc = {.api_keys_file = o->api_keys, .strict_identity = o->strict_identity};
   if (svc_open(&a.svc, a.store, a.pki, &sc, why, sizeof why)) goto out;
+  if (guard_open(&a.guard, o, why, sizeof why)) goto out;
   if (snapshots_open(&a.snapshots, o->snapshot_dir, o->data_dir, o->in_memory, why, sizeof why)) goto out;
   a.journal = journal_new((size_t)o->journal_size);
   a.faults = faults_new();
@@ -173,6 +175,7 @@ static int serve(options *o) {
   if (ls[2].coap) __atomic_store_n(&o->coap_port, coap_listener_port(ls[2].coap), __ATOMIC_RELEASE);
   if (ls[3].coap) __atomic_store_n(&o->coaps_port, coap_listener_port(ls[3].coap), __ATOMIC_RELEASE);
   if (ls[4].proxy) __atomic_store_n(&o->proxy_port, proxy_port(ls[4].proxy), __ATOMIC_RELEASE);
+  guard_warn_exposed(o);
   if (announce(o, ls, sizeof ls / sizeof ls[0], why, sizeof why)) goto out;
   log_msg(LOG_INFO, "serving; data %s", o->in_memory ? "in memory" : o->data_dir);
 
@@ -192,6 +195,7 @@ out:
   faults_free(a.faults);
   metrics_free(a.metrics);
   snapshots_close(a.snapshots);
+  guard_free(a.guard);
   store_close(a.store);
   pki_close(a.pki);
   return rc;

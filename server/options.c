@@ -80,6 +80,10 @@ static const opt_row option_table[] = {
   {"snapshot-dir", T_STRING, F(snapshot_dir), NULL, NULL, false,
    "directory of POST /_mock/snapshot files (default <data-dir>/snapshots; with --in-memory a private "
    "temporary directory removed at exit)"},
+  {"control-token", T_STRING, F(control_token), NULL, NULL, true,
+   "when set, every /_mock/ call but GET /_mock/health needs the header X-Mock-Token: TOKEN"},
+  {"control-peers", T_STRING, F(control_peers), "127.0.0.0/8,::1", NULL, false,
+   "without --control-token, the addresses or CIDRs (comma-separated) allowed to call /_mock/"},
   {"test-disk-full-file", T_STRING, F(test_disk_full_file), NULL, NULL, false,
    "TEST ONLY: while FILE exists, every database write fails as on a full disk"},
 };

@@ -28,6 +28,8 @@ typedef struct {
   char *ready_file;
   int threads;
   char *snapshot_dir;
+  char *control_token;
+  char *control_peers;
   char *test_disk_full_file;
   /* Limits (docs/control-api.md §5). */
   int max_connections, max_connections_per_ip, header_timeout_ms, idle_timeout_ms, coap_max_sessions;

@@ -39,6 +39,7 @@
 #include "clock.h"
 #include "exchange.h"
 #include "faults.h"
+#include "guard.h"
 #include "journal.h"
 #include "log.h"
 #include "route.h"
@@ -259,20 +260,38 @@ static void find_route(http_req *r, char allow[64]) {
     snprintf(r->ex.path_device, sizeof r->ex.path_device, "%s", r->params[0]);
 }
 
-/* The checks of the control plane, run before the handler of every control route
- * (EXCHANGE_CONTROL): the place for a Host allow-list, an Origin check, a control token or
- * peer address and the Content-Type of bodies. None yet: true lets the request through;
- * false means an answer was set. */
+/* True when the headers announce a body: a Content-Length above 0, or chunks. */
+static bool body_announced(http_req *r) {
+  const char *cl = http__header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+  return (cl && strtoull(cl, NULL, 10) > 0) || http__header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+}
+
+/* The checks of the control plane (guard.h, docs/control-api.md §5) on a control or
+ * owner call: Host, Origin, control token or peer, body type. True lets the request
+ * through; false means the refusal was set as the answer. */
 static bool control_admits(http_req *r) {
-  (void)r;
-  return true;
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  guard_request q = {
+    .control = r->ex.flags & EXCHANGE_CONTROL, .owner = r->ex.flags & EXCHANGE_OWNER,
+    .health = !strcmp(r->method, "GET") && !strcmp(r->path, "/_mock/health"), .scheme = r->protocol,
+    .host = http__header(r, MHD_HTTP_HEADER_HOST), .origin = http__header(r, MHD_HTTP_HEADER_ORIGIN),
+    .token = http__header(r, "X-Mock-Token"), .content_type = http__header(r, MHD_HTTP_HEADER_CONTENT_TYPE),
+    .peer = ci ? ci->client_addr : NULL,
+    /* A body sent to a path and method with no route is answered 404/405, not 415. Run
+     * from the headers, the body is known by its announcement. */
+    .has_body = r->route && (r->body_len > 0 || body_announced(r)),
+  };
+  err_t e;
+  if (!guard_check(r->app->guard, &q, &e)) return true;
+  http__error(r, &e);
+  return false;
 }
 
 /* The checks r's route asks for before its handler: the control plane's, the owner's
  * API key. False with the refusal set as the answer. They need the headers only. */
 static bool admits(http_req *r) {
   const http_route *rt = r->route;
-  if ((rt->flags & EXCHANGE_CONTROL) && !control_admits(r)) return false;
+  if ((rt->flags & (EXCHANGE_CONTROL | EXCHANGE_OWNER)) && !control_admits(r)) return false;
   if ((rt->flags & EXCHANGE_OWNER) && !owner_auth(r)) return false;
   return true;
 }
@@ -281,6 +300,10 @@ static bool admits(http_req *r) {
 static void dispatch(http_exchange *x) {
   http_req *r = &x->r;
   const http_route *rt = r->route;
+  /* A /_mock/ path with no route for this method still passes the control plane's
+   * checks before its 404 or 405 (device calls pass none of them). */
+  if (!rt && (r->ex.flags & (EXCHANGE_CONTROL | EXCHANGE_OWNER)) && !(r->ex.flags & EXCHANGE_DEVICE) && !control_admits(r))
+    return;
   if (rt) {
     if (!x->admitted && !admits(r)) return;
     /* Device answers carry minimal headers (device_api.c), even error answers. */
