@@ -42,6 +42,26 @@ int svc__claim_view(svc *s, int64_t team_id, const char *device_id, json_t **out
   return 0;
 }
 
+/* 0 when obj's signature verifies against the PEM key, else -1. */
+static int verify_pem(const char *pem, int (*verify)(const void *obj, const mbedtls_pk_context *pub), const void *obj) {
+  mbedtls_pk_context pk;
+  mbedtls_pk_init(&pk);
+  char why[160];
+  int rc = es256_pubkey_from_pem(&pk, pem, why, sizeof why) ? -1 : verify(obj, &pk);
+  mbedtls_pk_free(&pk);
+  return rc ? -1 : 0;
+}
+
+/* The answer of a signature check: registered says whether the device has an identity
+ * key, verified (when it has) whether the signature verifies against it. */
+static int signature_answer(svc *s, const char *device_id, const char *what, bool registered, int verified, err_t *e) {
+  if (!registered && s->strict_identity)
+    return err_set(e, ERR_TOKEN_SIGNATURE, "%s: device %s has no registered identity key (--strict-identity)", what, device_id);
+  if (registered && verified)
+    return err_set(e, ERR_TOKEN_SIGNATURE, "%s: signature does not verify against the registered identity key of device %s", what, device_id);
+  return 0;
+}
+
 int svc__check_signature(svc *s, const char *device_id, const char *what,
                          int (*verify)(const void *obj, const mbedtls_pk_context *pub), const void *obj,
                          char imei[32], int *registered, err_t *e) {
@@ -49,22 +69,50 @@ int svc__check_signature(svc *s, const char *device_id, const char *what,
   int rc = store_identity_get(s->store, device_id, &pem, imei);
   if (rc < 0) return err_set(e, ERR_INTERNAL, "cannot read identities");
   if (registered) *registered = rc == 0;
-  if (rc > 0) {
-    if (s->strict_identity)
-      return err_set(e, ERR_TOKEN_SIGNATURE, "%s: device %s has no registered identity key (--strict-identity)", what, device_id);
-    return 0;
-  }
-  mbedtls_pk_context pk;
-  mbedtls_pk_init(&pk);
-  char why[160];
-  rc = es256_pubkey_from_pem(&pk, pem, why, sizeof why) ? -1 : verify(obj, &pk);
-  mbedtls_pk_free(&pk);
+  int verified = rc == 0 ? verify_pem(pem, verify, obj) : 0;
   free(pem);
-  if (rc) return err_set(e, ERR_TOKEN_SIGNATURE, "%s: signature does not verify against the registered identity key of device %s", what, device_id);
-  return 0;
+  return signature_answer(s, device_id, what, rc == 0, verified, e);
 }
 
 static int verify_attest(const void *obj, const mbedtls_pk_context *pub) { return attest_verify(obj, pub); }
+
+/* A claim token as checked so far: decoded, and (bulk claims, outside the store lock)
+ * its signature checked against the identity key registered when it was looked at. */
+typedef struct {
+  int decoded;         /* 0, or -1 when malformed: why */
+  char why[256];
+  attest_token tok;
+  bool looked_up;      /* pem and verified below are known */
+  char *pem;           /* the identity key then, NULL when none */
+  int verified;        /* 0 when the signature verifies against pem */
+} token_check;
+
+static void token_decode(token_check *c, const char *token) {
+  memset(c, 0, sizeof *c);
+  c->decoded = attest_decode(token, strlen(token), &c->tok, c->why, sizeof c->why);
+}
+
+/* Every check of a claim of the token c, inside a transaction: the signature against
+ * the identity key registered now (the verdict found outside the lock holds when that
+ * key is the one it was found with), not claimed yet, then unless dry the claim. */
+static int claim_checked(svc *s, const svc_team *t, const token_check *c, const svc_tags *tags, bool dry, char device_id[37],
+                         int64_t *seq, err_t *e) {
+  svc_claim_device d = {.imei = ""};
+  char type[32], *pem = NULL;
+  if (c->decoded) return err_set(e, ERR_TOKEN_MALFORMED, "claimToken: %s", c->why);
+  snprintf(device_id, 37, "%s", c->tok.device_uuid);
+  snprintf(d.device_id, sizeof d.device_id, "%s", c->tok.device_uuid);
+  snprintf(d.firmware_id, sizeof d.firmware_id, "%s", c->tok.firmware_uuid);
+  snprintf(d.device_type, sizeof d.device_type, "%s", attest_device_type_name(c->tok.device_type, type, sizeof type));
+  int rc = store_identity_get(s->store, d.device_id, &pem, d.imei);
+  if (rc < 0) return err_set(e, ERR_INTERNAL, "cannot read identities");
+  int verified = 0;
+  if (rc == 0)
+    verified = c->looked_up && c->pem && !strcmp(c->pem, pem) ? c->verified : verify_pem(pem, verify_attest, &c->tok);
+  free(pem);
+  rc = signature_answer(s, d.device_id, "claimToken", rc == 0, verified, e);
+  return rc ? rc : svc__claim_insert(s, t, &d, tags, dry, seq, e);
+}
 
 int svc__claim_insert(svc *s, const svc_team *t, const svc_claim_device *d, const svc_tags *tags, bool dry, int64_t *seq,
                       err_t *e) {
@@ -90,17 +138,9 @@ int svc__claim_insert(svc *s, const svc_team *t, const svc_claim_device *d, cons
 
 int svc__claim_one(svc *s, const svc_team *t, const char *token, const svc_tags *tags, bool dry, char device_id[37],
                    int64_t *seq, err_t *e) {
-  attest_token tok;
-  svc_claim_device d = {.imei = ""};
-  char why[256], type[32];
-  if (attest_decode(token, strlen(token), &tok, why, sizeof why))
-    return err_set(e, ERR_TOKEN_MALFORMED, "claimToken: %s", why);
-  snprintf(device_id, 37, "%s", tok.device_uuid);
-  snprintf(d.device_id, sizeof d.device_id, "%s", tok.device_uuid);
-  snprintf(d.firmware_id, sizeof d.firmware_id, "%s", tok.firmware_uuid);
-  snprintf(d.device_type, sizeof d.device_type, "%s", attest_device_type_name(tok.device_type, type, sizeof type));
-  int rc = svc__check_signature(s, tok.device_uuid, "claimToken", verify_attest, &tok, d.imei, NULL, e);
-  return rc ? rc : svc__claim_insert(s, t, &d, tags, dry, seq, e);
+  token_check c;
+  token_decode(&c, token);
+  return claim_checked(s, t, &c, tags, dry, device_id, seq, e);
 }
 
 int svc_claim(svc *s, const svc_team *t, json_t *body, bool dry_run, json_t **out, err_t *e) {
@@ -123,6 +163,71 @@ int svc_claim(svc *s, const svc_team *t, json_t *body, bool dry_run, json_t **ou
   return rc;
 }
 
+/* A bulk claim's rows with what can be worked out of them outside the store lock
+ * (docs/control-api.md §5): parsed, tags split, tokens decoded and their signatures
+ * checked. A 1000-row body of badly signed tokens costs seconds of ECDSA; other teams
+ * must not wait for that, only for the writes. */
+typedef struct {
+  claimcsv_row *rows;
+  size_t n;
+  token_check *checks;
+  svc_tags *tags;
+  err_t *row_err;      /* a row's defect found before the transaction */
+  int *row_rc;
+} bulk_rows;
+
+static void bulk_free(bulk_rows *b) {
+  for (size_t i = 0; b->checks && i < b->n; i++) free(b->checks[i].pem);
+  for (size_t i = 0; b->tags && i < b->n; i++) svc__tags_free(&b->tags[i]);
+  free(b->checks);
+  free(b->tags);
+  free(b->row_err);
+  free(b->row_rc);
+  claimcsv_free(b->rows, b->n);
+}
+
+static int bulk_prepare(svc *s, const char *csv, size_t len, bulk_rows *b, err_t *e) {
+  char why[256];
+  memset(b, 0, sizeof *b);
+  int rc = claimcsv_parse(csv, len, MAX_BULK_ROWS, &b->rows, &b->n, why, sizeof why);
+  if (rc == -2) return err_set(e, ERR_TOO_LARGE, "CSV holds more than %d rows; nothing was claimed", MAX_BULK_ROWS);
+  if (rc) return err_set(e, ERR_BAD_JSON, "CSV cannot be parsed: %s; nothing was claimed", why);
+  size_t n = b->n ? b->n : 1;
+  b->checks = calloc(n, sizeof *b->checks);
+  b->tags = calloc(n, sizeof *b->tags);
+  b->row_err = calloc(n, sizeof *b->row_err);
+  b->row_rc = calloc(n, sizeof *b->row_rc);
+  if (!b->checks || !b->tags || !b->row_err || !b->row_rc) {
+    bulk_free(b);
+    return err_set(e, ERR_INTERNAL, "out of memory");
+  }
+  for (size_t i = 0; i < b->n; i++) {
+    if (!*b->rows[i].token) b->row_rc[i] = err_set(&b->row_err[i], ERR_MISSING_FIELD, "claimToken: required");
+    else b->row_rc[i] = svc__tags_from_text("tags", b->rows[i].tags ? b->rows[i].tags : "", &b->tags[i], &b->row_err[i]);
+    if (!b->row_rc[i]) token_decode(&b->checks[i], b->rows[i].token);
+  }
+  /* The identity keys, read in one short hold of the store. */
+  if (store_begin_read(s->store)) {
+    bulk_free(b);
+    return err_set(e, ERR_INTERNAL, "store unavailable");
+  }
+  char imei[32];
+  for (size_t i = 0; i < b->n; i++) {
+    token_check *c = &b->checks[i];
+    if (b->row_rc[i] || c->decoded) continue;
+    int r = store_identity_get(s->store, c->tok.device_uuid, &c->pem, imei);
+    if (r < 0) break; /* claim_checked reads it again in the transaction */
+    c->looked_up = true;
+  }
+  store_end_read(s->store);
+  /* The signatures, with no lock held. */
+  for (size_t i = 0; i < b->n; i++) {
+    token_check *c = &b->checks[i];
+    if (c->looked_up && c->pem) c->verified = verify_pem(c->pem, verify_attest, &c->tok);
+  }
+  return 0;
+}
+
 /* True when ids already holds device_id. */
 static bool listed(json_t *ids, const char *device_id) {
   size_t i;
@@ -134,59 +239,58 @@ static bool listed(json_t *ids, const char *device_id) {
 /* The bulk claim itself, inside a transaction: each row as a single claim. A dry run
  * stores nothing, so a device repeated in the body is caught here, as the stored claim
  * of its first row would catch it in a real run (owner-api §2.4). */
-static int claim_rows(svc *s, const svc_team *t, const char *csv, size_t len, bool dry, json_t **out, err_t *e) {
-  claimcsv_row *rows = NULL;
-  size_t n = 0;
-  char why[256];
-  int rc = claimcsv_parse(csv, len, MAX_BULK_ROWS, &rows, &n, why, sizeof why);
-  if (rc == -2) return err_set(e, ERR_TOO_LARGE, "CSV holds more than %d rows; nothing was claimed", MAX_BULK_ROWS);
-  if (rc) return err_set(e, ERR_BAD_JSON, "CSV cannot be parsed: %s; nothing was claimed", why);
+static int claim_rows(svc *s, const svc_team *t, const bulk_rows *b, bool dry, json_t **out, err_t *e) {
   json_t *ids = json_array(), *failed = json_array();
-  for (size_t i = 0; i < n; i++) {
-    svc_tags tags = {0};
-    err_t re;
+  for (size_t i = 0; i < b->n; i++) {
+    err_t re = b->row_err[i];
     char device_id[37];
-    int r;
-    if (!*rows[i].token) r = err_set(&re, ERR_MISSING_FIELD, "claimToken: required");
-    else r = svc__tags_from_text("tags", rows[i].tags ? rows[i].tags : "", &tags, &re);
-    if (!r) r = svc__claim_one(s, t, rows[i].token, &tags, dry, device_id, NULL, &re);
+    int r = b->row_rc[i];
+    if (!r) r = claim_checked(s, t, &b->checks[i], &b->tags[i], dry, device_id, NULL, &re);
     if (!r && dry && listed(ids, device_id))
       r = err_set(&re, ERR_CLAIMED_BY_YOU, "device %s is claimed by an earlier row of this body", device_id);
-    svc__tags_free(&tags);
     if (r == -(int)ERR_INTERNAL) {
       json_decref(ids);
       json_decref(failed);
-      claimcsv_free(rows, n);
       *e = re;
       return r;
     }
     if (r)
-      json_array_append_new(failed, json_pack("{s:I, s:s, s:i, s:s}", "row", (json_int_t)rows[i].row, "claimToken",
-                                              rows[i].token, "code", err_code(re.id), "message", re.message));
+      json_array_append_new(failed, json_pack("{s:I, s:s, s:i, s:s}", "row", (json_int_t)b->rows[i].row, "claimToken",
+                                              b->rows[i].token, "code", err_code(re.id), "message", re.message));
     else
       json_array_append_new(ids, json_string(device_id));
   }
-  claimcsv_free(rows, n);
   *out = json_pack("{s:o, s:o}", "claimedIds", ids, "failed", failed);
   return 0;
 }
 
 int svc_claim_csv(svc *s, const svc_team *t, const char *csv, size_t len, bool dry_run, json_t **out, err_t *e) {
-  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
-  int rc = claim_rows(s, t, csv, len, dry_run, out, e);
-  /* A dry run rolls back whatever it touched: it never claims (owner-api §2.4). */
-  if (dry_run) {
-    store_end(s->store, false);
-    return rc;
+  bulk_rows b;
+  int rc = bulk_prepare(s, csv, len, &b, e);
+  if (rc) return rc;
+  if (store_begin(s->store)) {
+    bulk_free(&b);
+    return err_set(e, ERR_INTERNAL, "store unavailable");
   }
-  return svc__finish(s, rc, out, "the bulk claim", e);
+  rc = claim_rows(s, t, &b, dry_run, out, e);
+  /* A dry run rolls back whatever it touched: it never claims (owner-api §2.4). */
+  if (dry_run) store_end(s->store, false);
+  else rc = svc__finish(s, rc, out, "the bulk claim", e);
+  bulk_free(&b);
+  return rc;
 }
 
 int svc_claim_csv_op(svc *s, const svc_team *t, const char *csv, size_t len, json_t **out, err_t *e) {
   int64_t requested = clock_wall_ms();
   json_t *result = NULL;
-  if (store_begin(s->store)) return err_set(e, ERR_INTERNAL, "store unavailable");
-  int rc = claim_rows(s, t, csv, len, false, &result, e);
+  bulk_rows b;
+  int rc = bulk_prepare(s, csv, len, &b, e);
+  if (rc) return rc;
+  if (store_begin(s->store)) {
+    bulk_free(&b);
+    return err_set(e, ERR_INTERNAL, "store unavailable");
+  }
+  rc = claim_rows(s, t, &b, false, &result, e);
   if (!rc) {
     char id[37], req[32], done[32];
     svc__new_uuid(id);
@@ -203,7 +307,9 @@ int svc_claim_csv_op(svc *s, const svc_team *t, const char *csv, size_t len, jso
     if (!rc) *out = json_pack("{s:s}", "bulkOpsRequestId", id);
   }
   json_decref(result);
-  return svc__finish(s, rc, out, "the bulk claim", e);
+  rc = svc__finish(s, rc, out, "the bulk claim", e);
+  bulk_free(&b);
+  return rc;
 }
 
 int svc_bulk_op_get(svc *s, const svc_team *t, const char *id, json_t **out, err_t *e) {
