@@ -154,6 +154,11 @@ int snapshots_take(snapshots *s, svc *v, json_t *body, json_t **out, err_t *e) {
   }
   close(fd);
   rc = svc_snapshot(v, tmp, e);
+  /* On disk before it is answered, and before it takes the name. */
+  if (!rc && (fd = open(tmp, O_RDONLY | O_CLOEXEC)) >= 0) {
+    if (fsync(fd)) rc = err_set(e, ERR_INTERNAL, "cannot sync %s: %s", tmp, strerror(errno));
+    close(fd);
+  }
   if (!rc && rename(tmp, path)) rc = err_set(e, ERR_INTERNAL, "cannot rename the snapshot into %s: %s", path, strerror(errno));
   if (rc) {
     unlink(tmp);
