@@ -260,10 +260,12 @@ static void find_route(http_req *r, char allow[64]) {
     snprintf(r->ex.path_device, sizeof r->ex.path_device, "%s", r->params[0]);
 }
 
-/* True when the headers announce a body: a Content-Length above 0, or chunks. */
+/* True when the headers announce a body: a Content-Length above 0, or chunks. One over
+ * the size limit is not counted: its answer is 413 whatever its type. */
 static bool body_announced(http_req *r) {
   const char *cl = http__header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
-  return (cl && strtoull(cl, NULL, 10) > 0) || http__header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+  if (cl) return strtoull(cl, NULL, 10) > 0 && strtoull(cl, NULL, 10) <= HTTP_MAX_BODY;
+  return http__header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
 }
 
 /* The checks of the control plane (guard.h, docs/control-api.md §5) on a control or
@@ -279,7 +281,7 @@ static bool control_admits(http_req *r) {
     .peer = ci ? ci->client_addr : NULL,
     /* A body sent to a path and method with no route is answered 404/405, not 415. Run
      * from the headers, the body is known by its announcement. */
-    .has_body = r->route && (r->body_len > 0 || body_announced(r)),
+    .has_body = r->route && !r->too_large && (r->body_len > 0 || body_announced(r)),
   };
   err_t e;
   if (!guard_check(r->app->guard, &q, &e)) return true;
