@@ -84,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   case 5: rc = svc_rule_update(s, t, v.rule_id, body, &out, &e); break;
   case 6: rc = svc_tag_create(s, t, body, &out, &e); break;
   case 7: rc = svc_claim_set_tags(s, t, v.f.device_id, body, &out, &e); break;
-  case 8: rc = svc_identity_put(s, body, &out, &e); break;
+  case 8: rc = svc_identity_put(s, body, true, &out, &e); break; /* replace: re-keying is a path too */
   case 9: rc = faults_add(v.faults, body, &out, &e); break;
   default: rc = svc_fixtures_load(s, body, &out, &e); break;
   }
