@@ -32,6 +32,8 @@ static const char usage[] =
   "       nrfprov-sim run      --dir DEV --url http://…|https://…|coap://…|coaps://… [--ca FILE] [--once]\n"
   "                            [--fail \"%KEYGEN=514\"]… [--rx-max 2048] [--tx-max 2048] [--limit 10]\n"
   "                            [--csr-subject uuid|empty]\n"
+  "       nrfprov-sim fleet    --dir FLEET --count N --url URL [--api http://HOST:PORT] [--ca FILE]\n"
+  "                            [--concurrency 8] [--key API_KEY] [--tags a,b] [--fail \"%KEYGEN=514\"] [--mock-pid PID]\n"
   "\n"
   "A simulated nRF91 device running the nRF Connect SDK's provisioning client.\n"
   "  create    make a device directory: identity key (P-256), UUID, device type code,\n"
@@ -44,6 +46,11 @@ static const char usage[] =
   "            --fail CMD=CME makes every CMD (e.g. %KEYGEN) fail with that CME error\n"
   "            --csr-subject: the subject of a %KEYGEN CSR asked for without attributes:\n"
   "            uuid (CN=<device UUID>, as the modem does; the default) or empty (an empty Name)\n"
+  "  fleet     N devices at once: make them under FLEET, register their identities and bulk-claim\n"
+  "            them (with --tags) through --api, then provision them --concurrency at a time;\n"
+  "            progress on stderr, one summary line FLEET devices= provisioned= failed= p50_ms=\n"
+  "            p95_ms= p99_ms= devices_per_s= [mock_cpu_ms_per_device=] on stdout; exit 0 when all\n"
+  "            provisioned\n"
   "\n"
   "Event lines of run: START, NO_COMMANDS, NOT_CLAIMED, COMMAND <id> OK, COMMAND <id> ERROR <cme>,\n"
   "DONE, FAILED <reason>. Exit status: 0 on DONE or NO_COMMANDS, 2 on NOT_CLAIMED, 1 otherwise.\n";
@@ -325,6 +332,7 @@ int main(int argc, char **argv) {
     if (parse_args(argc, argv, " --dir ", &a)) return EXIT_FAILED;
     return cmd_print(cmd, &a);
   }
+  if (!strcmp(cmd, "fleet")) return sim_fleet(argc - 1, argv + 1);
   if (!strcmp(cmd, "run")) {
     if (parse_args(argc, argv, " --dir --url --ca --once --fail --rx-max --tx-max --limit --csr-subject ", &a)) return EXIT_FAILED;
     return cmd_run(&a);

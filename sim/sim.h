@@ -106,4 +106,9 @@ sim_result sim_coap_fetch(const sim_link *l, sim_device *d, uint8_t **body, size
 /* A new session: POST p/auth-jwt, then POST p/rsp (Block1 when large). */
 sim_result sim_coap_report(const sim_link *l, sim_device *d, const uint8_t *cbor, size_t len, char *why, size_t whysz);
 
+/* ---- many devices at once (sim/fleet.c) ---- */
+
+/* nrfprov-sim fleet: argv[0] is "fleet", then its flags. The exit status. */
+int sim_fleet(int argc, char **argv);
+
 #endif
