@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the benchmarks of bench/ and compare the mock with its baselines measured in the
-# same run: scripts/bench.sh [startup|claims|device_poll|coap_poll|scale|all] (scale is not part of all)
+# same run: scripts/bench.sh [startup|claims|device_poll|coap_poll|scale|fleet|all] (scale and
+# fleet are not part of all: they take minutes)
 #
 # For: a person or a separate CI step measuring performance by hand. Not for the test
 # suite (tests never time anything). Builds build/ (or $BUILD_DIR) with -DBENCH=ON when
@@ -29,8 +30,8 @@ WHAT=${1:-all}
 MISSED=0
 
 case $WHAT in
-  startup | claims | device_poll | coap_poll | scale | all) ;;
-  *) echo "usage: scripts/bench.sh [startup|claims|device_poll|coap_poll|scale|all]" >&2; exit 2 ;;
+  startup | claims | device_poll | coap_poll | scale | fleet | all) ;;
+  *) echo "usage: scripts/bench.sh [startup|claims|device_poll|coap_poll|scale|fleet|all]" >&2; exit 2 ;;
 esac
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/nrfprov-bench.XXXXXX")
@@ -373,6 +374,43 @@ bench_scale() {
     --json "$RESULTS/scale.json"
 }
 
+# A fleet of BENCH_FLEET_COUNT (1000) simulated devices through a 5-command onboarding
+# rule, over HTTP and over CoAPs, BENCH_FLEET_CONCURRENCY (16) at a time; the mock runs
+# from a file store with every listener on. Figures: devices/s, per-device p50/p95/p99,
+# the mock's CPU time per device (docs/performance.md).
+bench_fleet() {
+  echo "== fleet: simulated devices through a 5-command onboarding rule"
+  local sim=$BUILD/nrfprov-sim
+  if ! have_mock || [ ! -x "$sim" ]; then
+    echo "skipped: nrfprov-mock or nrfprov-sim is not built"
+    return 0
+  fi
+  local data=$TMP/fleet-data count=${BENCH_FLEET_COUNT:-1000} conc=${BENCH_FLEET_CONCURRENCY:-16}
+  start fleet-mock -- "$MOCK" --data-dir "$data" --http-port 0 --https-port -1 --coap-port -1 --coaps-port 0 \
+    --log-level error || return 0
+  local pid=$SERVER_PID http coaps
+  http=$(ready_port "$READY" http)
+  coaps=$(ready_port "$READY" coaps)
+  curl -sf -X POST "http://127.0.0.1:$http/v1/provisioning-rules" -H 'Authorization: Bearer fleet' \
+    -H 'Content-Type: application/json' -d '{"name": "onboarding", "active": true, "tags": ["fleet"], "commands": [
+      {"request": {"clientPrivateKeyGeneration": {"secTag": 16842753}}},
+      {"request": {"certificateSigningRequest": {"secTag": 16842754, "attributes": ""}}},
+      {"request": {"cloudAccessKeyGeneration": {"secTag": 16842755}}},
+      {"request": {"config": {"properties": {"provisioning/mode": "lab"}}}},
+      {"request": {"finished": {}}}]}' >/dev/null || { echo "skipped: cannot create the rule"; return 0; }
+  mkdir -p "$RESULTS"
+  : >"$RESULTS/fleet.txt"
+  local proto url
+  for proto in http coaps; do
+    if [ "$proto" = http ]; then url=http://127.0.0.1:$http; else url=coaps://127.0.0.1:$coaps; fi
+    printf '%-6s ' "$proto" | tee -a "$RESULTS/fleet.txt"
+    "$sim" fleet --dir "$TMP/fleet-$proto" --count "$count" --concurrency "$conc" --url "$url" \
+      --api "http://127.0.0.1:$http" --ca "$data/pki/ca.pem" --key fleet --tags fleet --mock-pid "$pid" \
+      2>/dev/null | tee -a "$RESULTS/fleet.txt"
+  done
+  stop "$pid"
+}
+
 bench_device_poll() {
   echo "== device_poll: GET /v1/provisioning/commands, nothing queued (204), keep-alive and close"
   local r out skip="" url tok bport base_ka=() base_cl=() mock_ka=() mock_cl=()
@@ -514,6 +552,7 @@ case $WHAT in
   startup) bench_startup ;;
   claims) bench_claims ;;
   scale) bench_scale ;;
+  fleet) bench_fleet ;;
   device_poll) bench_device_poll ;;
   coap_poll) bench_coap_poll ;;
   all) bench_startup; bench_claims; bench_device_poll; bench_coap_poll ;;
