@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "harness_device.h"
 #include "pki/pki.h"
 
 #define KEY "events-team"
@@ -241,5 +242,34 @@ Test(events, error_answers_carry_their_code_in_the_request_line) {
   log = read_file(m.log_file, NULL);
   cr_assert(strstr(log, " GET /no/such/path 404 ") && strstr(log, " code=40400"), "%s", log);
   free(log);
+  mock_stop(&m);
+}
+
+Test(events, coap_error_answers_carry_their_code_too) {
+  mock m;
+  mock_start(&m, "--log-format", "json", NULL);
+  /* An unclaimed device's fetch over CoAP: 4.01, code 40101. */
+  char token[2048], uuid[37], cred[2100];
+  make_token(token, sizeof token, uuid);
+  snprintf(cred, sizeof cred, "att.%s", token);
+  dev_client d;
+  dev_open(&d, &m, DEV_COAP, cred);
+  uint8_t *body = NULL;
+  size_t len = 0;
+  cr_assert_eq(dev_fetch(&d, NULL, &body, &len), DEV_NOT_CLAIMED);
+  free(body);
+  dev_close(&d);
+  char *log = read_file(m.log_file, NULL);
+  int seen = 0;
+  for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n")) {
+    json_t *j = json_loads(line, 0, NULL);
+    if (!strcmp(jstr(j, "protocol"), "coap") && !strcmp(jstr(j, "status"), "4.01")) {
+      cr_assert_eq(jint(j, "code"), 40101, "%s", line);
+      seen++;
+    }
+    json_decref(j);
+  }
+  free(log);
+  cr_assert_geq(seen, 1, "a CoAP 4.01 request line");
   mock_stop(&m);
 }
