@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The owner-api.md sample claimed device, compact: the size the mock renders. */
+/* The docs/owner-api.md sample claimed device, compact: the size the mock renders. */
 static const char device_json[] =
     "{\"id\":\"4961c873-408c-45ce-b1ba-7c0d99d88179\",\"deviceType\":\"nrf9160_SICA\","
     "\"firmwareId\":\"a4d580b9-aafb-4925-bc8d-db95f737d4ae\",\"imei\":\"352656106118683\","

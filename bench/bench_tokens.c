@@ -8,7 +8,7 @@
  *   --jwts FILE         a device JWT for each line (iss "nrf-<imei>.<uuid>", valid for an
  *                       hour, random signature), for CoAP p/auth-jwt.
  * Line i of every file is the same device. Not for: fixtures or tests (they use the
- * simulator and shared/fixtures), nor tokens verifiable against a registered identity.
+ * simulator and fixtures/), nor tokens verifiable against a registered identity.
  */
 #include "proto/attest.h"
 #ifdef BENCH_HAVE_JWT

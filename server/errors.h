@@ -1,7 +1,7 @@
 /* The one error table of the mock.
  *
  * Each row gives an error its enum name, HTTP status, numeric API `code` (status x 100 +
- * cause, owner-api.md §1), CoAP response code (class*100 + detail, e.g. 401 = 4.01) and
+ * cause, docs/owner-api.md §1), CoAP response code (class*100 + detail, e.g. 401 = 4.01) and
  * default message. Functions return 0 or the negative enum value; the message that
  * names the defect travels in an err_t. This file holds no transport logic: http/ and
  * coap/ render an err_t, service/ fills it.

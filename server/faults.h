@@ -1,4 +1,4 @@
-/* Fault injection (control-api §2, /_mock/faults): the rule list, its validation, and the
+/* Fault injection (docs/control-api.md §2, /_mock/faults): the rule list, its validation, and the
  * one matching function every transport calls before it handles a request.
  *
  * A rule says which requests it hits (protocol, method, path or path prefix, device,

@@ -1,4 +1,4 @@
-/* The request journal (control-api §2, GET /_mock/requests): a ring buffer of the last N
+/* The request journal (docs/control-api.md §2, GET /_mock/requests): a ring buffer of the last N
  * exchanges of the owner and device APIs, over every protocol, for tests and QA to read
  * back what a device or a tool really sent and got. Thread-safe, bounded memory (each
  * entry's path, query and bodies are cut to 2 KiB), one lock per add.

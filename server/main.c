@@ -77,7 +77,7 @@ static int open_pki(const options *o, pki **out, char *why, size_t whysz) {
   return pki_open(out, &po, why, whysz);
 }
 
-/* Load --fixtures FILE (control-api §4) in one transaction; the defect in why. */
+/* Load --fixtures FILE (docs/control-api.md §4) in one transaction; the defect in why. */
 static int load_fixtures(app *a, const char *path, char *why, size_t whysz) {
   json_error_t je;
   json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);

@@ -1,4 +1,4 @@
-/* Metrics (control-api §2, GET /_mock/metrics): request counters kept by the transports
+/* Metrics (docs/control-api.md §2, GET /_mock/metrics): request counters kept by the transports
  * and the Prometheus text exposition that gathers them with the journal's, the fault
  * rules' and the store's numbers.
  *

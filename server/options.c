@@ -44,7 +44,7 @@ static const opt_row option_table[] = {
   {"api-keys", T_STRING, F(api_keys), NULL, NULL, false,
    "strict mode: only the API keys listed in FILE (one 'key[,team name]' per line) are accepted"},
   {"strict-identity", T_BOOL, F(strict_identity), "false", NULL, false,
-   "refuse devices with no registered identity key (device-protocol 4.3)"},
+   "refuse devices with no registered identity key (docs/device-protocol.md §4.3)"},
   {"fixtures", T_STRING, F(fixtures), NULL, NULL, false,
    "load this fixtures file (JSON: teams, identities, tags, claimedDevices, rules, commands) at start, in one transaction"},
   {"tls-hosts", T_STRING, F(tls_hosts), PKI_DEFAULT_TLS_HOSTS, NULL, false,

@@ -1,4 +1,4 @@
-/* The simulator's CoAP and CoAPs transport (device-protocol §3) on libcoap's client API,
+/* The simulator's CoAP and CoAPs transport (docs/device-protocol.md §3) on libcoap's client API,
  * shaped like the SDK's CoAP client: each exchange opens a new session (a new DTLS
  * handshake for coaps, verified against --ca), authenticates with POST p/auth-jwt, then
  * fetches with GET p/cmd (Uri-Query options, after= even when empty, Block2 of 512) or

@@ -1,4 +1,4 @@
-/* The simulator's HTTP and HTTPS transport (device-protocol §2), shaped like the SDK's
+/* The simulator's HTTP and HTTPS transport (docs/device-protocol.md §2), shaped like the SDK's
  * REST client: every request on a new connection with "Connection: close", a fresh JWT
  * in "Authorization: Bearer", the query keys in the SDK's order, and the whole answer
  * (status line, headers and body) held against rxMaxSize. It carries bytes and maps

@@ -1,5 +1,5 @@
 /* nrfprov-sim: a host program that behaves like an nRF91 running the SDK's provisioning
- * client (control-api §3), so CI can run whole provisioning flows without hardware. This
+ * client (docs/control-api.md §3), so CI can run whole provisioning flows without hardware. This
  * file holds the command line and the provisioning loop with its event lines; the device
  * directory and the AT engine live in device.c, the transports in http.c and coap.c. It
  * talks to the mock only through the device-facing protocol, never through its store.

@@ -1,5 +1,5 @@
 /* The libcoap adapter: one CoAP (UDP) or CoAPs (DTLS 1.2) listener serving the device
- * resources of device-protocol §3 (p/auth-jwt, p/auth, p/cmd, p/rsp, .dtls/suspend).
+ * resources of docs/device-protocol.md §3 (p/auth-jwt, p/auth, p/cmd, p/rsp, .dtls/suspend).
  * Each listener owns a libcoap context run by its own thread. Not the place for domain
  * logic: handlers parse, call one service verb, and render its result as a CoAP code. */
 #ifndef NRFPROV_COAP_H

@@ -1,4 +1,4 @@
-/* The device-facing CoAP resources (device-protocol §3), the twin of http/device_api.c:
+/* The device-facing CoAP resources (docs/device-protocol.md §3), the twin of http/device_api.c:
  * p/auth-jwt and p/auth authenticate the session, p/cmd fetches commands, p/rsp reports
  * results, .dtls/suspend is refused. Authentication is per session (coap_peer): a good
  * auth authorises later p/cmd and p/rsp of the same session, a refused one withdraws it.

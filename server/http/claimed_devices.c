@@ -1,4 +1,4 @@
-/* HTTP handlers of claimed devices (owner-api §2). The claim endpoint tells JSON from
+/* HTTP handlers of claimed devices (docs/owner-api.md §2). The claim endpoint tells JSON from
  * CSV by content, because public clients send bulk CSV with no Content-Type. */
 #include <string.h>
 #include <strings.h>
@@ -6,7 +6,7 @@
 #include "handlers.h"
 
 /* CSV when Content-Type says text/csv, or when the first non-blank byte is neither
- * '{' nor '[' (owner-api §1). An empty body is JSON, so it gets the JSON error. */
+ * '{' nor '[' (docs/owner-api.md §1). An empty body is JSON, so it gets the JSON error. */
 static bool body_is_csv(http_req *r) {
   const char *ct = http__header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
   if (ct && !strncasecmp(ct, "text/csv", 8)) return true;
@@ -22,7 +22,7 @@ void claimed_devices_claim(http_req *r) {
   err_t e;
   json_t *out = NULL;
   int rc;
-  /* The query first: a CSV dry run must never claim (owner-api §2.4). */
+  /* The query first: a CSV dry run must never claim (docs/owner-api.md §2.4). */
   const char *dry = http__query(r, "dryrun");
   if (dry && strcmp(dry, "true") && strcmp(dry, "false")) {
     http__fail(r, ERR_BAD_QUERY, "dryrun: must be true or false");

@@ -1,5 +1,5 @@
-/* HTTP handlers of provisioning commands (owner-api §3) and of the control calls that
- * settle or deliver one (control-api §2). */
+/* HTTP handlers of provisioning commands (docs/owner-api.md §3) and of the control calls that
+ * settle or deliver one (docs/control-api.md §2). */
 #include "handlers.h"
 
 void commands_create(http_req *r) {

@@ -1,4 +1,4 @@
-/* The device-facing HTTP endpoints (device-protocol §2): GET /v1/provisioning/commands
+/* The device-facing HTTP endpoints (docs/device-protocol.md §2): GET /v1/provisioning/commands
  * and POST /v1/provisioning/response. Answers carry only the status line,
  * Content-Length, Content-Type (with a body), Connection and Date, so that the device's
  * rxMaxSize arithmetic (service/device.c) is exact. */
@@ -22,7 +22,7 @@ static size_t http_frame(size_t n) {
 static bool device_auth(http_req *r, svc_device *d) {
   const char *h = http__header(r, MHD_HTTP_HEADER_AUTHORIZATION);
   err_t e;
-  /* No credential maps to "not claimed" in every client release (device-protocol §2). */
+  /* No credential maps to "not claimed" in every client release (docs/device-protocol.md §2). */
   if (!h) {
     http__fail(r, ERR_NOT_CLAIMED, "Authorization header is missing");
     return false;

@@ -1,4 +1,4 @@
-/* HTTP handlers of device management: the onboarded devices (owner-api §6). */
+/* HTTP handlers of device management: the onboarded devices (docs/owner-api.md §6). */
 #include "handlers.h"
 
 void devices_list(http_req *r) {

@@ -1,4 +1,4 @@
-/* HTTP handlers of the control API's device identities (control-api §2):
+/* HTTP handlers of the control API's device identities (docs/control-api.md §2):
  * POST/GET /_mock/identities, GET/DELETE /_mock/identities/{id}. Like the other control
  * calls they need no API key: identities belong to devices, not to teams. */
 #include "handlers.h"

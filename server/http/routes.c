@@ -13,14 +13,14 @@
 #define PATH_DEVICE EXCHANGE_PATH_DEVICE
 
 const http_route http__routes[] = {
-  /* Control API (control-api.md §2). */
+  /* Control API (docs/control-api.md §2). */
   {"GET", "/_mock/health", control_health, CONTROL},
   {"GET", "/_mock/config", control_config, CONTROL},
   {"POST", "/_mock/reset", control_reset, CONTROL},
   {"GET", "/_mock/ca", control_ca, CONTROL},
 
   /* Control API: request journal, fault rules, metrics, snapshot and restore, fixtures
-   * (control-api.md §2, §4). */
+   * (docs/control-api.md §2, §4). */
   {"GET", "/_mock/requests", control_requests, CONTROL},
   {"DELETE", "/_mock/requests", control_requests_clear, CONTROL},
   {"POST", "/_mock/faults", control_faults_add, CONTROL},
@@ -34,7 +34,7 @@ const http_route http__routes[] = {
   {"DELETE", "/_mock/snapshots/{}", control_snapshots_delete, CONTROL},
   {"POST", "/_mock/fixtures", control_fixtures, CONTROL},
 
-  /* Claimed devices (owner-api.md §2). */
+  /* Claimed devices (docs/owner-api.md §2). */
   {"POST", "/v1/claimed-devices", claimed_devices_claim, OWNER},
   {"GET", "/v1/claimed-devices", claimed_devices_list, OWNER},
   {"POST", "/v1/identities/claimed-devices", claimed_devices_claim, OWNER},
@@ -46,7 +46,7 @@ const http_route http__routes[] = {
   {"POST", "/v1/claimed-devices/{}/unblock", claimed_devices_unblock, OWNER | PATH_DEVICE},
   {"PUT", "/v1/claimed-devices/{}/tags", claimed_devices_tags, OWNER | PATH_DEVICE},
 
-  /* Provisioning commands (owner-api.md §3) and their control calls. */
+  /* Provisioning commands (docs/owner-api.md §3) and their control calls. */
   {"POST", "/v1/claimed-devices/{}/provisioning", commands_create, OWNER | PATH_DEVICE},
   {"GET", "/v1/claimed-devices/{}/provisioning", commands_list, OWNER | PATH_DEVICE},
   {"DELETE", "/v1/claimed-devices/{}/provisioning", commands_reset, OWNER | PATH_DEVICE},
@@ -55,32 +55,32 @@ const http_route http__routes[] = {
   {"POST", "/_mock/claimed-devices/{}/provisioning/{}/result", control_settle, CONTROL | OWNER},
   {"POST", "/_mock/claimed-devices/{}/provisioning/{}/deliver", control_deliver, CONTROL | OWNER},
 
-  /* Provisioning rules (owner-api.md §4). */
+  /* Provisioning rules (docs/owner-api.md §4). */
   {"POST", "/v1/provisioning-rules", rules_create, OWNER},
   {"GET", "/v1/provisioning-rules", rules_list, OWNER},
   {"GET", "/v1/provisioning-rules/{}", rules_get, OWNER},
   {"PATCH", "/v1/provisioning-rules/{}", rules_update, OWNER},
   {"DELETE", "/v1/provisioning-rules/{}", rules_delete, OWNER},
 
-  /* Provisioning tags and groups (owner-api.md §5). A tag may hold '/' (decoded from
+  /* Provisioning tags and groups (docs/owner-api.md §5). A tag may hold '/' (decoded from
    * %2F), so the rest of the path names it. */
   {"GET", "/v1/provisioning/tags", tags_list, OWNER},
   {"POST", "/v1/provisioning/tags", tags_create, OWNER},
   {"GET", "/v1/provisioning/tags/{*}", tags_get, OWNER},
   {"DELETE", "/v1/provisioning/tags/{*}", tags_delete, OWNER},
 
-  /* Device management: onboarded devices (owner-api.md §6). */
+  /* Device management: onboarded devices (docs/owner-api.md §6). */
   {"GET", "/v1/devices", devices_list, OWNER},
   {"GET", "/v1/devices/{}", devices_get, OWNER | PATH_DEVICE},
   {"DELETE", "/v1/devices/{}", devices_delete, OWNER | PATH_DEVICE},
 
-  /* Device identities, a control call (control-api.md §2, device-protocol.md §4.3). */
+  /* Device identities, a control call (docs/control-api.md §2, docs/device-protocol.md §4.3). */
   {"POST", "/_mock/identities", identities_create, CONTROL},
   {"GET", "/_mock/identities", identities_list, CONTROL},
   {"GET", "/_mock/identities/{}", identities_get, CONTROL},
   {"DELETE", "/_mock/identities/{}", identities_delete, CONTROL},
 
-  /* The device-facing protocol (device-protocol.md §2). */
+  /* The device-facing protocol (docs/device-protocol.md §2). */
   {"GET", "/v1/provisioning/commands", device_commands, DEVICE | POLL},
   {"POST", "/v1/provisioning/response", device_response, DEVICE | CBOR_BODY},
 

@@ -1,4 +1,4 @@
-/* HTTP handlers of provisioning rules (owner-api §4). */
+/* HTTP handlers of provisioning rules (docs/owner-api.md §4). */
 #include "handlers.h"
 
 void rules_create(http_req *r) {

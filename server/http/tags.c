@@ -1,4 +1,4 @@
-/* HTTP handlers of provisioning tags and groups (owner-api §5).
+/* HTTP handlers of provisioning tags and groups (docs/owner-api.md §5).
  *
  * A tag may hold '/', and libmicrohttpd hands handlers the decoded path, so a tag like
  * "fleet/eu" arrives as several path segments: the route table's {*} takes the whole

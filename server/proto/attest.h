@@ -1,4 +1,4 @@
-/* The attestation token (the claim token) of device-protocol §4.1:
+/* The attestation token (the claim token) of docs/device-protocol.md §4.1:
  * base64url(part 1) "." base64url(part 2), where part 1 is tag 55799 around
  * [1, device UUID, device type, modem firmware UUID, nonce] and part 2 a COSE_Sign1 with a
  * detached payload whose Sig_structure covers part 1. Decoding is strict and says what is

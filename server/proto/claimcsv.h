@@ -1,4 +1,4 @@
-/* The bulk-claim CSV body of owner-api §2.4, parsed with libcsv: RFC 4180 records (quoted
+/* The bulk-claim CSV body of docs/owner-api.md §2.4, parsed with libcsv: RFC 4180 records (quoted
  * or bare fields, doubled quotes, LF or CRLF), blank lines skipped, no header row. Field 1
  * is the claim token, field 2 the optional comma-separated tags; fields after the second
  * are taken as more tags (`tok,a,b` reads as `tok,"a,b"`). This file only splits the body

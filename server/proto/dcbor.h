@@ -1,4 +1,4 @@
-/* The device CBOR messages of device-protocol §5: `commands` (server to device: AT,
+/* The device CBOR messages of docs/device-protocol.md §5: `commands` (server to device: AT,
  * config, finished) and `responses` (device to server: error 99, AT 100, config ack 101,
  * finished ack 102). Commands are encoded with definite lengths and shortest heads into
  * the caller's buffer (the per-request fast path, no allocation); responses are decoded

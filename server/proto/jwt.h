@@ -1,4 +1,4 @@
-/* The device JWT of device-protocol §4.2: base64url(header).base64url(payload).base64url(sig),
+/* The device JWT of docs/device-protocol.md §4.2: base64url(header).base64url(payload).base64url(sig),
  * ES256, iss "<chip>.<device UUID>" (or a bare UUID), optional exp/iat, jti. Parsing checks
  * the shape and the expiry; verification is separate because most devices' identity keys
  * are unknown. jwt_make exists for the simulator and the tests. No I/O. */

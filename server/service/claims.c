@@ -1,4 +1,4 @@
-/* Claimed devices (owner-api §2): claim, dry run, bulk CSV, list, get, unclaim, block,
+/* Claimed devices (docs/owner-api.md §2): claim, dry run, bulk CSV, list, get, unclaim, block,
  * tags. A claim checks the attestation token fully (structure, then the registered
  * identity's signature) before anything is stored. */
 #include <stdio.h>
@@ -238,7 +238,7 @@ static bool listed(json_t *ids, const char *device_id) {
 
 /* The bulk claim itself, inside a transaction: each row as a single claim. A dry run
  * stores nothing, so a device repeated in the body is caught here, as the stored claim
- * of its first row would catch it in a real run (owner-api §2.4). */
+ * of its first row would catch it in a real run (docs/owner-api.md §2.4). */
 static int claim_rows(svc *s, const svc_team *t, const bulk_rows *b, bool dry, json_t **out, err_t *e) {
   json_t *ids = json_array(), *failed = json_array();
   for (size_t i = 0; i < b->n; i++) {
@@ -273,7 +273,7 @@ int svc_claim_csv(svc *s, const svc_team *t, const char *csv, size_t len, bool d
     return err_set(e, ERR_INTERNAL, "store unavailable");
   }
   rc = claim_rows(s, t, &b, dry_run, out, e);
-  /* A dry run rolls back whatever it touched: it never claims (owner-api §2.4). */
+  /* A dry run rolls back whatever it touched: it never claims (docs/owner-api.md §2.4). */
   if (dry_run) store_end(s->store, false);
   else rc = svc__finish(s, rc, out, "the bulk claim", e);
   bulk_free(&b);

@@ -1,4 +1,4 @@
-/* The command types of owner-api §3.1: validation of each type's parameters, and its
+/* The command types of docs/owner-api.md §3.1: validation of each type's parameters, and its
  * translation into the AT steps (or CBOR config/finished command) a device runs. One
  * table row per type; rules (§4) validate their commands with the same code. */
 #include <ctype.h>

@@ -1,4 +1,4 @@
-/* Provisioning commands seen from the owner (owner-api §3): create with the 20-unfinished
+/* Provisioning commands seen from the owner (docs/owner-api.md §3): create with the 20-unfinished
  * limit, list, get, discard, reset, and the control API's settle and deliver. The
  * results a device reports are applied by svc__settle(), shared with device.c. */
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* Service verbs of the control API (control-api §2, §4) that are not owner-API domain
+/* Service verbs of the control API (docs/control-api.md §2, §4) that are not owner-API domain
  * verbs: loading fixtures, snapshot and restore, the counts /_mock/metrics shows, and the
  * two lookups fault matching needs (a device id read from a credential without checking
  * it, the team of a device). Like every service verb: one store transaction each, 0 or a
@@ -8,7 +8,7 @@
 
 #include "service/svc.h"
 
-/* Load a fixtures document (control-api §4: teams, identities, tags, claimedDevices,
+/* Load a fixtures document (docs/control-api.md §4: teams, identities, tags, claimedDevices,
  * rules, commands) in one transaction: all of it, or nothing with the element named
  * ("claimedDevices[3].claimToken: ..."). *counts: {"<kind>": n loaded} for every kind. */
 int svc_fixtures_load(svc *s, json_t *doc, json_t **counts, err_t *e);

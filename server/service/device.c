@@ -1,4 +1,4 @@
-/* The device-facing protocol (device-protocol §2–§5), one verb per exchange, shared by
+/* The device-facing protocol (docs/device-protocol.md §2–§5), one verb per exchange, shared by
  * the HTTP and CoAP transports: authenticate a credential, fetch the next commands as
  * CBOR (after=, limit and rxMaxSize fitting), apply reported results. */
 #include <stdio.h>
@@ -322,7 +322,7 @@ int svc__settle(svc *s, const store_device_claim *c, const store_command *k, con
   if (!rc && o->failed) {
     svc__event_team(s, "command.failed", c->device_id, c->team_id, "{s:s, s:s, s:i, s:s}", "commandId", k->id, "type", k->type,
                     "cmeError", (int)o->cme, "message", o->message ? o->message : "");
-    /* A failure cancels the rest of the queue and reports ERROR (owner-api §3.4). */
+    /* A failure cancels the rest of the queue and reports ERROR (docs/owner-api.md §3.4). */
     svc__event_team(s, "device.error", c->device_id, c->team_id, "{s:s, s:i}", "commandId", k->id, "cmeError", (int)o->cme);
   } else if (!rc) {
     svc__event_team(s, "command.succeeded", c->device_id, c->team_id, "{s:s, s:s}", "commandId", k->id, "type", k->type);

@@ -1,4 +1,4 @@
-/* Fixtures (control-api §4): a JSON document of teams, identities, tags, claimed
+/* Fixtures (docs/control-api.md §4): a JSON document of teams, identities, tags, claimed
  * devices, rules and commands loaded in one transaction, at start-up (--fixtures) or by
  * POST /_mock/fixtures. Either everything loads or nothing does, and an error names the
  * element ("claimedDevices[3].claimToken: ...").

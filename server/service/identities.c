@@ -1,4 +1,4 @@
-/* Registered device identities (control-api §2, device-protocol §4.3): the control API's
+/* Registered device identities (docs/control-api.md §2, docs/device-protocol.md §4.3): the control API's
  * register, list, read and remove. A registered key makes every token, JWT and %KEYGEN
  * answer of that device subject to a signature check (svc__check_signature in claims.c);
  * this file only keeps the register. Identities belong to no team: a device has one

@@ -80,7 +80,7 @@ int svc__team(svc *s, const char *api_key, svc_team *out, err_t *e);
 
 #define SVC_MAX_TAGS 100
 
-/* A parsed tag list (owner-api §2.2: split on commas, trimmed, de-duplicated). */
+/* A parsed tag list (docs/owner-api.md §2.2: split on commas, trimmed, de-duplicated). */
 typedef struct {
   char *v[SVC_MAX_TAGS];
   size_t n;
@@ -96,7 +96,7 @@ bool svc__empty(json_t *v);
 /* One page of a list being read: its items, the seq of the last (the keyset token), and
  * whether a row beyond the page exists. Callers ask the store for limit + 1 rows
  * (SVC_LIST_FETCH) so a full last page is told apart from a page with more after it:
- * only then does the answer carry pageNextToken (owner-api §1, lists). */
+ * only then does the answer carry pageNextToken (docs/owner-api.md §1, lists). */
 typedef struct {
   json_t *items;
   int64_t last;
@@ -162,7 +162,7 @@ void svc__steps_free(svc_step *steps, int n);
 json_t *svc__command_json(const store_command *c);
 /* The claim of device_id in team t (inside a transaction); 404 when absent. */
 int svc__team_claim(svc *s, const svc_team *t, const char *device_id, store_claim *c, err_t *e);
-/* 0 when n more commands fit under the 20-unfinished limit of owner-api §3.1, else 40904. */
+/* 0 when n more commands fit under the 20-unfinished limit of docs/owner-api.md §3.1, else 40904. */
 int svc__command_room(svc *s, int64_t claim_seq, const char *device_id, int64_t n, err_t *e);
 /* Queue a validated command ({"description", "request"}) at the end of the claim's queue. */
 int svc__command_queue(svc *s, int64_t claim_seq, const char *type, json_t *cmd, const char *rule_id, char id[37], err_t *e);
@@ -185,7 +185,7 @@ int svc__outcome_from_json(json_t *body, bool failed, svc_outcome *o, err_t *e);
  * svc__settle, then the claim's report outcome. */
 int svc__command_settle(svc *s, const char *device_id, const store_command *k, const svc_outcome *o, err_t *e);
 /* Queue the commands of every active rule matching the claim's tags that has not
- * applied to it yet (owner-api §4.3), in creation order; a rule whose commands do not
+ * applied to it yet (docs/owner-api.md §4.3), in creation order; a rule whose commands do not
  * all fit under the 20-unfinished limit waits, with every later one, for a later contact. */
 int svc__apply_rules(svc *s, const store_device_claim *c, err_t *e);
 /* Whether commands of this type run %KEYGEN (their answers are checked). */
@@ -195,7 +195,7 @@ bool svc__keygen_type(const char *type);
 int svc__keygen_check(svc *s, const store_device_claim *c, const store_command *k, const char *msg, char *why,
                       size_t whysz, err_t *e);
 /* Onboard the device of a succeeded cloudAccessKeyGeneration: verify the CSR of the
- * %KEYGEN value, issue a certificate with the local CA, create the device (owner-api §6). */
+ * %KEYGEN value, issue a certificate with the local CA, create the device (docs/owner-api.md §6). */
 int svc__onboard(svc *s, const store_device_claim *c, const store_command *k, const char *keygen_value, err_t *e);
 
 #include "store/identities.h"

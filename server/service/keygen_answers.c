@@ -33,7 +33,7 @@ static int check_attested(svc *s, const store_device_claim *c, const store_comma
   char *pem = NULL, uuid[37], kwhy[160];
   int rc = store_identity_get(s->store, c->device_id, &pem, NULL);
   if (rc < 0) return err_set(e, ERR_INTERNAL, "cannot read identities");
-  if (rc > 0) return 0; /* No identity key: nothing to check against (device-protocol §4.3). */
+  if (rc > 0) return 0; /* No identity key: nothing to check against (docs/device-protocol.md §4.3). */
   mbedtls_pk_context pk;
   mbedtls_pk_init(&pk);
   int bad = 0;

@@ -1,4 +1,4 @@
-/* Device management seen from the owner (owner-api §6): the onboarded devices, listed,
+/* Device management seen from the owner (docs/owner-api.md §6): the onboarded devices, listed,
  * read and deleted. They are created by onboarding (svc__onboard in onboard.c) and live
  * apart from claims: deleting one leaves its claim, unclaiming leaves it. */
 #include <stdio.h>

@@ -1,5 +1,5 @@
-/* Rules applying at contact (owner-api §4.3) and onboarding into device management
- * (owner-api §6): the two things a device's own traffic sets off beyond its queue. */
+/* Rules applying at contact (docs/owner-api.md §4.3) and onboarding into device management
+ * (docs/owner-api.md §6): the two things a device's own traffic sets off beyond its queue. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* Provisioning rules seen from the owner (owner-api §4): create, list, get, PATCH and
+/* Provisioning rules seen from the owner (docs/owner-api.md §4): create, list, get, PATCH and
  * delete, with DRAFT/ACTIVE and unique names. A rule's commands are validated exactly
  * like one queued command (§3.1), each message naming its element ("commands[2]...").
  * The create verb's body is svc__rule_create, which fixtures.c calls inside its own
@@ -29,7 +29,7 @@ static void rule_input_free(rule_input *in) {
   free(in->commands);
 }
 
-/* Precedence of owner-api §1 when several defects fit: 40005, then 40001, then 40004. */
+/* Precedence of docs/owner-api.md §1 when several defects fit: 40005, then 40001, then 40004. */
 static int rank(err_id id) {
   switch (id) {
   case ERR_BAD_REQUEST_TYPE: return 0;

@@ -52,7 +52,7 @@ typedef struct {
 /* Parse pageLimit and pageNextToken (either may be NULL = absent). 40006 on bad values. */
 int svc_page_parse(const char *page_limit, const char *page_token, svc_page *out, err_t *e);
 
-/* ---- claimed devices (owner-api §2) ---- */
+/* ---- claimed devices (docs/owner-api.md §2) ---- */
 
 typedef struct {
   const char *tags, *status, *blocked, *device_type; /* raw query values, NULL = absent */
@@ -75,7 +75,7 @@ int svc_claim_block(svc *s, const svc_team *t, const char *device_id, bool block
 /* Replace tags from {"tags": [...]}. */
 int svc_claim_set_tags(svc *s, const svc_team *t, const char *device_id, json_t *body, json_t **out, err_t *e);
 
-/* ---- provisioning commands (owner-api §3) ---- */
+/* ---- provisioning commands (docs/owner-api.md §3) ---- */
 
 /* Queue a command from {"description", "request": {type: params}}; *out the command. */
 int svc_command_create(svc *s, const svc_team *t, const char *device_id, json_t *body, json_t **out, err_t *e);
@@ -91,7 +91,7 @@ int svc_command_settle(svc *s, const svc_team *t, const char *device_id, const c
 /* Control API: PENDING -> IN_PROGRESS as if the device had fetched it. */
 int svc_command_deliver(svc *s, const svc_team *t, const char *device_id, const char *command_id, json_t **out, err_t *e);
 
-/* ---- the device-facing protocol (device-protocol §2–§5), shared by HTTP and CoAP ---- */
+/* ---- the device-facing protocol (docs/device-protocol.md §2–§5), shared by HTTP and CoAP ---- */
 
 typedef struct {
   char device_id[37];
@@ -119,7 +119,7 @@ int svc_device_fetch(svc *s, const char *device_id, const svc_fetch *f, uint8_t 
 /* Apply the device's CBOR responses. ERR_BAD_CBOR when undecodable. */
 int svc_device_report(svc *s, const char *device_id, const uint8_t *cbor, size_t len, err_t *e);
 
-/* ---- provisioning rules (owner-api §4) ---- */
+/* ---- provisioning rules (docs/owner-api.md §4) ---- */
 
 /* Create a rule from {"name", "description"?, "active"?, "tags", "commands"}; *out the rule. */
 int svc_rule_create(svc *s, const svc_team *t, json_t *body, json_t **out, err_t *e);
@@ -131,7 +131,7 @@ int svc_rule_update(svc *s, const svc_team *t, const char *rule_id, json_t *body
 /* Delete a rule; the commands it already queued stay. */
 int svc_rule_delete(svc *s, const svc_team *t, const char *rule_id, err_t *e);
 
-/* ---- provisioning tags and groups (owner-api §5) ---- */
+/* ---- provisioning tags and groups (docs/owner-api.md §5) ---- */
 
 /* The team's tags in creation order, with their device and rule counts. */
 int svc_tag_list(svc *s, const svc_team *t, const svc_page *p, json_t **out, err_t *e);
@@ -142,7 +142,7 @@ int svc_tag_get(svc *s, const svc_team *t, const char *tag, json_t **out, err_t 
 /* Delete an unused tag: 40906 while a claimed device or a rule holds it. */
 int svc_tag_delete(svc *s, const svc_team *t, const char *tag, err_t *e);
 
-/* ---- device management: onboarded devices (owner-api §6) ---- */
+/* ---- device management: onboarded devices (docs/owner-api.md §6) ---- */
 
 /* The team's onboarded devices, newest first. */
 int svc_onboarded_list(svc *s, const svc_team *t, const svc_page *p, json_t **out, err_t *e);
@@ -150,7 +150,7 @@ int svc_onboarded_get(svc *s, const svc_team *t, const char *device_id, json_t *
 /* Remove an onboarded device; its claim stays. */
 int svc_onboarded_delete(svc *s, const svc_team *t, const char *device_id, err_t *e);
 
-/* ---- device identities (control-api §2, device-protocol §4.3) ---- */
+/* ---- device identities (docs/control-api.md §2, docs/device-protocol.md §4.3) ---- */
 
 /* Register a device's identity key from {"deviceId", "publicKeyPem", "imei"?,
  * "deviceType"?}; an earlier one with another key is replaced only when replace is

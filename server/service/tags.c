@@ -1,4 +1,4 @@
-/* Provisioning tags and groups (owner-api §5): list with device and rule counts, create,
+/* Provisioning tags and groups (docs/owner-api.md §5): list with device and rule counts, create,
  * get with members, delete while unused. A group is the set of claimed devices holding
  * a tag; tags named at claim or in a rule are created there (store_tag_ensure), so
  * this file only adds the explicit create. */

@@ -11,7 +11,7 @@ typedef struct {
   int64_t next_qseq;
   int blocked, last_report; /* last_report: 0 none, 1 ok, 2 failed */
   int64_t claimed_at, updated_at;
-  char status[16];          /* derived (owner-api §3.4) */
+  char status[16];          /* derived (docs/owner-api.md §3.4) */
   char *tags_json;          /* JSON array text, malloc'd; free with store_claim_row_free */
 } store_claim;
 

@@ -1,4 +1,4 @@
-/* The store's side of the control API (control-api §2, §4): snapshot and restore of the
+/* The store's side of the control API (docs/control-api.md §2, §4): snapshot and restore of the
  * whole database, the counts /_mock/metrics shows, the team of a device for fault rules
  * that match on a team, and team names from fixtures. Not domain queries: those live in
  * the other store/ files, one per family. Every function runs inside store_begin/end. */

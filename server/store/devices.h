@@ -1,4 +1,4 @@
-/* Onboarded devices (device management, owner-api §6): rows created when a device's
+/* Onboarded devices (device management, docs/owner-api.md §6): rows created when a device's
  * cloudAccessKeyGeneration succeeds, independent of its claim. */
 #ifndef NRFPROV_STORE_DEVICES_H
 #define NRFPROV_STORE_DEVICES_H

@@ -1,4 +1,4 @@
-/* Registered device identities (device-protocol §4.3): the identity public key of a
+/* Registered device identities (docs/device-protocol.md §4.3): the identity public key of a
  * device and what the control API registered with it. Rows only; validation and the
  * JSON view live in service/identities.c. The signature checks read the key through
  * store_identity_get (store/claims.h). */

@@ -1,4 +1,4 @@
-/* Provisioning tags (groups, owner-api §5) read as a family of their own: the tag rows
+/* Provisioning tags (groups, docs/owner-api.md §5) read as a family of their own: the tag rows
  * with their device and rule counts, their members, and deletion. Creating a tag is
  * store_tag_ensure() (store/claims.h), shared with claims and rules. */
 #ifndef NRFPROV_STORE_TAGS_H

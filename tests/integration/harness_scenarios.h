@@ -1,4 +1,4 @@
-/* The device scenario table (device-protocol §2–§5): each scenario is a function of the
+/* The device scenario table (docs/device-protocol.md §2–§5): each scenario is a function of the
  * transport, so HTTP, HTTPS, CoAP and CoAPs run the same table. A scenario starts from a
  * fresh mock (the suite's .init) passed in. */
 #ifndef NRFPROV_SCENARIOS_H

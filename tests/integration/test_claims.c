@@ -1,4 +1,4 @@
-/* Claimed devices through the real binary (owner-api §1–2): claim fields, token
+/* Claimed devices through the real binary (docs/owner-api.md §1–2): claim fields, token
  * defects, conflicts, dry run, bulk CSV, lists and filters, team isolation, unclaim,
  * block, tags, reset. */
 #include <criterion/criterion.h>
@@ -342,7 +342,7 @@ Test(claims, bulk_reports_failed_rows_by_number) {
   http_resp_free(r);
 }
 
-/* owner-api §2.4: a CSV dry run checks every row like a real run, answers 202 with the
+/* docs/owner-api.md §2.4: a CSV dry run checks every row like a real run, answers 202 with the
  * same shape, and claims nothing; a bad dryrun value is 400/40006 on the CSV branch too. */
 Test(claims, bulk_csv_dry_run_claims_nothing) {
   char t1[1100], t2[1100], taken[1100], taken_id[37], csv[6000];

@@ -1,5 +1,5 @@
 /* The control API's journal, fault injection, metrics, snapshot/restore and fixtures
- * (control-api §1, §2, §4) through the real binary: what tests and QA read back and how
+ * (docs/control-api.md §1, §2, §4) through the real binary: what tests and QA read back and how
  * they steer the mock. CoAP's side of the journal and of the faults is wired by the CoAP
  * listener and tested with it; here every exchange is HTTP. */
 #include <criterion/criterion.h>

@@ -1,4 +1,4 @@
-/* The control API's CoAP side (control-api §2) through the real binary: CoAP and CoAPs
+/* The control API's CoAP side (docs/control-api.md §2) through the real binary: CoAP and CoAPs
  * exchanges in the request journal and in the metrics, and fault injection on the CoAP
  * listener — an injected code, a drop (no datagram at all), a delay that leaves the one
  * listener thread free for other sessions, matching on device and team, and the

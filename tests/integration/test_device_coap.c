@@ -1,4 +1,4 @@
-/* The device-facing CoAP and CoAPs resources through the real binary (device-protocol
+/* The device-facing CoAP and CoAPs resources through the real binary (docs/device-protocol.md
  * §3): the scenario table over both transports, then what only CoAP has — per-session
  * authentication, Content-Format on the auth POST, .dtls/suspend, Block2 answers equal
  * to the HTTP bytes, Block1 uploads, DTLS server verification, announcement and logs. */

@@ -1,5 +1,5 @@
 /* Provisioning commands and the device-facing HTTP protocol through the real binary
- * (owner-api §3, device-protocol §2, §4.2, §5): the scenario table over HTTP, the wire
+ * (docs/owner-api.md §3, docs/device-protocol.md §2, §4.2, §5): the scenario table over HTTP, the wire
  * details only HTTP has, the owner's command API and the control calls. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>

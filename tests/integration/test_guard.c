@@ -108,7 +108,7 @@ Test(guard, control_bodies_must_be_json) {
   cr_assert_eq(status_of(req("POST", "/_mock/faults", json, RULE)), 201);
   /* No body, no type needed. */
   cr_assert_eq(status_of(req("POST", "/_mock/reset", NULL, NULL)), 204);
-  /* Owner calls keep taking bodies whatever their type says (owner-api §1). */
+  /* Owner calls keep taking bodies whatever their type says (docs/owner-api.md §1). */
   char auth[128];
   snprintf(auth, sizeof auth, "Authorization: Bearer %s", KEY);
   const char *owner_plain[] = {auth, "Content-Type: text/plain", NULL};

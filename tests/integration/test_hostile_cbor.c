@@ -75,7 +75,7 @@ typedef struct {
 } token_case;
 
 static const token_case token_cases[] = {
-    /* Part 2, the COSE_Sign1 (device-protocol §4.1): the payload must be nil. */
+    /* Part 2, the COSE_Sign1 (docs/device-protocol.md §4.1): the payload must be nil. */
     {"payload half float", P1_OK, P2("43 a10126", "a1 04 41 21", "f9 3c00", SIG64), "payload must be nil (detached), got a half-precision float"},
     {"payload single float", P1_OK, P2("43 a10126", "a1 04 41 21", "fa 3f800000", SIG64), "payload must be nil (detached), got a single-precision float"},
     {"payload double float", P1_OK, P2("43 a10126", "a1 04 41 21", "fb 3ff0000000000000", SIG64), "payload must be nil (detached), got a double-precision float"},
@@ -301,7 +301,7 @@ Test(hostile_cbor, token_variants_in_bulk_csv_fail_row_by_row) {
   cr_assert_eq(claimed_count(KEY), 0, "nothing stored");
 }
 
-/* ---- device reports (device-protocol §5), HTTP and CoAP p/rsp --------------------------- */
+/* ---- device reports (docs/device-protocol.md §5), HTTP and CoAP p/rsp --------------------------- */
 
 typedef struct {
   const char *name, *hex, *says;
@@ -389,7 +389,7 @@ Test(hostile_cbor, report_variants_over_coap_are_4_00_and_change_nothing) {
   expect_unchanged(uuid, id);
 }
 
-/* ---- %KEYGEN answers inside an accepted report (device-protocol §4.4 and §5) -------------
+/* ---- %KEYGEN answers inside an accepted report (docs/device-protocol.md §4.4 and §5) -------------
  * A device that answers a key generation with a broken COSE part still answered, so the
  * report is accepted; the answer's defect makes the command FAILED (cmeError 0, the
  * defect in the message, docs/keygen.md), nothing is onboarded, no public key is

@@ -1,5 +1,5 @@
-/* Registered device identities through the real binary (control-api §2,
- * device-protocol §4.3): the control calls and their validation, and what a registered
+/* Registered device identities through the real binary (docs/control-api.md §2,
+ * docs/device-protocol.md §4.3): the control calls and their validation, and what a registered
  * key does — tokens and JWTs of that device must verify, on the owner API (400/40003,
  * nothing stored) and on the device API over every transport (403 / 4.03) — and what
  * --strict-identity does to devices with no registered key. */

@@ -1,4 +1,4 @@
-/* Auto-onboarding end to end through the real binary (owner-api §4.3 and §6): the
+/* Auto-onboarding end to end through the real binary (docs/owner-api.md §4.3 and §6): the
  * shipped nRF Cloud onboarding rule (clientPrivateKeyGeneration, cloudAccessKeyGeneration,
  * serverCertificate with both CAs) takes a claimed device to PROVISIONED over the HTTP
  * device API, with a real P-256 key and CSR made here and answered in the modem's

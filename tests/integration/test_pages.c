@@ -1,4 +1,4 @@
-/* Paging of every owner list through the real binary (owner-api §1, lists): whatever
+/* Paging of every owner list through the real binary (docs/owner-api.md §1, lists): whatever
  * the page size, walking the pages with pageNextToken yields every item exactly once,
  * every page but the last carries a token, and the last page carries none, also when
  * it is full (pageLimit equal to what is left). Claimed devices, a device's commands,

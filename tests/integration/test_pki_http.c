@@ -1,5 +1,5 @@
-/* The local PKI and the HTTPS listener through the real binary (device-protocol §1 and
- * §6, control-api §1): libcurl verifies the server against the CA from GET /_mock/ca and
+/* The local PKI and the HTTPS listener through the real binary (docs/device-protocol.md §1 and
+ * §6, docs/control-api.md §1): libcurl verifies the server against the CA from GET /_mock/ca and
  * against the host name (SANs from --tls-hosts); a wrong CA or host fails. With
  * --data-dir the PKI is created once (keys 0600) and reused across restarts, and
  * `nrfprov-mock ca --print` prints that same CA, creating it first if needed. */

@@ -1,4 +1,4 @@
-/* Provisioning rules through the real binary (owner-api §4): the lifecycle DRAFT ->
+/* Provisioning rules through the real binary (docs/owner-api.md §4): the lifecycle DRAFT ->
  * ACTIVE -> deleted, every 409 a rule has (name taken, edit of an active rule),
  * validation of the body and of each command, team isolation, lists, and how active
  * rules apply at a device's next contact (§4.3): once, after what is queued, again

@@ -1,4 +1,4 @@
-/* The device simulator nrfprov-sim against the real mock (control-api §3): its
+/* The device simulator nrfprov-sim against the real mock (docs/control-api.md §3): its
  * subcommands, and whole provisioning flows over HTTP, HTTPS, CoAP and CoAPs — a device
  * created, registered, claimed with its own token and an onboarding rule's tag, then
  * provisioned and onboarded with a certificate for the key the simulator holds — plus

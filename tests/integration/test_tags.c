@@ -1,4 +1,4 @@
-/* Provisioning tags and groups through the real binary (owner-api §5): tags created by
+/* Provisioning tags and groups through the real binary (docs/owner-api.md §5): tags created by
  * claims and rules, explicit create (201/409), list with device and rule counts and
  * pages, get with members, delete (409 while used), tags holding '/' and ':' in the
  * path, team isolation. */

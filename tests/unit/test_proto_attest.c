@@ -1,6 +1,6 @@
 /* Unit tests of proto/attest: the public tokens of fixtures/tokens decode to their listed
  * fields and JSON view; tokens made with attest_encode decode and verify with their key
- * only; every structural defect of device-protocol §4.1 is refused with its own message. */
+ * only; every structural defect of docs/device-protocol.md §4.1 is refused with its own message. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdio.h>
