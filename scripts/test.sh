@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what is missing, then build and run the whole suite twice: a normal build
 # (build/) and an AddressSanitizer + UndefinedBehaviorSanitizer build (build-asan/); then
-# the integration tests against a ThreadSanitizer build of the server (build-tsan/).
+# the integration tests against a ThreadSanitizer build of the server (build-tsan/) and
+# a short soak run (scripts/soak.sh).
 # Every build treats compiler warnings as errors (-DWERROR=ON).
 # Exits non-zero on any failure.
 set -euo pipefail
@@ -34,6 +35,11 @@ run_suite build-asan -DASAN=ON -DUBSAN=ON
 # ThreadSanitizer instruments the server (and the simulator) only; the unit tests have
 # nothing threaded to show it, so the integration label alone runs here.
 run_suite build-tsan -L integration -- -DTSAN=ON
+
+# A short soak run against the normal build: slow-header connections, a CoAP Block1 flood
+# and oversized reports at once, with health latency and RSS bounds (docs/safety.md).
+echo "== soak"
+BUILD_DIR=build SOAK_SECONDS="${SOAK_SECONDS:-10}" ./scripts/soak.sh || status=1
 
 # Every fuzz target from its seed corpus, FUZZ_SECONDS each (60: long enough to find the
 # class of issue 17 in seconds-old seeds), as many at a time as there are cores, so that

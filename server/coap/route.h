@@ -12,7 +12,9 @@
 #include "errors.h"
 #include "exchange.h"
 
-#define COAP_MAX_BODY (1024 * 1024)
+/* The largest request body of any resource (docs/control-api.md §5: 64 KiB for p/rsp
+ * and the auth resources; p/cmd and .dtls/suspend take none). */
+#define COAP_MAX_BODY (64 * 1024)
 #define COAP_MAX_QUERY 16
 /* The Content-Format of application/cbor (RFC 7049 §7.4, registered as 60). */
 #define CONTENT_FORMAT_CBOR 60
@@ -20,19 +22,63 @@
 /* One CoAP session of a client (a DTLS session, or on plain CoAP the client's
  * address:port): whether it has authenticated, and as which device. Lives from the
  * session's first request until libcoap deletes the session. */
+typedef struct coap_upload coap_upload;
+
 typedef struct coap_peer {
   struct coap_peer *prev, *next;
   void *session; /* the libcoap session it belongs to */
   bool authed;
   char device_id[37];
+  coap_upload *uploads; /* Block1 transfers in progress (upload.c) */
+  unsigned n_uploads;
 } coap_peer;
+
+/* ---- Block1 reassembly (upload.c) ---- */
+
+/* Every Block1 transfer of one listener, most recently active first, and what they hold. */
+typedef struct {
+  coap_upload *head, *tail;
+  size_t held, count; /* bytes held, transfers */
+} coap_uploads;
+
+/* One Block1 block as the listener read it from the request. */
+typedef struct {
+  const char *path;        /* the route's path (compared by address) */
+  const uint8_t *rtag;     /* Request-Tag, rtag_len bytes (0: none) */
+  size_t rtag_len;
+  unsigned num, szx;       /* block number, size exponent (size = 16 << szx) */
+  bool more;
+  long long size1;         /* the Size1 option, -1 when absent */
+  const uint8_t *data;     /* this block's payload */
+  size_t len;
+} coap_upload_block;
+
+typedef enum {
+  UPLOAD_COMPLETE,   /* the body is whole: *body, *len */
+  UPLOAD_CONTINUE,   /* kept: answer 2.31 Continue */
+  UPLOAD_TOO_LARGE,  /* Size1 or the running size passes COAP_MAX_BODY: 4.13 */
+  UPLOAD_INCOMPLETE, /* starts past block 0, or a gap: 4.08 */
+  UPLOAD_BAD_BLOCK,  /* a non-last block whose payload is not the block size: 4.00 */
+  UPLOAD_NO_ROOM,    /* out of memory: 5.03 */
+} coap_upload_result;
+
+/* Take one block of p's request. On UPLOAD_COMPLETE the body stays valid until
+ * coap__upload_done(*done) (*done NULL: a one-block body, nothing to free). */
+coap_upload_result coap__upload_block(coap_uploads *u, coap_peer *p, const coap_upload_block *b,
+                                      const uint8_t **body, size_t *len, coap_upload **done);
+/* Free a completed transfer (NULL is a no-op). */
+void coap__upload_done(coap_uploads *u, coap_upload *t);
+/* Free every transfer of a session that ends. */
+void coap__upload_drop_peer(coap_uploads *u, coap_peer *p);
+/* Free every transfer (the listener stops). */
+void coap__upload_free_all(coap_uploads *u);
 
 typedef struct {
   app *app;
   exchange ex;     /* the pipeline's view: request id, clocks, device, fault */
   coap_peer *peer; /* never NULL */
   const char *protocol, *method, *path;
-  const uint8_t *body; /* the whole body (libcoap reassembles Block1); not NUL-terminated */
+  const uint8_t *body; /* the whole body (Block1 reassembled in upload.c); not NUL-terminated */
   size_t body_len;
   struct {
     const char *key, *value; /* value NULL for an item without '=' */

@@ -3,18 +3,22 @@
  *
  * Each listener has its own libcoap context driven by its own thread: the thread waits
  * in poll() on libcoap's epoll descriptor and on a wake-up pipe, so a stop is noticed at
- * once instead of after a timeout. libcoap handles RFC 7959 itself
- * (COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY): Block1 bodies (with Request-Tag)
- * reach handlers whole, and large answers go out Block2-wise from libcoap's cache, so a
- * handler runs, and a request is logged, once per request body, not once per block.
+ * once instead of after a timeout. Large answers go out Block2-wise from libcoap's cache
+ * (COAP_BLOCK_USE_LIBCOAP). Block1 uploads are reassembled here, not by libcoap
+ * (upload.c: libcoap's single-body mode keeps a body before any limit can be checked),
+ * each block on its way in: refused with 4.13 past COAP_MAX_BODY, 4.08 when it starts
+ * past block 0 or has a gap, 2.31 Continue while more is to come (not logged); only a
+ * whole body reaches the pipeline and the handler, so a handler runs, and a request is
+ * logged, once per request body, not once per block.
  *
  * DTLS Connection ID: libcoap 4.3.1 has no API for it (no RFC 9146 support in its
  * OpenSSL layer), so a client that asks for a CID gets a handshake without one and
  * re-handshakes when its address changes. Not faked here.
  *
  * The request pipeline (exchange.h, docs/architecture.md) runs in on_request, as in
- * http/server.c: fault rules are checked before the handler (never per block: libcoap has reassembled the
- * body, and later Block2 blocks are served from its cache without reaching us), and one
+ * http/server.c: fault rules are checked before the handler (never per block: the body
+ * is whole by then, and later Block2 blocks are served from libcoap's cache without
+ * reaching us), and one
  * journal entry, one metrics count and one log line are written per exchange. A fault's
  * answer is its code with "injected fault <id>" as diagnostic payload. A drop sends
  * nothing at all, not even the empty ACK of a CON request: libcoap 4.3.1 drops a
@@ -35,6 +39,7 @@
 #include <coap3/coap.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -92,6 +97,7 @@ struct coap_listener {
   bool thread_started;
   coap_peer *peers;     /* every session's state; touched by the listener thread only */
   held_request *held;   /* requests delayed by a fault; listener thread only */
+  coap_uploads uploads; /* Block1 transfers in progress; listener thread only */
   int64_t held_checked_us; /* when stale held requests were last looked for */
 };
 
@@ -164,6 +170,7 @@ static int on_event(coap_session_t *s, const coap_event_t event) {
     break;
   case COAP_EVENT_SERVER_SESSION_DEL:
     coap_session_set_app_data(s, NULL);
+    coap__upload_drop_peer(&l->uploads, p);
     peer_free(l, p);
     break;
   default:
@@ -362,6 +369,59 @@ static void record(coap_listener *l, const coap_req *r, const coap_string_t *que
 
 /* ---- dispatch -------------------------------------------------------------------- */
 
+/* One Block1 block of r's request, through upload.c. True when the body is whole
+ * (r->body; *upload is freed after the answer); false when the block is answered here:
+ * 2.31 Continue (not recorded: a request is recorded once, when its body is whole; libcoap
+ * has put the Block1 option into the response), or a refusal (recorded). */
+static bool take_block(coap_listener *l, const coap_pdu_t *request, coap_pdu_t *response, const coap_string_t *query,
+                       coap_req *r, const coap_block_t *b1, const uint8_t *data, size_t len, coap_upload **upload) {
+  coap_opt_iterator_t it;
+  coap_opt_t *o;
+  coap_upload_block b = {.path = r->path, .num = b1->num, .szx = b1->szx, .more = b1->m, .size1 = -1,
+                         .data = data, .len = len};
+  if ((o = coap_check_option(request, COAP_OPTION_RTAG, &it))) {
+    b.rtag = coap_opt_value(o);
+    b.rtag_len = coap_opt_length(o);
+  }
+  if ((o = coap_check_option(request, COAP_OPTION_SIZE1, &it)))
+    b.size1 = coap_opt_length(o) > 4 ? LLONG_MAX : (long long)coap_decode_var_bytes8(coap_opt_value(o), coap_opt_length(o));
+  const uint8_t *body = NULL;
+  size_t body_len = 0;
+  switch (coap__upload_block(&l->uploads, r->peer, &b, &body, &body_len, upload)) {
+  case UPLOAD_COMPLETE:
+    r->body = body;
+    r->body_len = body_len;
+    return true;
+  case UPLOAD_CONTINUE:
+    coap_pdu_set_code(response, COAP_RESPONSE_CODE(231));
+    return false;
+  case UPLOAD_TOO_LARGE:
+    coap__fail(r, ERR_TOO_LARGE, "body is larger than %d bytes", COAP_MAX_BODY);
+    break;
+  case UPLOAD_INCOMPLETE:
+    coap__empty(r, 408);
+    snprintf(r->diag, sizeof r->diag, "Block1 block %u: the transfer did not start at block 0, has a gap or was dropped",
+             b.num);
+    break;
+  case UPLOAD_BAD_BLOCK:
+    coap__fail(r, ERR_BAD_FIELD, "Block1 block %u carries %zu bytes; a block with more to come carries %u", b.num, len,
+               16u << b.szx);
+    break;
+  case UPLOAD_NO_ROOM:
+    coap__fail(r, ERR_UNAVAILABLE, "no room for more Block1 uploads now; try again");
+    break;
+  }
+  record(l, r, query, r->code);
+  coap_pdu_set_code(response, COAP_RESPONSE_CODE(r->code));
+  if (r->code == 413) {
+    /* RFC 7959 §2.9.3: Size1 in a 4.13 tells the largest body taken. */
+    uint8_t buf[4];
+    coap_add_option(response, COAP_OPTION_SIZE1, coap_encode_var_safe(buf, sizeof buf, COAP_MAX_BODY), buf);
+  }
+  coap_add_data(response, strlen(r->diag), (const uint8_t *)r->diag);
+  return false;
+}
+
 /* Every request of every resource comes through here: the one place where a request is
  * matched to its route, checked against the fault rules, handled, answered, logged,
  * counted and journaled. A request held for a fault's delay comes through twice: first
@@ -395,6 +455,7 @@ static void on_request(coap_resource_t *resource, coap_session_t *session, const
 
   /* The second pass of a held request: libcoap keeps the async until we return. */
   held_request *held = NULL;
+  coap_upload *upload = NULL; /* the Block1 transfer whose body r->body is */
   if (l->held) {
     coap_async_t *async = coap_find_async(session, coap_pdu_get_token(request));
     held = async ? coap_async_get_app_data(async) : NULL;
@@ -407,11 +468,13 @@ static void on_request(coap_resource_t *resource, coap_session_t *session, const
     exchange_begin(&r->ex, l->protocol, method, route->path);
     r->ex.route = route->path;
     r->ex.flags = route->flags;
-    /* libcoap has reassembled a Block1 body before this point (see the top of this
-     * file): a check that must refuse a request before its body is read cannot sit here. */
-    size_t len = 0, offset = 0, total = 0;
+    size_t len = 0;
     const uint8_t *data = NULL;
-    if (coap_get_data_large(request, &len, &data, &offset, &total)) {
+    coap_get_data(request, &len, &data);
+    coap_block_t b1;
+    if (coap_get_block(request, COAP_OPTION_BLOCK1, &b1)) {
+      if (!take_block(l, request, response, query, r, &b1, data, len, &upload)) return;
+    } else {
       r->body = data;
       r->body_len = len;
     }
@@ -422,10 +485,14 @@ static void on_request(coap_resource_t *resource, coap_session_t *session, const
         /* An empty NON is never sent (see the top of this file): no answer, no ACK. */
         coap_pdu_set_type(response, COAP_MESSAGE_NON);
         record(l, r, query, 0);
+        coap__upload_done(&l->uploads, upload);
         return;
       }
       /* No code set: libcoap answers a CON with an empty ACK, a NON with nothing. */
-      if (r->ex.fault.delay_ms > 0 && hold(l, session, request, r)) return;
+      if (r->ex.fault.delay_ms > 0 && hold(l, session, request, r)) {
+        coap__upload_done(&l->uploads, upload); /* hold() keeps its own copy of the body */
+        return;
+      }
     }
   }
   read_query(r, request);
@@ -451,6 +518,7 @@ static void on_request(coap_resource_t *resource, coap_session_t *session, const
     unhold(l, held); /* r->body pointed into it; recorded */
     r->body = NULL;
   }
+  coap__upload_done(&l->uploads, upload); /* the same */
   coap_pdu_set_code(response, COAP_RESPONSE_CODE(r->code));
   if (r->payload) {
     /* libcoap owns the payload from here, and frees it once the last block is sent. */
@@ -581,7 +649,7 @@ int coap_listener_start(coap_listener **out, app *a, const char *bind, int port,
     goto fail;
   }
   coap_set_app_data(l->ctx, l);
-  coap_context_set_block_mode(l->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+  coap_context_set_block_mode(l->ctx, COAP_BLOCK_USE_LIBCOAP);
   /* Session limits (docs/control-api.md §5): past the cap libcoap drops the session idle
    * the longest (and tells on_event); idle sessions end after the idle timeout; DTLS
    * handshakes in progress are capped on their own (a handshake that stalls ends after
@@ -637,6 +705,7 @@ void coap_listener_stop(coap_listener *l) {
   /* Freeing the context deletes its sessions and async entries; what they still hold is
    * freed after. */
   if (l->ctx) coap_free_context(l->ctx);
+  coap__upload_free_all(&l->uploads);
   while (l->peers) peer_free(l, l->peers);
   if (l->wake[0] >= 0) close(l->wake[0]);
   if (l->wake[1] >= 0) close(l->wake[1]);

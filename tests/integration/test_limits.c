@@ -367,3 +367,202 @@ Test(limits_http, an_owner_request_is_refused_from_its_headers) {
   still_serving(&m);
   mock_stop(&m);
 }
+
+/* ---- CoAP: raw datagrams --------------------------------------------------------- */
+
+/* A UDP socket connected to the mock's CoAP port: one CoAP session. */
+static int coap_socket(const mock *mk) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  cr_assert(fd >= 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)mk->coap_port)};
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+  return fd;
+}
+
+typedef struct {
+  unsigned num;
+  int more, szx;      /* szx < 0: no Block1 option */
+  long long size1;    /* < 0: no Size1 */
+  const char *rtag;   /* NULL: no Request-Tag */
+} block_opts;
+
+static size_t put_option(uint8_t *p, unsigned *prev, unsigned number, const uint8_t *v, size_t n) {
+  unsigned delta = number - *prev;
+  size_t k = 1;
+  uint8_t head = 0;
+  *prev = number;
+  if (delta < 13) head = (uint8_t)(delta << 4);
+  else if (delta < 269) head = 13 << 4, p[k++] = (uint8_t)(delta - 13);
+  else head = 14 << 4, p[k++] = (uint8_t)((delta - 269) >> 8), p[k++] = (uint8_t)(delta - 269);
+  head |= (uint8_t)n; /* n < 13 here */
+  p[0] = head;
+  memcpy(p + k, v, n);
+  return k + n;
+}
+
+static size_t uint_option(uint8_t *out, unsigned long long v) {
+  size_t n = 0;
+  uint8_t tmp[8];
+  while (v) tmp[n++] = (uint8_t)v, v >>= 8;
+  for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+  return n;
+}
+
+/* Send one CON request (code 1 GET, 2 POST) on path "p/x" with the Block1 options of o,
+ * and return the answer's code as class*100+detail (0: none within 5 s). */
+static int coap_call(int fd, int code, const char *path, const block_opts *o, const void *payload, size_t len) {
+  static uint16_t mid = 1;
+  uint8_t msg[2048], v[8];
+  size_t n = 0;
+  unsigned prev = 0;
+  msg[n++] = 0x41; /* CON, token length 1 */
+  msg[n++] = (uint8_t)code;
+  msg[n++] = (uint8_t)(mid >> 8);
+  msg[n++] = (uint8_t)mid;
+  mid++;
+  msg[n++] = 0x7a;
+  char segs[64];
+  snprintf(segs, sizeof segs, "%s", path);
+  for (char *s = strtok(segs, "/"); s; s = strtok(NULL, "/")) n += put_option(msg + n, &prev, 11, (const uint8_t *)s, strlen(s));
+  if (o && o->szx >= 0)
+    n += put_option(msg + n, &prev, 27, v, uint_option(v, (unsigned long long)o->num << 4 | (unsigned)o->more << 3 | (unsigned)o->szx));
+  if (o && o->size1 >= 0) n += put_option(msg + n, &prev, 60, v, uint_option(v, (unsigned long long)o->size1));
+  if (o && o->rtag) n += put_option(msg + n, &prev, 292, (const uint8_t *)o->rtag, strlen(o->rtag));
+  if (len) {
+    msg[n++] = 0xff;
+    cr_assert(n + len <= sizeof msg);
+    memcpy(msg + n, payload, len);
+    n += len;
+  }
+  cr_assert(send(fd, msg, n, 0) == (ssize_t)n);
+  for (;;) {
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, 5000) <= 0) return 0;
+    uint8_t in[2048];
+    ssize_t k = recv(fd, in, sizeof in, 0);
+    if (k < 4 || in[2] != msg[2] || in[3] != msg[3]) continue; /* not the answer to this one */
+    return (in[1] >> 5) * 100 + (in[1] & 31);
+  }
+}
+
+/* A claimed device's attestation token (for p/auth, which takes it bare). */
+static void claimed_token(char tok[1100]) {
+  char body[1300];
+  make_token(tok, 1100, NULL);
+  snprintf(body, sizeof body, "{\"claimToken\":\"%s\"}", tok);
+  http_resp *r = owner(&m, SC_KEY, "POST", "/v1/claimed-devices", body);
+  cr_assert_eq(r->status, 201, "%s", r->body);
+  http_resp_free(r);
+}
+
+static const uint8_t zeros[1024];
+
+TestSuite(limits_coap, .timeout = 60);
+
+Test(limits_coap, block1_past_64_kib_is_refused_with_4_13_before_auth) {
+  mock_start(&m, "--https-port", "-1", "--coaps-port", "-1", NULL);
+  int fd = coap_socket(&m);
+  /* A Size1 of 4 GiB - 1: refused at block 0, on an unauthenticated session. */
+  block_opts o = {.num = 0, .more = 1, .szx = 6, .size1 = 0xFFFFFFFFll, .rtag = "a"};
+  cr_assert_eq(coap_call(fd, 2, "p/rsp", &o, zeros, 1024), 413);
+  cr_assert_eq(coap_call(fd, 2, "p/auth-jwt", &o, zeros, 1024), 413);
+  /* No Size1: the 65th block of 1 KiB passes 64 KiB and is refused. */
+  o.size1 = -1;
+  o.rtag = "b";
+  for (unsigned i = 0; i < 64; i++) {
+    o.num = i;
+    cr_assert_eq(coap_call(fd, 2, "p/rsp", &o, zeros, 1024), 231, "block %u", i);
+  }
+  o.num = 64;
+  cr_assert_eq(coap_call(fd, 2, "p/rsp", &o, zeros, 1024), 413);
+  /* The transfer is gone: a later block of it is 4.08 (past the limit still 4.13). */
+  o.num = 65;
+  cr_assert_eq(coap_call(fd, 2, "p/rsp", &o, zeros, 1024), 413);
+  o.num = 1;
+  cr_assert_eq(coap_call(fd, 2, "p/rsp", &o, zeros, 1024), 408);
+  /* A whole body of exactly 64 KiB goes through to the handler (which wants auth). */
+  o.rtag = "c";
+  for (unsigned i = 0; i < 64; i++) {
+    o.num = i;
+    o.more = i < 63;
+    cr_assert_eq(coap_call(fd, 2, "p/rsp", &o, zeros, 1024), i < 63 ? 231 : 401, "block %u", i);
+  }
+  close(fd);
+  /* Others are served. */
+  char tok[1100];
+  claimed_token(tok);
+  fd = coap_socket(&m);
+  cr_assert_eq(coap_call(fd, 2, "p/auth", NULL, tok, strlen(tok)), 201);
+  cr_assert_eq(coap_call(fd, 1, "p/cmd", NULL, NULL, 0), 205);
+  close(fd);
+  mock_stop(&m);
+}
+
+Test(limits_coap, a_transfer_past_block_0_or_with_a_gap_is_4_08) {
+  mock_start(&m, "--https-port", "-1", "--coaps-port", "-1", NULL);
+  char tok[1100];
+  claimed_token(tok);
+  int fd = coap_socket(&m);
+  /* A lone last block #3 carrying a good credential authenticates nothing. */
+  block_opts o = {.num = 3, .more = 0, .szx = 2, .size1 = -1, .rtag = "t"};
+  cr_assert_eq(coap_call(fd, 2, "p/auth", &o, tok, strlen(tok)), 408);
+  cr_assert_eq(coap_call(fd, 1, "p/cmd", NULL, NULL, 0), 401, "the session must not be authenticated");
+  /* A gap: block 0, then block 2. */
+  o = (block_opts){.num = 0, .more = 1, .szx = 2, .size1 = -1, .rtag = "g"};
+  cr_assert_eq(coap_call(fd, 2, "p/auth", &o, tok, 64), 231);
+  o.num = 2;
+  o.more = 0;
+  cr_assert_eq(coap_call(fd, 2, "p/auth", &o, tok + 128, strlen(tok) - 128), 408);
+  cr_assert_eq(coap_call(fd, 1, "p/cmd", NULL, NULL, 0), 401);
+  /* The same credential in order, 64 bytes a block without Size1: the handler sees it
+   * whole, once. */
+  size_t n = strlen(tok), blocks = (n + 63) / 64;
+  o = (block_opts){.szx = 2, .size1 = -1, .rtag = "w"};
+  for (size_t i = 0; i < blocks; i++) {
+    o.num = (unsigned)i;
+    o.more = i + 1 < blocks;
+    size_t len = o.more ? 64 : n - 64 * i;
+    cr_assert_eq(coap_call(fd, 2, "p/auth", &o, tok + 64 * i, len), o.more ? 231 : 201, "block %zu", i);
+  }
+  cr_assert_eq(coap_call(fd, 1, "p/cmd", NULL, NULL, 0), 205);
+  close(fd);
+  mock_stop(&m);
+}
+
+Test(limits_coap, past_max_sessions_the_oldest_idle_one_is_dropped) {
+  mock_start(&m, "--https-port", "-1", "--coaps-port", "-1", "--coap-max-sessions", "4", NULL);
+  char tok[1100];
+  claimed_token(tok);
+  int first = coap_socket(&m), others[4];
+  cr_assert_eq(coap_call(first, 2, "p/auth", NULL, tok, strlen(tok)), 201);
+  cr_assert_eq(coap_call(first, 1, "p/cmd", NULL, NULL, 0), 205);
+  /* Four more sessions: the first, idle the longest, is dropped with its authentication. */
+  for (int i = 0; i < 4; i++) {
+    others[i] = coap_socket(&m);
+    cr_assert_eq(coap_call(others[i], 1, "p/cmd", NULL, NULL, 0), 401);
+  }
+  cr_assert_eq(coap_call(first, 1, "p/cmd", NULL, NULL, 0), 401, "the oldest idle session was kept");
+  /* A session still authenticates and is served. */
+  cr_assert_eq(coap_call(others[3], 2, "p/auth", NULL, tok, strlen(tok)), 201);
+  cr_assert_eq(coap_call(others[3], 1, "p/cmd", NULL, NULL, 0), 205);
+  for (int i = 0; i < 4; i++) close(others[i]);
+  close(first);
+  mock_stop(&m);
+}
+
+Test(limits_coap, an_idle_session_ends) {
+  mock_start(&m, "--https-port", "-1", "--coaps-port", "-1", "--idle-timeout-ms", "1000", NULL);
+  char tok[1100];
+  claimed_token(tok);
+  int fd = coap_socket(&m);
+  cr_assert_eq(coap_call(fd, 2, "p/auth", NULL, tok, strlen(tok)), 201);
+  cr_assert_eq(coap_call(fd, 1, "p/cmd", NULL, NULL, 0), 205);
+  /* The session must be left idle for the timeout to pass: three times it. */
+  poll(NULL, 0, 3000);
+  cr_assert_eq(coap_call(fd, 1, "p/cmd", NULL, NULL, 0), 401, "an idle session kept its authentication");
+  cr_assert_eq(coap_call(fd, 2, "p/auth", NULL, tok, strlen(tok)), 201);
+  cr_assert_eq(coap_call(fd, 1, "p/cmd", NULL, NULL, 0), 205);
+  close(fd);
+  mock_stop(&m);
+}
