@@ -1,7 +1,8 @@
 /* libFuzzer target for the JSON bodies of the owner and control resources, through the
  * service verbs that validate them, over an in-memory store: claim (and its dry run),
  * command create, command settle, rule create and patch, tag create, device tags,
- * identities, fault rules and fixtures. The first byte picks the resource; the rest is
+ * identities (with and without ?replace=true), fault rules and fixtures. The first byte
+ * picks the resource (modulo 11; for identities, the next bit the replace flag); the rest is
  * the body, parsed as the HTTP layer does (http__body_object: duplicates refused, an
  * object only). A verb must answer 0 or a client error with a message; an internal error
  * or a missing message is a finding. */
@@ -84,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   case 5: rc = svc_rule_update(s, t, v.rule_id, body, &out, &e); break;
   case 6: rc = svc_tag_create(s, t, body, &out, &e); break;
   case 7: rc = svc_claim_set_tags(s, t, v.f.device_id, body, &out, &e); break;
-  case 8: rc = svc_identity_put(s, body, true, &out, &e); break; /* replace: re-keying is a path too */
+  case 8: rc = svc_identity_put(s, body, (data[0] / 11) % 2 == 1, &out, &e); break;
   case 9: rc = faults_add(v.faults, body, &out, &e); break;
   default: rc = svc_fixtures_load(s, body, &out, &e); break;
   }
