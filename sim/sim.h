@@ -1,6 +1,7 @@
-/* What the files of nrfprov-sim share: the simulated device (sim/device.c), the two
- * transports (sim/http.c, sim/coap.c) and the event lines (sim/main.c). A device lives in
- * a directory; the transports only carry bytes and map status codes onto sim_result.
+/* What the files of nrfprov-sim share: the simulated device (its directory in
+ * sim/device.c, its AT engine in sim/at.c), the two transports (sim/http.c, sim/coap.c)
+ * and the command line with the event lines (sim/main.c). A device lives in a
+ * directory; the transports only carry bytes and map status codes onto sim_result.
  * Nothing here knows the mock's store or service: the simulator speaks to the mock only
  * through the device-facing protocol. */
 #ifndef NRFPROV_SIM_H
@@ -10,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
+#include <jansson.h>
 #include <mbedtls/pk.h>
 
 #include "proto/dcbor.h"
@@ -48,6 +51,18 @@ char *sim_device_identity_json(sim_device *d);
 int sim_device_save_after(sim_device *d, const char *cid);
 /* The polling interval from the config key provisioning/interval-sec; 0 when unset. */
 long sim_device_interval(const sim_device *d);
+
+/* What device.c lends the AT engine (at.c); not for the transports. */
+int sim__random_bytes(uint8_t *b, size_t n);
+/* Write path atomically with mode; 0 or -1. */
+int sim__write_file(const char *path, const void *data, size_t len, mode_t mode);
+/* mkdir -p path (0755); 0 or -1. */
+int sim__mkdir_p(const char *path);
+/* dir/name as JSON (NULL when missing or not JSON) / written atomically, indented. */
+json_t *sim__read_json(const char *dir, const char *name);
+int sim__write_json(const char *dir, const char *name, json_t *o);
+
+/* ---- the AT command engine (sim/at.c) ---- */
 
 /* An injected CME error: every AT command whose set command is set_cmd fails with cme
  * (the "AT" and "%"/"+" prefixes and the case do not matter). */
