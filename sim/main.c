@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -24,41 +25,36 @@
 #define EXIT_FAILED 1
 #define EXIT_NOT_CLAIMED 2
 
-static const char usage[] =
-  "usage: nrfprov-sim create   --dir DEV [--uuid U] [--type 6] [--imei I]\n"
-  "       nrfprov-sim token    --dir DEV\n"
-  "       nrfprov-sim jwt      --dir DEV\n"
-  "       nrfprov-sim identity --dir DEV\n"
-  "       nrfprov-sim run      --dir DEV --url http://…|https://…|coap://…|coaps://… [--ca FILE] [--once]\n"
-  "                            [--fail \"%KEYGEN=514\"]… [--rx-max 2048] [--tx-max 2048] [--limit 10]\n"
-  "                            [--csr-subject uuid|empty]\n"
-  "       nrfprov-sim fleet    --dir FLEET --count N --url URL [--api http://HOST:PORT] [--ca FILE]\n"
-  "                            [--concurrency 8] [--key API_KEY] [--tags a,b] [--fail \"%KEYGEN=514\"] [--mock-pid PID]\n"
-  "\n"
-  "A simulated nRF91 device running the nRF Connect SDK's provisioning client.\n"
-  "  create    make a device directory: identity key (P-256), UUID, device type code,\n"
-  "            firmware UUID, IMEI, empty key store; prints the device id\n"
-  "  token     print a fresh attestation token (the claim token) signed by the identity key\n"
-  "  jwt       print a fresh device JWT signed by the identity key\n"
-  "  identity  print the JSON to POST to /_mock/identities\n"
-  "  run       provision: fetch commands, run them against the directory, report, repeat\n"
-  "            until nothing is left or finished was acknowledged (--once: one round)\n"
-  "            --fail CMD=CME makes every CMD (e.g. %KEYGEN) fail with that CME error\n"
-  "            --csr-subject: the subject of a %KEYGEN CSR asked for without attributes:\n"
-  "            uuid (CN=<device UUID>, as the modem does; the default) or empty (an empty Name)\n"
-  "  fleet     N devices at once: make them under FLEET, register their identities and bulk-claim\n"
-  "            them (with --tags) through --api, then provision them --concurrency at a time;\n"
-  "            progress on stderr, one summary line FLEET devices= provisioned= failed= p50_ms=\n"
-  "            p95_ms= p99_ms= devices_per_s= [mock_cpu_ms_per_device=] on stdout; exit 0 when all\n"
-  "            provisioned\n"
-  "\n"
-  "Event lines of run: START, NO_COMMANDS, NOT_CLAIMED, COMMAND <id> OK, COMMAND <id> ERROR <cme>,\n"
-  "DONE, FAILED <reason>. Exit status: 0 on DONE or NO_COMMANDS, 2 on NOT_CLAIMED, 1 otherwise.\n";
+/* The subcommands, for the option table's `commands` masks and the usage text. */
+enum { C_CREATE = 1, C_TOKEN = 2, C_JWT = 4, C_IDENTITY = 8, C_RUN = 16, C_FLEET = 32 };
+static const struct {
+  const char *name;
+  unsigned bit;
+  const char *help;
+  const char *synopsis; /* for a subcommand with its own parser (fleet.c); NULL: from the table */
+} commands[] = {
+    {"create", C_CREATE, "make a device directory: identity key (P-256), UUID, device type code,\n"
+                         "            firmware UUID, IMEI, empty key store; prints the device id", NULL},
+    {"token", C_TOKEN, "print a fresh attestation token (the claim token) signed by the identity key", NULL},
+    {"jwt", C_JWT, "print a fresh device JWT signed by the identity key", NULL},
+    {"identity", C_IDENTITY, "print the JSON to POST to /_mock/identities", NULL},
+    {"run", C_RUN, "provision: fetch commands, run them against the directory, report, repeat\n"
+                   "            until nothing is left or finished was acknowledged", NULL},
+    {"fleet", C_FLEET,
+     "N devices at once: make them under FLEET, register their identities and bulk-claim\n"
+     "            them (with --tags) through --api, then provision them --concurrency at a time;\n"
+     "            progress on stderr, one summary line FLEET devices= provisioned= failed= p50_ms=\n"
+     "            p95_ms= p99_ms= devices_per_s= [mock_cpu_ms_per_device=] on stdout; exit 0 when all\n"
+     "            provisioned",
+     " --dir FLEET --count N --url URL [--api http://HOST:PORT] [--ca FILE]\n"
+     "                            [--concurrency 8] [--key API_KEY] [--tags a,b] [--fail \"%KEYGEN=514\"] [--mock-pid PID]"},
+};
 
 typedef struct {
   const char *dir, *uuid, *imei, *url, *ca;
   long type, rx_max, tx_max, limit;
-  bool once, csr_empty;
+  const char *csr_subject;
+  bool once;
   sim_fault faults[MAX_FAULTS];
   size_t n_faults;
 } args;
@@ -105,36 +101,110 @@ static int parse_fault(const char *v, sim_fault *f) {
   return 0;
 }
 
-/* Parse the flags after the subcommand; allowed lists the flags this subcommand takes. */
-static int parse_args(int argc, char **argv, const char *allowed, args *a) {
+/* The option table: one row per flag drives parsing, the check that a subcommand takes
+ * the flag, and the usage text (as the server's option table does, server/options.c). */
+typedef enum { O_TEXT, O_NUMBER, O_FLAG, O_CHOICE, O_FAULT } opt_kind;
+typedef struct {
+  const char *flag;
+  opt_kind kind;
+  size_t offset;       /* field in args */
+  long lo, hi;         /* O_NUMBER bounds */
+  const char *choices; /* O_CHOICE: "|"-separated */
+  unsigned commands;   /* the subcommands that take it */
+  bool required;
+  const char *value;   /* the value's name in the usage text ("" for a flag) */
+  const char *help;
+} sim_opt;
+
+#define A(field) offsetof(args, field)
+#define ALL (C_CREATE | C_TOKEN | C_JWT | C_IDENTITY | C_RUN)
+static const sim_opt option_table[] = {
+    {"--dir", O_TEXT, A(dir), 0, 0, NULL, ALL, true, "DEV", "the device directory (required)"},
+    {"--uuid", O_TEXT, A(uuid), 0, 0, NULL, C_CREATE, false, "U", "the device UUID (default: a random one)"},
+    {"--type", O_NUMBER, A(type), 1, 65535, NULL, C_CREATE, false, "6", "the device type code of the attestation token"},
+    {"--imei", O_TEXT, A(imei), 0, 0, NULL, C_CREATE, false, "I", "15 digits (default: a random valid IMEI)"},
+    {"--url", O_TEXT, A(url), 0, 0, NULL, C_RUN, true, "URL", "http://…, https://…, coap://… or coaps://… (required)"},
+    {"--ca", O_TEXT, A(ca), 0, 0, NULL, C_RUN, false, "FILE", "CA to verify the server with (https, coaps)"},
+    {"--once", O_FLAG, A(once), 0, 0, NULL, C_RUN, false, "", "one round only"},
+    {"--fail", O_FAULT, 0, 0, 0, NULL, C_RUN, false, "\"%KEYGEN=514\"",
+     "every AT command with that set command fails with that CME error (repeatable)"},
+    {"--rx-max", O_NUMBER, A(rx_max), 64, 1 << 20, NULL, C_RUN, false, "2048", "rxMaxSize sent with a fetch"},
+    {"--tx-max", O_NUMBER, A(tx_max), 64, 1 << 20, NULL, C_RUN, false, "2048", "txMaxSize sent with a fetch"},
+    {"--limit", O_NUMBER, A(limit), 1, 64, NULL, C_RUN, false, "10", "limit sent with a fetch"},
+    {"--csr-subject", O_CHOICE, A(csr_subject), 0, 0, "uuid|empty", C_RUN, false, "uuid|empty",
+     "subject of a %KEYGEN CSR asked for without attributes: CN=<device UUID> as the modem\n"
+     "                   makes it (uuid, the default) or an empty Name (empty); docs/keygen.md"},
+};
+#define N_OPTIONS (sizeof option_table / sizeof option_table[0])
+
+static bool choice_ok(const char *choices, const char *v) {
+  size_t len = strlen(v);
+  for (const char *p = choices; *p;) {
+    const char *bar = strchr(p, '|');
+    size_t n = bar ? (size_t)(bar - p) : strlen(p);
+    if (n == len && !strncmp(p, v, n)) return true;
+    p += n + (bar ? 1 : 0);
+  }
+  return false;
+}
+
+static void print_usage(FILE *out) {
+  fputs("usage:", out);
+  for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++) {
+    int col = fprintf(out, "%s nrfprov-sim %-8s", c ? "      " : "", commands[c].name);
+    if (commands[c].synopsis) {
+      fprintf(out, "%s\n", commands[c].synopsis);
+      continue;
+    }
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+      const sim_opt *o = &option_table[i];
+      if (!(o->commands & commands[c].bit)) continue;
+      char word[96];
+      snprintf(word, sizeof word, " %s%s%s%s%s%s", o->required ? "" : "[", o->flag, *o->value ? " " : "", o->value,
+               o->required ? "" : "]", o->kind == O_FAULT ? "…" : "");
+      if (col + (int)strlen(word) > 96) col = fprintf(out, "\n%27s", "");
+      col += fprintf(out, "%s", word);
+    }
+    fputc('\n', out);
+  }
+  fputs("\nA simulated nRF91 device running the nRF Connect SDK's provisioning client.\n", out);
+  for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++)
+    fprintf(out, "  %-9s %s\n", commands[c].name, commands[c].help);
+  fputs("\nOptions:\n", out);
+  for (size_t i = 0; i < N_OPTIONS; i++) fprintf(out, "  %-16s %s\n", option_table[i].flag, option_table[i].help);
+  fputs("\nEvent lines of run: START, NO_COMMANDS, NOT_CLAIMED, COMMAND <id> OK, COMMAND <id> ERROR <cme>,\n"
+        "DONE, FAILED <reason>. Exit status: 0 on DONE or NO_COMMANDS, 2 on NOT_CLAIMED, 1 otherwise.\n",
+        out);
+}
+
+/* Parse the flags after the subcommand (whose bit is command) into a. */
+static int parse_args(int argc, char **argv, unsigned command, args *a) {
   for (int i = 2; i < argc; i++) {
     const char *f = argv[i];
-    char key[32];
-    snprintf(key, sizeof key, " %s ", f);
-    if (strncmp(f, "--", 2) || !strstr(allowed, key)) return fail_usage("%s: unknown option '%s'", argv[1], f);
-    if (!strcmp(f, "--once")) {
-      a->once = true;
+    const sim_opt *o = NULL;
+    for (size_t k = 0; k < N_OPTIONS && !o; k++)
+      if (!strcmp(option_table[k].flag, f) && (option_table[k].commands & command)) o = &option_table[k];
+    if (!o) return fail_usage("%s: unknown option '%s'", argv[1], f);
+    void *field = (char *)a + o->offset;
+    if (o->kind == O_FLAG) {
+      *(bool *)field = true;
       continue;
     }
     if (i + 1 >= argc) return fail_usage("%s needs a value", f);
     const char *v = argv[++i];
     int rc = 0;
-    if (!strcmp(f, "--dir")) a->dir = v;
-    else if (!strcmp(f, "--uuid")) a->uuid = v;
-    else if (!strcmp(f, "--imei")) a->imei = v;
-    else if (!strcmp(f, "--url")) a->url = v;
-    else if (!strcmp(f, "--ca")) a->ca = v;
-    else if (!strcmp(f, "--type")) rc = parse_long(f, v, 1, 65535, &a->type);
-    else if (!strcmp(f, "--rx-max")) rc = parse_long(f, v, 64, 1 << 20, &a->rx_max);
-    else if (!strcmp(f, "--tx-max")) rc = parse_long(f, v, 64, 1 << 20, &a->tx_max);
-    else if (!strcmp(f, "--limit")) rc = parse_long(f, v, 1, 64, &a->limit);
-    else if (!strcmp(f, "--csr-subject")) {
-      if (strcmp(v, "uuid") && strcmp(v, "empty")) return fail_usage("--csr-subject: '%s' must be uuid or empty", v);
-      a->csr_empty = !strcmp(v, "empty");
-    }
-    else if (!strcmp(f, "--fail")) {
+    switch (o->kind) {
+    case O_TEXT: *(const char **)field = v; break;
+    case O_NUMBER: rc = parse_long(f, v, o->lo, o->hi, (long *)field); break;
+    case O_CHOICE:
+      if (!choice_ok(o->choices, v)) return fail_usage("%s: '%s' must be one of %s", f, v, o->choices);
+      *(const char **)field = v;
+      break;
+    case O_FAULT:
       if (a->n_faults == MAX_FAULTS) return fail_usage("--fail: at most %d", MAX_FAULTS);
       rc = parse_fault(v, &a->faults[a->n_faults++]);
+      break;
+    case O_FLAG: break;
     }
     if (rc) return rc;
   }
@@ -255,7 +325,7 @@ static int cmd_run(const args *a) {
     fprintf(stderr, "nrfprov-sim: %s\n", why);
     return EXIT_FAILED;
   }
-  d.csr_subject_empty = a->csr_empty;
+  d.csr_subject_empty = a->csr_subject && !strcmp(a->csr_subject, "empty");
   args copy = *a;
   /* A trailing slash would double the one every path starts with. */
   char url[512];
@@ -308,12 +378,12 @@ int main(int argc, char **argv) {
   args a = {.type = 6, .rx_max = 2048, .tx_max = 2048, .limit = 10};
   signal(SIGPIPE, SIG_IGN);
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-    fputs(usage, argc < 2 ? stderr : stdout);
+    print_usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? EXIT_FAILED : EXIT_DONE;
   }
   const char *cmd = argv[1];
   if (!strcmp(cmd, "create")) {
-    if (parse_args(argc, argv, " --dir --uuid --type --imei ", &a)) return EXIT_FAILED;
+    if (parse_args(argc, argv, C_CREATE, &a)) return EXIT_FAILED;
     char why[400];
     if (sim_device_create(a.dir, a.uuid, (unsigned)a.type, a.imei, why, sizeof why)) {
       fprintf(stderr, "nrfprov-sim: %s\n", why);
@@ -329,12 +399,13 @@ int main(int argc, char **argv) {
     return EXIT_DONE;
   }
   if (!strcmp(cmd, "token") || !strcmp(cmd, "jwt") || !strcmp(cmd, "identity")) {
-    if (parse_args(argc, argv, " --dir ", &a)) return EXIT_FAILED;
+    unsigned bit = !strcmp(cmd, "token") ? C_TOKEN : !strcmp(cmd, "jwt") ? C_JWT : C_IDENTITY;
+    if (parse_args(argc, argv, bit, &a)) return EXIT_FAILED;
     return cmd_print(cmd, &a);
   }
   if (!strcmp(cmd, "fleet")) return sim_fleet(argc - 1, argv + 1);
   if (!strcmp(cmd, "run")) {
-    if (parse_args(argc, argv, " --dir --url --ca --once --fail --rx-max --tx-max --limit --csr-subject ", &a)) return EXIT_FAILED;
+    if (parse_args(argc, argv, C_RUN, &a)) return EXIT_FAILED;
     return cmd_run(&a);
   }
   return fail_usage("unknown command '%s'", cmd);

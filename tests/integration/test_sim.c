@@ -872,9 +872,16 @@ Test(sim_cli, bad_arguments_exit_1) {
   sim(&r, "run", "--dir", "/tmp/x", "--url", "http://x", "--fail", "KEYGEN", NULL);
   cr_assert_eq(r.status, 1);
   cr_assert(strstr(r.err, "--fail"), "%s", r.err);
+  sim(&r, "run", "--dir", "/tmp/x", "--url", "http://x", "--csr-subject", "bogus", NULL);
+  cr_assert_eq(r.status, 1);
+  cr_assert(strstr(r.err, "--csr-subject"), "%s", r.err);
+  sim(&r, "token", "--dir", "/tmp/x", "--csr-subject", "empty", NULL);
+  cr_assert_eq(r.status, 1, "an option of run is not one of token");
+  cr_assert(strstr(r.err, "unknown option"), "%s", r.err);
   sim(&r, "fly", NULL);
   cr_assert_eq(r.status, 1);
   sim(&r, "--help", NULL);
   cr_assert_eq(r.status, 0);
   cr_assert(strstr(r.out, "NOT_CLAIMED"), "help names the event lines");
+  cr_assert(strstr(r.out, "[--csr-subject uuid|empty]"), "help lists run's options from the table: %s", r.out);
 }
