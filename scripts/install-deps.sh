@@ -15,6 +15,7 @@ build_packages=(
 packages=("${build_packages[@]}"
   libcoap3-bin libcriterion-dev curl jq python3-requests python3-yaml
   clang libclang-rt-14-dev
+  chromium chromium-driver python3-selenium
 )
 case ${1:-all} in
   all) ;;

@@ -72,7 +72,7 @@ bool exchange_faults(exchange *x, app *a, const exchange_subject *s) {
 }
 
 bool exchange_journaled(const app *a, const exchange *x) {
-  return !(x->flags & EXCHANGE_CONTROL) && journal_enabled(a->journal);
+  return !(x->flags & (EXCHANGE_CONTROL | EXCHANGE_PAGE)) && journal_enabled(a->journal);
 }
 
 void exchange_record(app *a, const exchange *x, const exchange_outcome *o) {

@@ -23,6 +23,7 @@
 #define EXCHANGE_POLL 0x10u        /* a device's fetch of its commands (counted as a poll) */
 #define EXCHANGE_PATH_DEVICE 0x20u /* the first {} of the pattern is a device id */
 #define EXCHANGE_BODY_CREDENTIAL 0x40u /* the body is a device credential (CoAP p/auth*) */
+#define EXCHANGE_PAGE 0x80u        /* the portal's files (docs/portal.md): no fault rules, not journaled */
 
 /* One request on its way through the pipeline, whichever transport carried it. */
 typedef struct exchange {

@@ -75,6 +75,8 @@ static const opt_row option_table[] = {
    "minimum level of log lines on stderr"},
   {"log-format", T_CHOICE, F(log_format), "text", "text|json", false,
    "log line format"},
+  {"ui", T_BOOL, F(ui), "true", NULL, false,
+   "serve the portal pages at / (docs/portal.md); false = those paths answer 404"},
   {"ready-file", T_STRING, F(ready_file), NULL, NULL, false,
    "write the bound listeners as JSON to this file (atomically) once ready"},
   {"snapshot-dir", T_STRING, F(snapshot_dir), NULL, NULL, false,
@@ -195,7 +197,16 @@ int options_parse(options *o, int argc, char **argv, char *why, size_t whysz) {
       return -1;
     }
     const char *v = eq ? eq + 1 : NULL;
-    if (!v && r->type == T_BOOL) v = "true";
+    /* A boolean flag alone means true; a boolean word after it is its value (--ui false). */
+    if (!v && r->type == T_BOOL) {
+      static const char *const words[] = {"true", "false", "1", "0", "yes", "no"};
+      v = "true";
+      for (size_t w = 0; i + 1 < argc && w < sizeof words / sizeof words[0]; w++)
+        if (!strcmp(argv[i + 1], words[w])) {
+          v = argv[++i];
+          break;
+        }
+    }
     if (!v) {
       if (i + 1 >= argc) {
         snprintf(why, whysz, "option '--%s' needs a value", r->flag);

@@ -33,6 +33,7 @@ typedef struct {
   char *test_disk_full_file;
   /* Limits (docs/control-api.md §5). */
   int max_connections, max_connections_per_ip, header_timeout_ms, idle_timeout_ms, coap_max_sessions;
+  bool ui;
 } options;
 
 /* Fill o with defaults, then environment variables, then argv (argv wins).

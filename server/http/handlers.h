@@ -64,6 +64,12 @@ void devices_list(http_req *r);
 void devices_get(http_req *r);
 void devices_delete(http_req *r);
 
+/* ui.c */
+void ui_index(http_req *r);
+void ui_file(http_req *r);
+void ui_favicon(http_req *r);
+void ui_templates(http_req *r);
+
 /* identities.c */
 void identities_create(http_req *r);
 void identities_list(http_req *r);

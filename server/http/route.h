@@ -36,6 +36,7 @@ typedef struct http_req {
   size_t resp_len;
   const char *resp_type;
   const char *allow;
+  const char *const *headers; /* more response headers: name, value, …, NULL */
   char param_buf[256];       /* backing store of params */
 } http_req;
 

@@ -11,6 +11,7 @@
 #define CBOR_BODY EXCHANGE_CBOR_BODY
 #define POLL EXCHANGE_POLL
 #define PATH_DEVICE EXCHANGE_PATH_DEVICE
+#define PAGE EXCHANGE_PAGE
 
 const http_route http__routes[] = {
   /* Control API (docs/control-api.md §2). */
@@ -79,6 +80,12 @@ const http_route http__routes[] = {
   {"GET", "/_mock/identities", identities_list, CONTROL},
   {"GET", "/_mock/identities/{}", identities_get, CONTROL},
   {"DELETE", "/_mock/identities/{}", identities_delete, CONTROL},
+
+  /* The portal pages, embedded at build time; off with --ui false (docs/portal.md). */
+  {"GET", "/", ui_index, PAGE},
+  {"GET", "/favicon.ico", ui_favicon, PAGE},
+  {"GET", "/ui/rule-templates.json", ui_templates, PAGE},
+  {"GET", "/ui/{}", ui_file, PAGE},
 
   /* The device-facing protocol (docs/device-protocol.md §2). */
   {"GET", "/v1/provisioning/commands", device_commands, DEVICE | POLL},

@@ -515,6 +515,7 @@ static enum MHD_Result queue_answer(http_req *r) {
   if (r->resp_type) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->resp_type);
   if (!r->device_endpoint) MHD_add_response_header(resp, "X-Request-Id", r->ex.request_id);
   if (r->allow) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+  for (const char *const *h = r->headers; h && h[0] && h[1]; h += 2) MHD_add_response_header(resp, h[0], h[1]);
   enum MHD_Result ret = MHD_queue_response(r->conn, r->status, resp);
   MHD_destroy_response(resp);
   return ret;
@@ -599,7 +600,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     /* Back from a fault's delay: carry out the rest of the action. It stays counted
      * until on_completed, so a stop waits for the answer to be sent, not just queued. */
   } else if (x->faults_checked ? r->ex.faulted
-                               : faults_any(h->app->faults) && !(r->ex.flags & EXCHANGE_CONTROL) && check_faults(x)) {
+                               : faults_any(h->app->faults) && !(r->ex.flags & (EXCHANGE_CONTROL | EXCHANGE_PAGE)) && check_faults(x)) {
     if (r->ex.fault.delay_ms > 0 && suspend(h, x)) return MHD_YES;
   }
   if (r->ex.faulted && fault_http_closes(&r->ex.fault)) {
