@@ -136,13 +136,17 @@ export function render(ctx) {
   });
 
   // Carry out one verb on every selected device; failures are listed in the API's words.
+  // The selection is cleared as the verb starts, so no refresh shows an acted-on row
+  // still selected.
   async function onSelected(verb, fn) {
     const ids = [...selected];
     const failed = [];
+    selected.clear();
+    for (const box of tbody.querySelectorAll('input[type=checkbox]')) box.checked = false;
+    syncButtons();
     for (const id of ids) {
       try { await fn(id); } catch (e) { failed.push(`${id}: ${e.code}: ${e.message}`); }
     }
-    selected.clear();
     await refresh();
     if (failed.length) errors.show({ message: `${verb} failed for ${failed.join('; ')}` });
     else notice(done, `${verb}: ${ids.length} device${ids.length === 1 ? '' : 's'} done.`);
