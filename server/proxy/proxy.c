@@ -401,10 +401,14 @@ static void accept_all(proxy *p) {
     while (i < PROXY_MAX_CONNS && p->conns[i]) i++;
     conn *c = i < PROXY_MAX_CONNS ? malloc(sizeof *c) : NULL;
     if (!c) {
-      static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\n"
-                                 "Content-Length: 71\r\nConnection: close\r\n\r\n"
-                                 "{\"code\":50300,\"message\":\"the proxy holds its maximum of 128 connections\"}";
-      if (send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) { /* best effort */ }
+#define BUSY_BODY "{\"code\":50300,\"message\":\"the proxy holds its maximum of 128 connections\"}"
+      char busy[256];
+      int n = snprintf(busy, sizeof busy,
+                       "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\n"
+                       "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                       sizeof BUSY_BODY - 1, BUSY_BODY);
+#undef BUSY_BODY
+      if (send(fd, busy, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) { /* best effort */ }
       close(fd);
       log_msg(LOG_WARN, "proxy: connection refused: %d connections open", PROXY_MAX_CONNS);
       continue;

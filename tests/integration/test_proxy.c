@@ -62,10 +62,10 @@ static int proxy_status(int port, const char *req, size_t len, char *body, size_
   close(fd);
   int status = 0;
   sscanf(buf, "HTTP/1.%*d %d", &status);
-  if (body) {
-    const char *b = strstr(buf, "\r\n\r\n");
-    snprintf(body, bodysz, "%s", b ? b + 4 : "");
-  }
+  /* Every answer of the proxy says its length right (a client reads exactly that much). */
+  const char *b = strstr(buf, "\r\n\r\n"), *cl = strstr(buf, "Content-Length: ");
+  if (status && b && cl && cl < b) cr_assert_eq(strtoul(cl + 16, NULL, 10), strlen(b + 4), "Content-Length of: %s", buf);
+  if (body) snprintf(body, bodysz, "%s", b ? b + 4 : "");
   return status;
 }
 
@@ -234,6 +234,9 @@ Test(proxy, connection_cap_answers_503_and_frees_slots) {
   char body[512];
   /* The connection after the cap: the earlier ones were accepted first (one queue). */
   cr_assert_eq(proxy_status_text(m.proxy_port, "CONNECT example.com:443 HTTP/1.1\r\n\r\n", body, sizeof body), 503, "%s", body);
+  json_t *j = json_loads(body, 0, NULL);
+  cr_assert(j && json_integer_value(json_object_get(j, "code")) == 50300, "the whole JSON body: %s", body);
+  json_decref(j);
   for (int i = 0; i < CAP; i++) close(fds[i]);
   /* Freed slots serve again once the proxy has seen the closes (bounded retries). */
   int status = 0;
