@@ -20,7 +20,11 @@
 
 void control_health(http_req *r) {
   int64_t up = (clock_wall_ms() - r->app->started_ms) / 1000;
-  http__json(r, 200, json_pack("{s:s, s:s, s:I}", "status", "ok", "version", NRFPROV_VERSION, "uptimeS", (json_int_t)up));
+  /* controlToken: whether the other control calls need X-Mock-Token, so a client such as
+   * the portal's QA page can ask for it before a call is refused (docs/portal.md). */
+  bool token = r->app->opt->control_token && *r->app->opt->control_token;
+  http__json(r, 200, json_pack("{s:s, s:s, s:I, s:b}", "status", "ok", "version", NRFPROV_VERSION, "uptimeS",
+                               (json_int_t)up, "controlToken", token));
 }
 
 void control_config(http_req *r) { http__json(r, 200, options_to_json(r->app->opt)); }

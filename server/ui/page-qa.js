@@ -7,7 +7,7 @@ import { all, control, del, enc, get, post, secrets, ApiError } from './api.js';
 import { check, confirmDialog, errorSlot, field, fmtTime, h, notice, setStatus, setText, statusBadge, syncRows } from './dom.js';
 import { responseText, typeOf } from './page-device.js';
 
-export function render(ctx) {
+export async function render(ctx) {
   const tokenBox = h('div');
   const done = h('div', { 'aria-live': 'polite' });
   ctx.main.append(
@@ -18,35 +18,39 @@ export function render(ctx) {
   const sections = h('div');
   ctx.main.append(sections);
 
-  function tokenForm(why) {
+  function tokenForm() {
+    if (tokenBox.firstChild) return;
     const input = h('input', { type: 'password', spellcheck: 'false', autocomplete: 'off', value: secrets.controlToken });
-    const form = h('form', { class: 'card toolbar' }, field('Control token', input, why), h('button', { type: 'submit' }, 'Use token'));
+    const form = h('form', { class: 'card toolbar' },
+      field('Control token', input, 'This mock was started with --control-token: every control call sends it as X-Mock-Token.'),
+      h('button', { type: 'submit' }, 'Use token'));
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
       secrets.controlToken = input.value.trim();
-      control.tokenNeeded = true;
       ctx.stop();
       // Draw the page again with the new token (a fresh context, so no poll doubles up).
       window.dispatchEvent(new HashChangeEvent('hashchange'));
     });
     tokenBox.replaceChildren(form);
   }
-  function showTokenIfNeeded() {
-    if (control.tokenNeeded || secrets.controlToken) {
-      if (!tokenBox.firstChild) tokenForm('This mock was started with --control-token: every control call sends it as X-Mock-Token.');
-    }
+  // Health stays open even with a token and says whether one is needed
+  // (docs/control-api.md §2, §5); no other control call is made before that is known.
+  let needed = control.tokenNeeded;
+  try {
+    const health = await get('/_mock/health');
+    if (health && typeof health.controlToken === 'boolean') needed = health.controlToken;
+  } catch { /* an older mock: learn it from a 401 */ }
+  if (!ctx.live) return;
+  control.tokenNeeded = needed;
+  if (needed) tokenForm();
+  if (needed && !secrets.controlToken) {
+    sections.append(h('p', {}, 'Enter the control token above to use the QA tools.'));
+    return;
   }
-  // Health stays open even with a token (docs/control-api.md §5); it may say whether one is needed.
-  get('/_mock/health').then((hl) => {
-    if (hl && (hl.controlToken === true || hl.controlTokenRequired === true)) control.tokenNeeded = true;
-    showTokenIfNeeded();
-  }).catch(() => {});
   const onError = (slot) => (e) => {
     slot.show(e);
-    showTokenIfNeeded();
+    if (control.tokenNeeded) tokenForm();
   };
-  showTokenIfNeeded();
-
   sections.append(resetSection(done, onError), settleSection(ctx, onError), faultSection(ctx, onError),
     journalSection(ctx, onError), snapshotSection(done, onError), caSection(onError));
 }
@@ -262,6 +266,12 @@ function journalSection(ctx, onError) {
 
 function snapshotSection(done, onError) {
   const err = errorSlot();
+  const list = h('ul', { class: 'mono' });
+  const loadList = () => get('/_mock/snapshots').then((out) => {
+    const items = out.items || [];
+    list.replaceChildren(...items.map((x) => h('li', {}, `${x.name} — ${x.bytes} bytes, ${fmtTime(x.createdAt)}`)));
+    if (!items.length) list.append(h('li', { class: 'muted' }, 'No snapshots yet.'));
+  }).catch(onError(err));
   const name = h('input', { type: 'text', spellcheck: 'false', placeholder: 'before-test' });
   const save = h('button', { type: 'button' }, 'Save snapshot');
   const restore = h('button', { type: 'button', class: 'danger' }, 'Restore snapshot');
@@ -271,6 +281,7 @@ function snapshotSection(done, onError) {
       const out = await post('/_mock/snapshot', { name: name.value.trim() });
       notice(done, `Snapshot ${out.name} saved (${out.bytes} bytes).`);
     } catch (e) { onError(err)(e); }
+    loadList();
   });
   restore.addEventListener('click', async () => {
     err.clear();
@@ -280,8 +291,9 @@ function snapshotSection(done, onError) {
       notice(done, `Snapshot ${name.value.trim()} restored.`);
     } catch (e) { onError(err)(e); }
   });
+  loadList();
   return h('section', { class: 'card' }, h('h2', {}, 'Snapshots'),
-    h('div', { class: 'toolbar' }, field('Snapshot name', name), save, restore), err.el);
+    h('div', { class: 'toolbar' }, field('Snapshot name', name), save, restore), err.el, list);
 }
 
 // The CA link works as a plain download; with a control token it is fetched with the

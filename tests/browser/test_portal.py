@@ -668,9 +668,43 @@ class Portal(unittest.TestCase):
         self.assertEqual(st, 200)
         self.assertIn("BEGIN CERTIFICATE", pem)
 
+        # Snapshots by name.
+        self.type_into("Snapshot name", "qa-snap")
+        self.button("Save snapshot").click()
+        self.wait(lambda: any(x["name"] == "qa-snap" for x in self.mock.call("GET", "/_mock/snapshots")[1]["items"]),
+                  "the snapshot saved")
+        self.wait(lambda: "qa-snap" in self.driver.find_element(By.XPATH, "//section[h2[normalize-space()='Snapshots']]").text,
+                  "the snapshot listed")
+
         self.button("Reset team").click()
         self.button("OK", self.dialog()).click()
         self.wait(lambda: self.rest(key, "GET", "/v1/claimed-devices")[1]["total"] == 0, "the team reset")
+
+    def test_11_control_token(self):
+        """A mock with a control token: the QA page asks for it (Control token) before any
+        control call, keeps it, and sends it as X-Mock-Token."""
+        tok = Mock("--control-token", "s3cret-token")
+        try:
+            st, health, _ = tok.call("GET", "/_mock/health")
+            self.assertEqual(health["controlToken"], True)
+            self.assertEqual(tok.call("GET", "/_mock/faults")[0], 401)
+            self.driver.get(f"{tok.base}/#/qa")
+            self.type_into("API key", "portal-token")
+            self.button("Use key").click()
+            self.heading("QA")
+            self.type_into("Control token", "s3cret-token")
+            self.button("Use token").click()
+            self.type_into("Path", "/v1/devices")
+            self.type_into("HTTP status", "500")
+            self.button("Add fault").click()
+            self.wait(lambda: len(tok.call("GET", "/_mock/faults", headers={"X-Mock-Token": "s3cret-token"})[1]["items"]) == 1,
+                      "the fault rule added with the token")
+            self.assertEqual(self.driver.execute_script("return localStorage.getItem('nrfprov.controlToken')"), "s3cret-token")
+            self.assertTrue(self.control("Control token").is_displayed(), "the input stays to change the token")
+            self.shot("12-qa-control-token")
+        finally:
+            tok.stop()
+        self.assertEqual(self.mock.call("GET", "/_mock/health")[1]["controlToken"], False)
 
     def test_10_static_routes(self):
         """Content types, no-cache, a same-origin CSP; --ui false turns the pages off."""
