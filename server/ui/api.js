@@ -87,7 +87,7 @@ export const put = (path, body) => call('PUT', path, body);
 export const patch = (path, body) => call('PATCH', path, body);
 export const del = (path) => call('DELETE', path);
 
-// Every item of a list endpoint (owner-api §1 lists), following pageNextToken; at most
+// Every item of a list endpoint (docs/owner-api.md §1 lists), following pageNextToken; at most
 // `max` items so a huge team cannot stall the page.
 export async function all(path, max = 1000) {
   const items = [];

@@ -17,7 +17,7 @@ export async function ruleTemplates() {
   return templates;
 }
 
-// A provisioning tag named after the rule: the characters a tag may hold (owner-api §2.2),
+// A provisioning tag named after the rule: the characters a tag may hold (docs/owner-api.md §2.2),
 // others turned into '-', at most 64.
 export function tagFor(ruleName) {
   const t = ruleName.trim().replace(/[^A-Za-z0-9._:=/-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 64);
@@ -26,7 +26,7 @@ export function tagFor(ruleName) {
 
 // The commands of a certificate choice with the dialog's settings applied: every secTag
 // set to the security tag, and the device-management group, firmware types and subtype
-// put into cloudAccessKeyGeneration (owner-api §3.1).
+// put into cloudAccessKeyGeneration (docs/owner-api.md §3.1).
 export function commandsFor(template, cfg) {
   const commands = JSON.parse(JSON.stringify(template.commands));
   for (const c of commands) {
@@ -157,7 +157,7 @@ export async function openClaimDialog() {
           subType: subType.value.trim(),
         });
         const group = tagFor(rname);
-        // The rule's own new provisioning group (owner-api §5): an existing group that
+        // The rule's own new provisioning group (docs/owner-api.md §5): an existing group that
         // something already uses is refused rather than shared.
         let createdTag = false;
         try {

@@ -7,7 +7,7 @@
 import { all, del, enc, get, post, put, ApiError } from './api.js';
 import { confirmDialog, errorSlot, field, fmtTime, h, notice, setStatus, setText, statusBadge, syncRows } from './dom.js';
 
-// Example parameters per command type (owner-api §3.1), prefilled in the add form.
+// Example parameters per command type (docs/owner-api.md §3.1), prefilled in the add form.
 const EXAMPLES = {
   clientPrivateKeyGeneration: { secTag: 16842753 },
   certificateSigningRequest: { secTag: 16842753, attributes: 'O=Nordic Semiconductor,L=Trondheim,C=no', keyUsage: '101010000' },
@@ -112,7 +112,7 @@ export function render(ctx, id) {
     td[7].firstChild.hidden = c.status !== 'PENDING';
   }
 
-  // Onboarded means listed under Devices (owner-api §6); looked up when a cloud access
+  // Onboarded means listed under Devices (docs/owner-api.md §6); looked up when a cloud access
   // key command has succeeded, and once when the page opens.
   async function checkOnboarded() {
     const devs = await all('/v1/devices');

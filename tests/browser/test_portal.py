@@ -335,6 +335,8 @@ class Portal(unittest.TestCase):
                       and all("SUCCEEDED" in r.text for r in card.find_elements(By.XPATH, ".//tbody/tr")),
                       "every command SUCCEEDED")
             self.assertIn("csr:", card.text, "the CSR of the cloud access key is shown")
+            self.assertFalse([b for b in card.find_elements(By.XPATH, ".//button[normalize-space()='Discard']") if b.is_displayed()],
+                             "no Discard for a finished command")
             st, cmds, _ = self.rest(key, "GET", f"/v1/claimed-devices/{dev_id}/provisioning?pageLimit=100")
             self.assertEqual([c["status"] for c in cmds["items"]], ["SUCCEEDED"] * n)
             st, dev, _ = self.rest(key, "GET", f"/v1/claimed-devices/{dev_id}")
@@ -568,6 +570,8 @@ class Portal(unittest.TestCase):
         self.assertEqual(self.rest(key, "POST", "/v1/claimed-devices", {"claimToken": token})[0], 201)
         self.open(f"#/claimed-devices/{dev_id}")
         self.heading(dev_id)
+        self.assertFalse([a for a in self.driver.find_elements(By.XPATH, "//a[normalize-space()='Open in Devices']") if a.is_displayed()],
+                         "no Open in Devices before the device is onboarded")
         Select(self.control("Command type")).select_by_visible_text("config")
         self.button("Add command").click()
         card = self.driver.find_element(By.XPATH, "//section[h2[normalize-space()='Provisioning Configuration']]")
