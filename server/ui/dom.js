@@ -82,7 +82,9 @@ export function modal(title, build) {
       resolve(result);
     });
     build(dlg, close);
-    document.body.append(dlg);
+    // First in the document: while it is open, its controls come before the page's own
+    // (the page behind is inert), e.g. the dialog's Claim Device before the page's.
+    document.body.prepend(dlg);
     dlg.showModal();
     const first = dlg.querySelector('[autofocus]');
     if (first) first.focus();
