@@ -710,6 +710,31 @@ class Portal(unittest.TestCase):
             tok.stop()
         self.assertEqual(self.mock.call("GET", "/_mock/health")[1]["controlToken"], False)
 
+    def test_12_strict_keys(self):
+        """A strict mock (--api-keys): an unknown key is refused with the API's words and
+        not kept; a listed key works."""
+        keys = os.path.join(self.devdir, "keys.txt")
+        with open(keys, "w") as f:
+            f.write("good-key,Team Good\n")
+        strict = Mock("--api-keys", keys)
+        try:
+            self.driver.get(f"{strict.base}/")
+            self.allowed = ["/v1/claimed-devices?pageLimit=1"]  # the refused key's 401
+            self.type_into("API key", "bad-key")
+            self.button("Use key").click()
+            text = self.alert_text(self.driver.find_element(By.ID, "key-form"))
+            st, body, _ = strict.call("GET", "/v1/claimed-devices?pageLimit=1", key="bad-key")
+            self.assertEqual(st, 401)
+            self.assertIn(str(body["code"]), text)
+            self.assertIn(body["message"], text)
+            self.assertIsNone(self.driver.execute_script("return localStorage.getItem('nrfprov.apiKey')"))
+            self.heading("Welcome")
+            self.type_into("API key", "good-key")
+            self.button("Use key").click()
+            self.heading("Claimed Devices")
+        finally:
+            strict.stop()
+
     def test_10_static_routes(self):
         """Content types, no-cache, a same-origin CSP; --ui false turns the pages off."""
         for path, ctype in (("/", "text/html"), ("/ui/app.js", "text/javascript"), ("/ui/style.css", "text/css"),
