@@ -1,6 +1,6 @@
 /* libFuzzer target for the CoAP request options the mock reads: the input is one CoAP
  * message (RFC 7252 framing over UDP) parsed by libcoap as the listener does; its
- * Uri-Query options go through coap__query_add (coap/server.c) into a request's query
+ * Uri-Query options go through coapsrv__query_add (coap/server.c) into a request's query
  * items, the device query values through svc_fetch_parse (rxMaxSize, limit: shared with
  * HTTP), and the Block1/Block2 options through libcoap's getters as on_request reads
  * them. The items must stay within the request's buffer, NUL-terminated and bounded in
@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     coap_delete_pdu(pdu);
     return 0;
   }
-  static coap_req r;
+  static coapsrv_req r;
   memset(&r, 0, sizeof r);
   coap_opt_filter_t f;
   coap_opt_iterator_t it;
@@ -41,9 +41,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   coap_option_filter_clear(&f);
   coap_option_filter_set(&f, COAP_OPTION_URI_QUERY);
   coap_option_iterator_init(pdu, &it, &f);
-  while ((o = coap_option_next(&it)) && coap__query_add(&r, coap_opt_value(o), coap_opt_length(o), &used) == 0) {
+  while ((o = coap_option_next(&it)) && coapsrv__query_add(&r, coap_opt_value(o), coap_opt_length(o), &used) == 0) {
   }
-  if (r.n_query > COAP_MAX_QUERY || used > sizeof r.query_buf) abort();
+  if (r.n_query > COAPSRV_MAX_QUERY || used > sizeof r.query_buf) abort();
   for (size_t i = 0; i < r.n_query; i++) {
     const char *k = r.query[i].key, *v = r.query[i].value;
     if (!k || k < r.query_buf || k >= r.query_buf + used || strlen(k) >= used) abort();
@@ -51,12 +51,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   }
   svc_fetch fe = {.frame = frame};
   err_t e;
-  if (svc_fetch_parse(coap__query(&r, "rxMaxSize"), coap__query(&r, "limit"), &fe, &e) == 0) {
+  if (svc_fetch_parse(coapsrv__query(&r, "rxMaxSize"), coapsrv__query(&r, "limit"), &fe, &e) == 0) {
     if (fe.limit <= 0 || fe.rx_max < 0) abort();
   } else if (e.id != ERR_BAD_QUERY || !e.message[0]) {
     abort();
   }
-  (void)coap__query(&r, "after");
+  (void)coapsrv__query(&r, "after");
   coap_block_t b;
   if (coap_get_block(pdu, COAP_OPTION_BLOCK2, &b) && b.szx > 6) abort();
   if (coap_get_block(pdu, COAP_OPTION_BLOCK1, &b) && b.szx > 6) abort();

@@ -30,7 +30,7 @@
 typedef struct {
   const char *name;
   http_server *http;  /* one of these three */
-  coap_listener *coap;
+  coapsrv_listener *coap;
   proxy *proxy;
 } listener;
 
@@ -46,7 +46,7 @@ static int announce(const options *o, const listener *ls, size_t n, char *why, s
   json_t *ready = json_object();
   for (size_t i = 0; i < n; i++) {
     if (!ls[i].http && !ls[i].coap && !ls[i].proxy) continue;
-    int port = ls[i].http ? http_port(ls[i].http) : ls[i].coap ? coap_listener_port(ls[i].coap) : proxy_port(ls[i].proxy);
+    int port = ls[i].http ? http_port(ls[i].http) : ls[i].coap ? coapsrv_listener_port(ls[i].coap) : proxy_port(ls[i].proxy);
     k += (size_t)snprintf(line + k, sizeof line - k, " %s=%s:%d", ls[i].name, host, port);
     json_object_set_new(ready, ls[i].name, json_pack("{s:s, s:i}", "host", o->bind, "port", port));
   }
@@ -154,8 +154,8 @@ static int serve(options *o) {
     }
     if (http_start(&ls[1].http, &a, &l, why, sizeof why)) goto out;
   }
-  if (o->coap_port >= 0 && coap_listener_start(&ls[2].coap, &a, o->bind, o->coap_port, false, why, sizeof why)) goto out;
-  if (o->coaps_port >= 0 && coap_listener_start(&ls[3].coap, &a, o->bind, o->coaps_port, true, why, sizeof why)) goto out;
+  if (o->coap_port >= 0 && coapsrv_listener_start(&ls[2].coap, &a, o->bind, o->coap_port, false, why, sizeof why)) goto out;
+  if (o->coaps_port >= 0 && coapsrv_listener_start(&ls[3].coap, &a, o->bind, o->coaps_port, true, why, sizeof why)) goto out;
   if (o->proxy_port >= 0) {
     /* The proxy reaches the mock's own listeners on this machine: a wildcard bind is
      * reached on loopback (docs/install.md). */
@@ -172,8 +172,8 @@ static int serve(options *o) {
    * loads ports atomically). */
   if (ls[0].http) __atomic_store_n(&o->http_port, http_port(ls[0].http), __ATOMIC_RELEASE);
   if (ls[1].http) __atomic_store_n(&o->https_port, http_port(ls[1].http), __ATOMIC_RELEASE);
-  if (ls[2].coap) __atomic_store_n(&o->coap_port, coap_listener_port(ls[2].coap), __ATOMIC_RELEASE);
-  if (ls[3].coap) __atomic_store_n(&o->coaps_port, coap_listener_port(ls[3].coap), __ATOMIC_RELEASE);
+  if (ls[2].coap) __atomic_store_n(&o->coap_port, coapsrv_listener_port(ls[2].coap), __ATOMIC_RELEASE);
+  if (ls[3].coap) __atomic_store_n(&o->coaps_port, coapsrv_listener_port(ls[3].coap), __ATOMIC_RELEASE);
   if (ls[4].proxy) __atomic_store_n(&o->proxy_port, proxy_port(ls[4].proxy), __ATOMIC_RELEASE);
   guard_warn_exposed(o);
   if (announce(o, ls, sizeof ls / sizeof ls[0], why, sizeof why)) goto out;
@@ -186,7 +186,7 @@ static int serve(options *o) {
 out:
   if (rc && *why) fprintf(stderr, "nrfprov-mock: %s\n", why);
   /* CoAP first: its listeners started last. */
-  for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++) coap_listener_stop(ls[i].coap);
+  for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++) coapsrv_listener_stop(ls[i].coap);
   for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++) http_stop(ls[i].http);
   /* The proxy last: it relays the answers of requests the HTTP listeners finish above. */
   for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++) proxy_stop(ls[i].proxy);

@@ -82,9 +82,9 @@ static void print_routes(FILE *out) {
       fputs(" |\n", out);
     }
   fputs("\n## CoAP\n\n| Method | Resource | Kind |\n|---|---|---|\n", out);
-  for (size_t i = 0; i < coap__n_routes; i++) {
-    fprintf(out, "| %s | `%s` | ", coap__routes[i].method, coap__routes[i].path);
-    print_flags(out, coap__routes[i].flags);
+  for (size_t i = 0; i < coapsrv__n_routes; i++) {
+    fprintf(out, "| %s | `%s` | ", coapsrv__routes[i].method, coapsrv__routes[i].path);
+    print_flags(out, coapsrv__routes[i].flags);
     fputs(" |\n", out);
   }
 }

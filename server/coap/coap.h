@@ -10,14 +10,14 @@
 
 #include "app.h"
 
-typedef struct coap_listener coap_listener;
+typedef struct coapsrv_listener coapsrv_listener;
 
 /* Bind bind:port (IPv4 or IPv6 literal; port 0 = any free port) and start serving,
  * over DTLS with the local PKI's server certificate when dtls. 0, or -1 with why. */
-int coap_listener_start(coap_listener **out, app *a, const char *bind, int port, bool dtls, char *why, size_t whysz);
+int coapsrv_listener_start(coapsrv_listener **out, app *a, const char *bind, int port, bool dtls, char *why, size_t whysz);
 /* The UDP port actually bound. */
-int coap_listener_port(const coap_listener *l);
+int coapsrv_listener_port(const coapsrv_listener *l);
 /* Stop the thread (bounded: it is woken, not polled), free the context; NULL is a no-op. */
-void coap_listener_stop(coap_listener *l);
+void coapsrv_listener_stop(coapsrv_listener *l);
 
 #endif

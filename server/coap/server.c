@@ -6,7 +6,7 @@
  * once instead of after a timeout. Large answers go out Block2-wise from libcoap's cache
  * (COAP_BLOCK_USE_LIBCOAP). Block1 uploads are reassembled here, not by libcoap
  * (upload.c: libcoap's single-body mode keeps a body before any limit can be checked),
- * each block on its way in: refused with 4.13 past COAP_MAX_BODY, 4.08 when it starts
+ * each block on its way in: refused with 4.13 past COAPSRV_MAX_BODY, 4.08 when it starts
  * past block 0 or has a gap, 2.31 Continue while more is to come (not logged); only a
  * whole body reaches the pipeline and the handler, so a handler runs, and a request is
  * logged, once per request body, not once per block.
@@ -62,11 +62,11 @@
 #include "pki/pki.h"
 #include "route.h"
 
-#define COAP_LEVEL_CRIT 2
-#define COAP_LEVEL_INFO 6
+#define COAPSRV_LEVEL_CRIT 2
+#define COAPSRV_LEVEL_INFO 6
 
 /* DTLS handshakes in progress at once per listener (each holds an OpenSSL session). */
-#define COAP_MAX_HANDSHAKES 100
+#define COAPSRV_MAX_HANDSHAKES 100
 
 /* The longest token of RFC 7252 (libcoap 4.3.1 has no extended tokens). */
 #define HELD_TOKEN_MAX 8
@@ -87,7 +87,7 @@ typedef struct held_request {
   uint8_t body[]; /* the whole request body */
 } held_request;
 
-struct coap_listener {
+struct coapsrv_listener {
   app *app;
   coap_context_t *ctx;
   const char *protocol; /* "coap" or "coaps" */
@@ -95,9 +95,9 @@ struct coap_listener {
   int wake[2];          /* stop pipe: the thread polls the read end */
   pthread_t thread;
   bool thread_started;
-  coap_peer *peers;     /* every session's state; touched by the listener thread only */
+  coapsrv_peer *peers;     /* every session's state; touched by the listener thread only */
   held_request *held;   /* requests delayed by a fault; listener thread only */
-  coap_uploads uploads; /* Block1 transfers in progress; listener thread only */
+  coapsrv_uploads uploads; /* Block1 transfers in progress; listener thread only */
   int64_t held_checked_us; /* when stale held requests were last looked for */
 };
 
@@ -111,7 +111,7 @@ static void on_library_log(coap_log_t level, const char *message) {
   char buf[512];
   snprintf(buf, sizeof buf, "%s", message);
   buf[strcspn(buf, "\n")] = 0;
-  log_msg(level <= COAP_LEVEL_CRIT ? LOG_WARN : LOG_DEBUG, "libcoap: %s", buf);
+  log_msg(level <= COAPSRV_LEVEL_CRIT ? LOG_WARN : LOG_DEBUG, "libcoap: %s", buf);
 }
 
 static void library_acquire(void) {
@@ -119,7 +119,7 @@ static void library_acquire(void) {
   if (!library_users++) {
     coap_startup();
     coap_set_log_handler(on_library_log);
-    int level = log_enabled(LOG_DEBUG) ? COAP_LEVEL_INFO : COAP_LEVEL_CRIT;
+    int level = log_enabled(LOG_DEBUG) ? COAPSRV_LEVEL_INFO : COAPSRV_LEVEL_CRIT;
     coap_set_log_level(level);
     coap_dtls_set_log_level(level);
   }
@@ -134,8 +134,8 @@ static void library_release(void) {
 
 /* ---- sessions -------------------------------------------------------------------- */
 
-static coap_peer *peer_of(coap_listener *l, coap_session_t *s) {
-  coap_peer *p = coap_session_get_app_data(s);
+static coapsrv_peer *peer_of(coapsrv_listener *l, coap_session_t *s) {
+  coapsrv_peer *p = coap_session_get_app_data(s);
   if (p) return p;
   p = calloc(1, sizeof *p);
   if (!p) return NULL;
@@ -147,7 +147,7 @@ static coap_peer *peer_of(coap_listener *l, coap_session_t *s) {
   return p;
 }
 
-static void peer_free(coap_listener *l, coap_peer *p) {
+static void peer_free(coapsrv_listener *l, coapsrv_peer *p) {
   if (p->prev) p->prev->next = p->next;
   else l->peers = p->next;
   if (p->next) p->next->prev = p->prev;
@@ -157,8 +157,8 @@ static void peer_free(coap_listener *l, coap_peer *p) {
 /* A new or closed DTLS session never inherits an authentication; a deleted session
  * takes its state with it. */
 static int on_event(coap_session_t *s, const coap_event_t event) {
-  coap_listener *l = coap_get_app_data(coap_session_get_context(s));
-  coap_peer *p = coap_session_get_app_data(s);
+  coapsrv_listener *l = coap_get_app_data(coap_session_get_context(s));
+  coapsrv_peer *p = coap_session_get_app_data(s);
   if (!l || !p) return 0;
   switch (event) {
   case COAP_EVENT_DTLS_CLOSED:
@@ -170,7 +170,7 @@ static int on_event(coap_session_t *s, const coap_event_t event) {
     break;
   case COAP_EVENT_SERVER_SESSION_DEL:
     coap_session_set_app_data(s, NULL);
-    coap__upload_drop_peer(&l->uploads, p);
+    coapsrv__upload_drop_peer(&l->uploads, p);
     peer_free(l, p);
     break;
   default:
@@ -181,7 +181,7 @@ static int on_event(coap_session_t *s, const coap_event_t event) {
 
 /* ---- answers --------------------------------------------------------------------- */
 
-void coap__empty(coap_req *r, int code) {
+void coapsrv__empty(coapsrv_req *r, int code) {
   free(r->payload);
   r->payload = NULL;
   r->payload_len = 0;
@@ -190,39 +190,39 @@ void coap__empty(coap_req *r, int code) {
   r->code = code;
 }
 
-void coap__bytes(coap_req *r, int code, int content_format, uint8_t *data, size_t len) {
-  coap__empty(r, code);
+void coapsrv__bytes(coapsrv_req *r, int code, int content_format, uint8_t *data, size_t len) {
+  coapsrv__empty(r, code);
   r->payload = data;
   r->payload_len = len;
   r->content_format = content_format;
 }
 
-void coap__error(coap_req *r, const err_t *e) {
+void coapsrv__error(coapsrv_req *r, const err_t *e) {
   if (e->id == ERR_INTERNAL) log_msg(LOG_ERROR, "request %s %s %s: %s", r->ex.request_id, r->method, r->path, e->message);
-  coap__empty(r, err_coap_code(e->id));
+  coapsrv__empty(r, err_coap_code(e->id));
   r->ex.error_code = err_code(e->id);
   snprintf(r->diag, sizeof r->diag, "%s", e->message);
 }
 
-void coap__fail(coap_req *r, err_id id, const char *fmt, ...) {
+void coapsrv__fail(coapsrv_req *r, err_id id, const char *fmt, ...) {
   err_t e;
   va_list ap;
   va_start(ap, fmt);
   err_vset(&e, id, fmt, ap);
   va_end(ap);
-  coap__error(r, &e);
+  coapsrv__error(r, &e);
 }
 
 /* ---- reading --------------------------------------------------------------------- */
 
-const char *coap__query(const coap_req *r, const char *key) {
+const char *coapsrv__query(const coapsrv_req *r, const char *key) {
   for (size_t i = 0; i < r->n_query; i++)
     if (!strcmp(r->query[i].key, key)) return r->query[i].value;
   return NULL;
 }
 
-int coap__query_add(coap_req *r, const uint8_t *value, size_t n, size_t *used) {
-  if (r->n_query >= COAP_MAX_QUERY || *used > sizeof r->query_buf || n + 1 > sizeof r->query_buf - *used) return -1;
+int coapsrv__query_add(coapsrv_req *r, const uint8_t *value, size_t n, size_t *used) {
+  if (r->n_query >= COAPSRV_MAX_QUERY || *used > sizeof r->query_buf || n + 1 > sizeof r->query_buf - *used) return -1;
   char *item = r->query_buf + *used;
   if (n) memcpy(item, value, n);
   item[n] = 0;
@@ -235,8 +235,8 @@ int coap__query_add(coap_req *r, const uint8_t *value, size_t n, size_t *used) {
   return 0;
 }
 
-/* Split the Uri-Query options into key/value pairs (coap__query_add). */
-static void read_query(coap_req *r, const coap_pdu_t *request) {
+/* Split the Uri-Query options into key/value pairs (coapsrv__query_add). */
+static void read_query(coapsrv_req *r, const coap_pdu_t *request) {
   coap_opt_filter_t f;
   coap_opt_iterator_t it;
   coap_opt_t *o;
@@ -244,7 +244,7 @@ static void read_query(coap_req *r, const coap_pdu_t *request) {
   coap_option_filter_clear(&f);
   coap_option_filter_set(&f, COAP_OPTION_URI_QUERY);
   coap_option_iterator_init(request, &it, &f);
-  while ((o = coap_option_next(&it)) && coap__query_add(r, coap_opt_value(o), coap_opt_length(o), &used) == 0) {
+  while ((o = coap_option_next(&it)) && coapsrv__query_add(r, coap_opt_value(o), coap_opt_length(o), &used) == 0) {
   }
 }
 
@@ -271,11 +271,11 @@ static void release_payload(coap_session_t *s, void *data) {
 /* Check the fault rules; true when one fired (r->ex). The subject as fault rules see it
  * before any handler runs: on p/auth-jwt and p/auth the device the credential in the
  * payload names (read, not verified), elsewhere the session's authenticated device. */
-static bool check_faults(coap_listener *l, coap_req *r) {
+static bool check_faults(coapsrv_listener *l, coapsrv_req *r) {
   exchange_subject s = {.device_call = true};
   char *cred = NULL;
   if (r->ex.flags & EXCHANGE_BODY_CREDENTIAL) {
-    cred = coap__credential(r, &s.credential_len);
+    cred = coapsrv__credential(r, &s.credential_len);
     s.credential = cred;
   } else if (r->peer->authed) {
     s.device_id = r->peer->device_id;
@@ -287,7 +287,7 @@ static bool check_faults(coap_listener *l, coap_req *r) {
 
 /* Hand the request to libcoap's separate-response support for the fault's delay, keeping
  * what the second pass needs. False when it cannot be held (the request goes on at once). */
-static bool hold(coap_listener *l, coap_session_t *session, const coap_pdu_t *request, const coap_req *r) {
+static bool hold(coapsrv_listener *l, coap_session_t *session, const coap_pdu_t *request, const coapsrv_req *r) {
   coap_bin_const_t token = coap_pdu_get_token(request);
   if (token.length > HELD_TOKEN_MAX) return false;
   held_request *h = malloc(sizeof *h + r->body_len);
@@ -314,7 +314,7 @@ static bool hold(coap_listener *l, coap_session_t *session, const coap_pdu_t *re
 }
 
 /* Take h off the list and free it. Its body must no longer be needed. */
-static void unhold(coap_listener *l, held_request *h) {
+static void unhold(coapsrv_listener *l, held_request *h) {
   if (h->prev) h->prev->next = h->next;
   else l->held = h->next;
   if (h->next) h->next->prev = h->prev;
@@ -331,7 +331,7 @@ static coap_async_t *async_of(const held_request *h) {
 
 /* Free the held requests whose second pass libcoap carried out without us. At most once
  * a second: a walk of the list. */
-static void forget_stale(coap_listener *l) {
+static void forget_stale(coapsrv_listener *l) {
   if (!l->held) return;
   int64_t now = clock_mono_us();
   if (now - l->held_checked_us < 1000000) return;
@@ -344,7 +344,7 @@ static void forget_stale(coap_listener *l) {
 
 /* Write the record of an answered request (code 0: nothing was sent). Before the
  * answer's payload goes to libcoap, which may free it at once. */
-static void record(coap_listener *l, const coap_req *r, const coap_string_t *query, int code) {
+static void record(coapsrv_listener *l, const coapsrv_req *r, const coap_string_t *query, int code) {
   char status[16];
   if (code) snprintf(status, sizeof status, "%d.%02d", code / 100, code % 100);
   else snprintf(status, sizeof status, "none");
@@ -373,11 +373,11 @@ static void record(coap_listener *l, const coap_req *r, const coap_string_t *que
  * (r->body; *upload is freed after the answer); false when the block is answered here:
  * 2.31 Continue (not recorded: a request is recorded once, when its body is whole; libcoap
  * has put the Block1 option into the response), or a refusal (recorded). */
-static bool take_block(coap_listener *l, const coap_pdu_t *request, coap_pdu_t *response, const coap_string_t *query,
-                       coap_req *r, const coap_block_t *b1, const uint8_t *data, size_t len, coap_upload **upload) {
+static bool take_block(coapsrv_listener *l, const coap_pdu_t *request, coap_pdu_t *response, const coap_string_t *query,
+                       coapsrv_req *r, const coap_block_t *b1, const uint8_t *data, size_t len, coapsrv_upload **upload) {
   coap_opt_iterator_t it;
   coap_opt_t *o;
-  coap_upload_block b = {.path = r->path, .num = b1->num, .szx = b1->szx, .more = b1->m, .size1 = -1,
+  coapsrv_upload_block b = {.path = r->path, .num = b1->num, .szx = b1->szx, .more = b1->m, .size1 = -1,
                          .data = data, .len = len};
   if ((o = coap_check_option(request, COAP_OPTION_RTAG, &it))) {
     b.rtag = coap_opt_value(o);
@@ -387,7 +387,7 @@ static bool take_block(coap_listener *l, const coap_pdu_t *request, coap_pdu_t *
     b.size1 = coap_opt_length(o) > 4 ? LLONG_MAX : (long long)coap_decode_var_bytes8(coap_opt_value(o), coap_opt_length(o));
   const uint8_t *body = NULL;
   size_t body_len = 0;
-  switch (coap__upload_block(&l->uploads, r->peer, &b, &body, &body_len, upload)) {
+  switch (coapsrv__upload_block(&l->uploads, r->peer, &b, &body, &body_len, upload)) {
   case UPLOAD_COMPLETE:
     r->body = body;
     r->body_len = body_len;
@@ -396,19 +396,19 @@ static bool take_block(coap_listener *l, const coap_pdu_t *request, coap_pdu_t *
     coap_pdu_set_code(response, COAP_RESPONSE_CODE(231));
     return false;
   case UPLOAD_TOO_LARGE:
-    coap__fail(r, ERR_TOO_LARGE, "body is larger than %d bytes", COAP_MAX_BODY);
+    coapsrv__fail(r, ERR_TOO_LARGE, "body is larger than %d bytes", COAPSRV_MAX_BODY);
     break;
   case UPLOAD_INCOMPLETE:
-    coap__empty(r, 408);
+    coapsrv__empty(r, 408);
     snprintf(r->diag, sizeof r->diag, "Block1 block %u: the transfer did not start at block 0, has a gap or was dropped",
              b.num);
     break;
   case UPLOAD_BAD_BLOCK:
-    coap__fail(r, ERR_BAD_FIELD, "Block1 block %u carries %zu bytes; a block with more to come carries %u", b.num, len,
+    coapsrv__fail(r, ERR_BAD_FIELD, "Block1 block %u carries %zu bytes; a block with more to come carries %u", b.num, len,
                16u << b.szx);
     break;
   case UPLOAD_NO_ROOM:
-    coap__fail(r, ERR_UNAVAILABLE, "no room for more Block1 uploads now; try again");
+    coapsrv__fail(r, ERR_UNAVAILABLE, "no room for more Block1 uploads now; try again");
     break;
   }
   record(l, r, query, r->code);
@@ -416,7 +416,7 @@ static bool take_block(coap_listener *l, const coap_pdu_t *request, coap_pdu_t *
   if (r->code == 413) {
     /* RFC 7959 §2.9.3: Size1 in a 4.13 tells the largest body taken. */
     uint8_t buf[4];
-    coap_add_option(response, COAP_OPTION_SIZE1, coap_encode_var_safe(buf, sizeof buf, COAP_MAX_BODY), buf);
+    coap_add_option(response, COAP_OPTION_SIZE1, coap_encode_var_safe(buf, sizeof buf, COAPSRV_MAX_BODY), buf);
   }
   coap_add_data(response, strlen(r->diag), (const uint8_t *)r->diag);
   return false;
@@ -428,24 +428,24 @@ static bool take_block(coap_listener *l, const coap_pdu_t *request, coap_pdu_t *
  * as it arrived (held, no answer yet), then as libcoap's copy when the delay is over. */
 static void on_request(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
                        const coap_string_t *query, coap_pdu_t *response) {
-  coap_listener *l = coap_get_app_data(coap_session_get_context(session));
+  coapsrv_listener *l = coap_get_app_data(coap_session_get_context(session));
   coap_str_const_t *uri = coap_resource_get_uri_path(resource);
   const char *method = method_name(coap_pdu_get_code(request));
-  const coap_route *route = NULL;
-  for (size_t i = 0; i < coap__n_routes && !route; i++)
-    if (uri && strlen(coap__routes[i].path) == uri->length && !memcmp(coap__routes[i].path, uri->s, uri->length) &&
-        !strcmp(coap__routes[i].method, method))
-      route = &coap__routes[i];
+  const coapsrv_route *route = NULL;
+  for (size_t i = 0; i < coapsrv__n_routes && !route; i++)
+    if (uri && strlen(coapsrv__routes[i].path) == uri->length && !memcmp(coapsrv__routes[i].path, uri->s, uri->length) &&
+        !strcmp(coapsrv__routes[i].method, method))
+      route = &coapsrv__routes[i];
 
-  coap_peer *peer = peer_of(l, session);
+  coapsrv_peer *peer = peer_of(l, session);
   if (!peer || !route) {
     /* libcoap calls us only for registered (path, method) pairs, so !route cannot be. */
     coap_pdu_set_code(response, COAP_RESPONSE_CODE(route ? 500 : 405));
     return;
   }
   /* On the listener thread's stack; the query buffer at its end needs no clearing. */
-  coap_req req, *r = &req;
-  memset(r, 0, offsetof(coap_req, query_buf));
+  coapsrv_req req, *r = &req;
+  memset(r, 0, offsetof(coapsrv_req, query_buf));
   r->app = l->app;
   r->peer = peer;
   r->protocol = l->protocol;
@@ -455,7 +455,7 @@ static void on_request(coap_resource_t *resource, coap_session_t *session, const
 
   /* The second pass of a held request: libcoap keeps the async until we return. */
   held_request *held = NULL;
-  coap_upload *upload = NULL; /* the Block1 transfer whose body r->body is */
+  coapsrv_upload *upload = NULL; /* the Block1 transfer whose body r->body is */
   if (l->held) {
     coap_async_t *async = coap_find_async(session, coap_pdu_get_token(request));
     held = async ? coap_async_get_app_data(async) : NULL;
@@ -485,12 +485,12 @@ static void on_request(coap_resource_t *resource, coap_session_t *session, const
         /* An empty NON is never sent (see the top of this file): no answer, no ACK. */
         coap_pdu_set_type(response, COAP_MESSAGE_NON);
         record(l, r, query, 0);
-        coap__upload_done(&l->uploads, upload);
+        coapsrv__upload_done(&l->uploads, upload);
         return;
       }
       /* No code set: libcoap answers a CON with an empty ACK, a NON with nothing. */
       if (r->ex.fault.delay_ms > 0 && hold(l, session, request, r)) {
-        coap__upload_done(&l->uploads, upload); /* hold() keeps its own copy of the body */
+        coapsrv__upload_done(&l->uploads, upload); /* hold() keeps its own copy of the body */
         return;
       }
     }
@@ -499,10 +499,10 @@ static void on_request(coap_resource_t *resource, coap_session_t *session, const
 
   int fault_code = r->ex.faulted ? fault_coap_code(&r->ex.fault) : 0;
   if (fault_code) {
-    coap__empty(r, fault_code);
+    coapsrv__empty(r, fault_code);
     if (fault_code >= 400) snprintf(r->diag, sizeof r->diag, "injected fault %.36s", r->ex.fault_id);
-  } else if (r->body_len > COAP_MAX_BODY) {
-    coap__fail(r, ERR_TOO_LARGE, "body is larger than %d bytes", COAP_MAX_BODY);
+  } else if (r->body_len > COAPSRV_MAX_BODY) {
+    coapsrv__fail(r, ERR_TOO_LARGE, "body is larger than %d bytes", COAPSRV_MAX_BODY);
   } else {
     route->handler(r);
   }
@@ -511,14 +511,14 @@ static void on_request(coap_resource_t *resource, coap_session_t *session, const
   if (r->payload && coap_get_block(request, COAP_OPTION_BLOCK2, &b2) && b2.num &&
       r->payload_len <= ((size_t)b2.num << (b2.szx + 4))) {
     /* libcoap would answer 4.00 here without releasing the payload, so say it first. */
-    coap__fail(r, ERR_BAD_QUERY, "Block2 block %u is past the end of the %zu-byte answer", b2.num, r->payload_len);
+    coapsrv__fail(r, ERR_BAD_QUERY, "Block2 block %u is past the end of the %zu-byte answer", b2.num, r->payload_len);
   }
   record(l, r, query, r->code);
   if (held) {
     unhold(l, held); /* r->body pointed into it; recorded */
     r->body = NULL;
   }
-  coap__upload_done(&l->uploads, upload); /* the same */
+  coapsrv__upload_done(&l->uploads, upload); /* the same */
   coap_pdu_set_code(response, COAP_RESPONSE_CODE(r->code));
   if (r->payload) {
     /* libcoap owns the payload from here, and frees it once the last block is sent. */
@@ -533,7 +533,7 @@ static void on_request(coap_resource_t *resource, coap_session_t *session, const
 /* ---- the listener ---------------------------------------------------------------- */
 
 /* On stop: every request held for a fault's delay is answered now, as HTTP's are. */
-static void answer_held(coap_listener *l) {
+static void answer_held(coapsrv_listener *l) {
   if (!l->held) return;
   for (held_request *h = l->held; h; h = h->next) {
     coap_async_t *async = async_of(h);
@@ -543,7 +543,7 @@ static void answer_held(coap_listener *l) {
 }
 
 static void *run(void *arg) {
-  coap_listener *l = arg;
+  coapsrv_listener *l = arg;
   int fd = coap_context_get_coap_fd(l->ctx);
   for (;;) {
     if (fd < 0) {
@@ -594,7 +594,7 @@ static int set_address(coap_address_t *a, const char *bind, int port) {
 
 /* The server certificate for DTLS: the PKI's leaf and key as PEM buffers. No client
  * certificate is asked for; devices authenticate with their JWT or token instead. */
-static int set_pki(coap_listener *l, char *why, size_t whysz) {
+static int set_pki(coapsrv_listener *l, char *why, size_t whysz) {
   if (!coap_dtls_is_supported()) return snprintf(why, whysz, "this libcoap has no DTLS support"), -1;
   const char *cert = pki_server_leaf_pem(l->app->pki), *key = pki_server_key_pem(l->app->pki);
   if (!cert || !key)
@@ -614,18 +614,18 @@ static int set_pki(coap_listener *l, char *why, size_t whysz) {
 }
 
 /* One resource per distinct path, with the shared handler for each of its methods. */
-static int add_resources(coap_listener *l) {
-  for (size_t i = 0; i < coap__n_routes; i++) {
+static int add_resources(coapsrv_listener *l) {
+  for (size_t i = 0; i < coapsrv__n_routes; i++) {
     bool seen = false;
-    for (size_t j = 0; j < i; j++) seen |= !strcmp(coap__routes[j].path, coap__routes[i].path);
+    for (size_t j = 0; j < i; j++) seen |= !strcmp(coapsrv__routes[j].path, coapsrv__routes[i].path);
     if (seen) continue;
-    const char *path = coap__routes[i].path;
+    const char *path = coapsrv__routes[i].path;
     coap_resource_t *res = coap_resource_init(coap_new_str_const((const uint8_t *)path, strlen(path)),
                                               COAP_RESOURCE_FLAGS_RELEASE_URI);
     if (!res) return -1;
-    for (size_t j = i; j < coap__n_routes; j++) {
-      if (strcmp(coap__routes[j].path, path)) continue;
-      coap_request_t m = !strcmp(coap__routes[j].method, "GET") ? COAP_REQUEST_GET : COAP_REQUEST_POST;
+    for (size_t j = i; j < coapsrv__n_routes; j++) {
+      if (strcmp(coapsrv__routes[j].path, path)) continue;
+      coap_request_t m = !strcmp(coapsrv__routes[j].method, "GET") ? COAP_REQUEST_GET : COAP_REQUEST_POST;
       coap_register_request_handler(res, m, on_request);
     }
     coap_add_resource(l->ctx, res);
@@ -633,11 +633,11 @@ static int add_resources(coap_listener *l) {
   return 0;
 }
 
-int coap_listener_start(coap_listener **out, app *a, const char *bind, int port, bool dtls, char *why, size_t whysz) {
+int coapsrv_listener_start(coapsrv_listener **out, app *a, const char *bind, int port, bool dtls, char *why, size_t whysz) {
   *out = NULL;
   coap_address_t addr;
   if (set_address(&addr, bind, port)) return snprintf(why, whysz, "--bind: '%s' is not an IPv4 or IPv6 address", bind), -1;
-  coap_listener *l = calloc(1, sizeof *l);
+  coapsrv_listener *l = calloc(1, sizeof *l);
   if (!l) return snprintf(why, whysz, "out of memory"), -1;
   l->app = a;
   l->protocol = dtls ? "coaps" : "coap";
@@ -656,7 +656,7 @@ int coap_listener_start(coap_listener **out, app *a, const char *bind, int port,
    * libcoap's partial-session timeout). */
   coap_context_set_max_idle_sessions(l->ctx, (unsigned)a->opt->coap_max_sessions);
   coap_context_set_session_timeout(l->ctx, (unsigned)((a->opt->idle_timeout_ms + 999) / 1000));
-  coap_context_set_max_handshake_sessions(l->ctx, COAP_MAX_HANDSHAKES);
+  coap_context_set_max_handshake_sessions(l->ctx, COAPSRV_MAX_HANDSHAKES);
   coap_register_event_handler(l->ctx, on_event);
   if (dtls && set_pki(l, why, whysz)) goto fail;
   coap_endpoint_t *ep = coap_new_endpoint(l->ctx, &addr, dtls ? COAP_PROTO_DTLS : COAP_PROTO_UDP);
@@ -686,13 +686,13 @@ int coap_listener_start(coap_listener **out, app *a, const char *bind, int port,
   *out = l;
   return 0;
 fail:
-  coap_listener_stop(l);
+  coapsrv_listener_stop(l);
   return -1;
 }
 
-int coap_listener_port(const coap_listener *l) { return l ? l->port : 0; }
+int coapsrv_listener_port(const coapsrv_listener *l) { return l ? l->port : 0; }
 
-void coap_listener_stop(coap_listener *l) {
+void coapsrv_listener_stop(coapsrv_listener *l) {
   if (!l) return;
   if (l->thread_started) {
     ssize_t w;
@@ -705,7 +705,7 @@ void coap_listener_stop(coap_listener *l) {
   /* Freeing the context deletes its sessions and async entries; what they still hold is
    * freed after. */
   if (l->ctx) coap_free_context(l->ctx);
-  coap__upload_free_all(&l->uploads);
+  coapsrv__upload_free_all(&l->uploads);
   while (l->peers) peer_free(l, l->peers);
   if (l->wake[0] >= 0) close(l->wake[0]);
   if (l->wake[1] >= 0) close(l->wake[1]);

@@ -1,5 +1,5 @@
 /* Block1 reassembly (RFC 7959) for the CoAP listeners, with the limits of
- * docs/control-api.md §5: a body is at most COAP_MAX_BODY bytes, refused as soon as its
+ * docs/control-api.md §5: a body is at most COAPSRV_MAX_BODY bytes, refused as soon as its
  * Size1 or its running size passes that (before the block is kept); a transfer starts at
  * block 0 and has no gaps; a handler only ever sees a whole body.
  *
@@ -18,10 +18,10 @@
 #define UPLOAD_PER_SESSION 4
 #define UPLOAD_BUDGET (8 * 1024 * 1024)
 
-struct coap_upload {
-  struct coap_upload *prev, *next;  /* the listener's list, most recently active first */
-  struct coap_upload *peer_next;    /* the session's transfers */
-  coap_peer *peer;
+struct coapsrv_upload {
+  struct coapsrv_upload *prev, *next;  /* the listener's list, most recently active first */
+  struct coapsrv_upload *peer_next;    /* the session's transfers */
+  coapsrv_peer *peer;
   const char *path;                 /* the route's path (static) */
   uint8_t rtag[8];                  /* Request-Tag (RFC 9175: 0 to 8 bytes) */
   size_t rtag_len;
@@ -29,7 +29,7 @@ struct coap_upload {
   size_t len, cap;
 };
 
-static void unlink_lru(coap_uploads *u, coap_upload *t) {
+static void unlink_lru(coapsrv_uploads *u, coapsrv_upload *t) {
   if (t->prev) t->prev->next = t->next;
   else u->head = t->next;
   if (t->next) t->next->prev = t->prev;
@@ -37,7 +37,7 @@ static void unlink_lru(coap_uploads *u, coap_upload *t) {
   t->prev = t->next = NULL;
 }
 
-static void push_lru(coap_uploads *u, coap_upload *t) {
+static void push_lru(coapsrv_uploads *u, coapsrv_upload *t) {
   t->next = u->head;
   if (u->head) u->head->prev = t;
   u->head = t;
@@ -45,9 +45,9 @@ static void push_lru(coap_uploads *u, coap_upload *t) {
 }
 
 /* Forget t and free what it holds. */
-static void drop(coap_uploads *u, coap_upload *t) {
+static void drop(coapsrv_uploads *u, coapsrv_upload *t) {
   unlink_lru(u, t);
-  for (coap_upload **link = &t->peer->uploads; *link; link = &(*link)->peer_next)
+  for (coapsrv_upload **link = &t->peer->uploads; *link; link = &(*link)->peer_next)
     if (*link == t) {
       *link = t->peer_next;
       break;
@@ -59,31 +59,31 @@ static void drop(coap_uploads *u, coap_upload *t) {
   free(t);
 }
 
-void coap__upload_done(coap_uploads *u, coap_upload *t) {
+void coapsrv__upload_done(coapsrv_uploads *u, coapsrv_upload *t) {
   if (t) drop(u, t);
 }
 
-void coap__upload_drop_peer(coap_uploads *u, coap_peer *p) {
+void coapsrv__upload_drop_peer(coapsrv_uploads *u, coapsrv_peer *p) {
   while (p->uploads) drop(u, p->uploads);
 }
 
-void coap__upload_free_all(coap_uploads *u) {
+void coapsrv__upload_free_all(coapsrv_uploads *u) {
   while (u->head) drop(u, u->head);
 }
 
-static coap_upload *find(const coap_peer *p, const coap_upload_block *b) {
-  for (coap_upload *t = p->uploads; t; t = t->peer_next)
+static coapsrv_upload *find(const coapsrv_peer *p, const coapsrv_upload_block *b) {
+  for (coapsrv_upload *t = p->uploads; t; t = t->peer_next)
     if (t->path == b->path && t->rtag_len == b->rtag_len && !memcmp(t->rtag, b->rtag, b->rtag_len)) return t;
   return NULL;
 }
 
 /* Room for n more bytes in t, within the budget: the transfers idle the longest (never
  * t) are dropped first. False when even then there is none. */
-static bool reserve(coap_uploads *u, coap_upload *t, size_t n) {
+static bool reserve(coapsrv_uploads *u, coapsrv_upload *t, size_t n) {
   if (t->len + n <= t->cap) return true;
   size_t cap = t->cap ? t->cap : 1024;
   while (cap < t->len + n) cap *= 2;
-  if (cap > COAP_MAX_BODY) cap = COAP_MAX_BODY;
+  if (cap > COAPSRV_MAX_BODY) cap = COAPSRV_MAX_BODY;
   while (u->held - t->cap + cap > UPLOAD_BUDGET && u->tail && u->tail != t) drop(u, u->tail);
   if (u->held - t->cap + cap > UPLOAD_BUDGET) return false;
   uint8_t *d = realloc(t->data, cap);
@@ -94,14 +94,14 @@ static bool reserve(coap_uploads *u, coap_upload *t, size_t n) {
   return true;
 }
 
-coap_upload_result coap__upload_block(coap_uploads *u, coap_peer *p, const coap_upload_block *b,
-                                      const uint8_t **body, size_t *len, coap_upload **done) {
+coapsrv_upload_result coapsrv__upload_block(coapsrv_uploads *u, coapsrv_peer *p, const coapsrv_upload_block *b,
+                                      const uint8_t **body, size_t *len, coapsrv_upload **done) {
   *done = NULL;
-  coap_upload *t = find(p, b);
+  coapsrv_upload *t = find(p, b);
   uint64_t size = (uint64_t)1 << (b->szx + 4), offset = (uint64_t)b->num * size;
   /* The limit comes first, before anything is kept and before the session's
    * authentication is looked at (the handler does that). */
-  if ((b->size1 >= 0 && (uint64_t)b->size1 > COAP_MAX_BODY) || offset + b->len > COAP_MAX_BODY) {
+  if ((b->size1 >= 0 && (uint64_t)b->size1 > COAPSRV_MAX_BODY) || offset + b->len > COAPSRV_MAX_BODY) {
     if (t) drop(u, t);
     return UPLOAD_TOO_LARGE;
   }
@@ -119,7 +119,7 @@ coap_upload_result coap__upload_block(coap_uploads *u, coap_peer *p, const coap_
     if (p->n_uploads >= UPLOAD_PER_SESSION) {
       /* The session's transfer idle the longest makes room: the first found from the
        * least recently active end of the listener's list. */
-      for (coap_upload *old = u->tail; old; old = old->prev)
+      for (coapsrv_upload *old = u->tail; old; old = old->prev)
         if (old->peer == p) {
           drop(u, old);
           break;
