@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "clock.h"
 #include "proto/attest.h"
@@ -136,8 +137,53 @@ int svc__claim_insert(svc *s, const svc_team *t, const svc_claim_device *d, cons
   return 0;
 }
 
+/* Tokens checked before the transaction that claims them (svc__claims_precheck), for
+ * the thread running that transaction. */
+static _Thread_local struct {
+  const char *const *tokens;
+  token_check *checks;
+  size_t n;
+} prechecked;
+
+int svc__claims_precheck(svc *s, const char *const *tokens, size_t n, const char *const *doc_ids,
+                         const char *const *doc_keys, size_t n_doc) {
+  token_check *c = calloc(n ? n : 1, sizeof *c);
+  if (!c) return -1;
+  for (size_t i = 0; i < n; i++) token_decode(&c[i], tokens[i]);
+  /* The key each device will have when it is claimed: the one the same document
+   * registers (it is loaded first), else the one stored now. */
+  for (size_t i = 0; i < n; i++)
+    for (size_t k = n_doc; !c[i].decoded && k-- > 0;)
+      if (!strcasecmp(doc_ids[k], c[i].tok.device_uuid)) {
+        c[i].pem = strdup(doc_keys[k]);
+        c[i].looked_up = c[i].pem != NULL;
+        break;
+      }
+  if (!store_begin_read(s->store)) {
+    char imei[32];
+    for (size_t i = 0; i < n; i++)
+      if (!c[i].decoded && !c[i].looked_up && store_identity_get(s->store, c[i].tok.device_uuid, &c[i].pem, imei) >= 0)
+        c[i].looked_up = true;
+    store_end_read(s->store);
+  }
+  for (size_t i = 0; i < n; i++)
+    if (c[i].looked_up && c[i].pem) c[i].verified = verify_pem(c[i].pem, verify_attest, &c[i].tok);
+  prechecked.tokens = tokens;
+  prechecked.checks = c;
+  prechecked.n = n;
+  return 0;
+}
+
+void svc__claims_precheck_end(void) {
+  for (size_t i = 0; i < prechecked.n; i++) free(prechecked.checks[i].pem);
+  free(prechecked.checks);
+  memset(&prechecked, 0, sizeof prechecked);
+}
+
 int svc__claim_one(svc *s, const svc_team *t, const char *token, const svc_tags *tags, bool dry, char device_id[37],
                    int64_t *seq, err_t *e) {
+  for (size_t i = 0; i < prechecked.n; i++)
+    if (prechecked.tokens[i] == token) return claim_checked(s, t, &prechecked.checks[i], tags, dry, device_id, seq, e);
   token_check c;
   token_decode(&c, token);
   return claim_checked(s, t, &c, tags, dry, device_id, seq, e);

@@ -250,13 +250,35 @@ int svc_fixtures_load(svc *s, json_t *doc, json_t **counts, err_t *e) {
   if (!json_is_object(doc)) return err_set(e, ERR_BAD_JSON, "fixtures must be a JSON object");
   int rc = check_keys(doc, e);
   if (rc) return rc;
+  /* The claim tokens' signatures are checked now, before the store is taken. */
+  json_t *claims = json_object_get(doc, "claimedDevices"), *ids = json_object_get(doc, "identities"), *el;
+  size_t n_tok = 0, n_doc = 0, i;
+  const char **tokens = calloc(json_array_size(claims) + 1, sizeof *tokens);
+  const char **doc_ids = calloc(json_array_size(ids) + 1, sizeof *doc_ids);
+  const char **doc_keys = calloc(json_array_size(ids) + 1, sizeof *doc_keys);
+  json_array_foreach(claims, i, el) if (json_is_string(json_object_get(el, "claimToken")))
+    tokens[n_tok++] = json_string_value(json_object_get(el, "claimToken"));
+  json_array_foreach(ids, i, el) if (json_is_string(json_object_get(el, "deviceId")) &&
+                                     json_is_string(json_object_get(el, "publicKeyPem"))) {
+    doc_ids[n_doc] = json_string_value(json_object_get(el, "deviceId"));
+    doc_keys[n_doc++] = json_string_value(json_object_get(el, "publicKeyPem"));
+  }
+  bool pre = tokens && doc_ids && doc_keys && n_tok && !svc__claims_precheck(s, tokens, n_tok, doc_ids, doc_keys, n_doc);
   json_t *c = json_object();
   if (store_begin(s->store)) {
     json_decref(c);
+    if (pre) svc__claims_precheck_end();
+    free(tokens);
+    free(doc_ids);
+    free(doc_keys);
     return err_set(e, ERR_INTERNAL, "store unavailable");
   }
   rc = load_all(s, doc, c, e);
-  if (store_end(s->store, rc == 0) && !rc) rc = err_set(e, ERR_INTERNAL, "cannot commit the fixtures");
+  rc = svc__finish(s, rc, NULL, "the fixtures", e);
+  if (pre) svc__claims_precheck_end();
+  free(tokens);
+  free(doc_ids);
+  free(doc_keys);
   if (rc) json_decref(c);
   else *counts = c;
   return rc;

@@ -131,6 +131,14 @@ int svc__claim_one(svc *s, const svc_team *t, const char *token, const svc_tags 
  * claim row with its tags (created as needed); *seq (may be NULL) its seq. */
 int svc__claim_insert(svc *s, const svc_team *t, const svc_claim_device *d, const svc_tags *tags, bool dry, int64_t *seq,
                       err_t *e);
+/* Decode the claim tokens and check their signatures before the transaction that
+ * claims them, with no store lock held (docs/control-api.md §5): against the key
+ * doc_keys[k] when the same document registers doc_ids[k], else the key stored now. A
+ * later svc__claim_one of the same token pointer, on this thread, reuses the verdict
+ * while the device's key is unchanged. End with svc__claims_precheck_end. 0 or -1. */
+int svc__claims_precheck(svc *s, const char *const *tokens, size_t n, const char *const *doc_ids,
+                         const char *const *doc_keys, size_t n_doc);
+void svc__claims_precheck_end(void);
 /* Check obj's signature against the device's registered identity key (if any; with
  * --strict-identity one is required). 40003 on failure; fills imei and sets *registered
  * (may be NULL) to whether an identity exists. */

@@ -347,3 +347,43 @@ Test(identities_strict, unregistered_devices_are_refused_everywhere) {
   mbedtls_pk_free(&d.key);
   mbedtls_pk_free(&known.key);
 }
+
+/* Fixtures check their claim tokens' signatures before the store is taken
+ * (docs/control-api.md §5), against the key the same document registers, else the one
+ * stored: the verdicts are the ones a claim call would give. */
+Test(identities, fixtures_check_tokens_against_the_keys_they_register) {
+  device a, b, thief;
+  device_new(&a);
+  device_new(&b);
+  device_new(&thief);
+  register_identity(&b, NULL); /* b's key is stored before; a's comes with the document */
+  char ta[1100], tb[1100];
+  token_of(&a, &a.key, ta, sizeof ta);
+  token_of(&b, &b.key, tb, sizeof tb);
+  json_t *doc = json_pack("{s:[{s:s, s:s}], s:[{s:s, s:s}, {s:s, s:s}]}", "identities", "deviceId", a.uuid, "publicKeyPem",
+                          a.pem, "claimedDevices", "team", KEY, "claimToken", ta, "team", KEY, "claimToken", tb);
+  char *text = json_dumps(doc, JSON_COMPACT);
+  http_resp *r = control("POST", "/_mock/fixtures", text);
+  cr_assert_eq(r->status, 201, "both tokens verify: %s", r->body);
+  http_resp_free(r);
+  free(text);
+  json_decref(doc);
+  /* A token signed by another key than the one the document registers: 40003, nothing loaded. */
+  device c;
+  device_new(&c);
+  char tc[1100];
+  token_of(&c, &thief.key, tc, sizeof tc);
+  doc = json_pack("{s:[{s:s, s:s}], s:[{s:s, s:s}]}", "identities", "deviceId", c.uuid, "publicKeyPem", c.pem,
+                  "claimedDevices", "team", KEY, "claimToken", tc);
+  text = json_dumps(doc, JSON_COMPACT);
+  expect_error_free(control("POST", "/_mock/fixtures", text), 400, 40003, "claimedDevices[0]");
+  free(text);
+  json_decref(doc);
+  char path[128];
+  snprintf(path, sizeof path, "/_mock/identities/%s", c.uuid);
+  expect_error_free(control("GET", path, NULL), 404, 40400, NULL);
+  mbedtls_pk_free(&a.key);
+  mbedtls_pk_free(&b.key);
+  mbedtls_pk_free(&c.key);
+  mbedtls_pk_free(&thief.key);
+}
