@@ -32,7 +32,8 @@ else
     "$B/nrfprov-sim" token --dir "$TMP/dev$i"
   done >"$TMP/tokens"
 fi
-split -n "l/$WORKERS" -d "$TMP/tokens" "$TMP/slice."
+mkdir "$TMP/slices" "$TMP/acked"
+split -n "l/$WORKERS" -d "$TMP/tokens" "$TMP/slices/slice."
 
 start_mock() { # data dir, ready file
   rm -f "$2"
@@ -72,9 +73,10 @@ for t in $(seq 1 "$TRIALS"); do
   start_mock "$dir" "$TMP/ready.json"
   api="http://127.0.0.1:$(jq -r .http.port "$TMP/ready.json")"
   pids=()
-  for s in "$TMP"/slice.*; do
-    : >"$s.acked$t"
-    worker "$s" "$api" "$s.acked$t" &
+  for s in "$TMP"/slices/slice.*; do
+    a="$TMP/acked/$(basename "$s").$t"
+    : >"$a"
+    worker "$s" "$api" "$a" &
     pids+=($!)
   done
   # A random moment 0.2..2.0 s into the run.
@@ -83,7 +85,7 @@ for t in $(seq 1 "$TRIALS"); do
   wait "$PID" 2>/dev/null || true
   PID=
   wait "${pids[@]}" 2>/dev/null || true
-  cat "$TMP"/slice.*.acked"$t" | sort -u >"$TMP/acked$t"
+  cat "$TMP"/acked/slice.*."$t" | sort -u >"$TMP/acked$t"
 
   start_mock "$dir" "$TMP/ready.json"
   api="http://127.0.0.1:$(jq -r .http.port "$TMP/ready.json")"
