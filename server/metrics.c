@@ -15,7 +15,6 @@
 #include "faults.h"
 #include "journal.h"
 #include "service/control.h"
-#include "store/store.h"
 
 #define MAX_SERIES 512
 

@@ -16,7 +16,6 @@
 #include "pki/pki.h"
 #include "service/control.h"
 #include "snapshots.h"
-#include "store/store.h"
 
 void control_health(http_req *r) {
   int64_t up = (clock_wall_ms() - r->app->started_ms) / 1000;

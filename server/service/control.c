@@ -34,12 +34,12 @@ int svc_restore(svc *s, const char *path, const char *label, err_t *e) {
   if (rc == -2) return err_set(e, ERR_BAD_FIELD, "%s: %s; nothing was restored", label, why);
   if (rc) return err_set(e, ERR_INTERNAL, "%s: %s", label, why);
   if (store_begin(s->store)) {
-    sqlite3_close(db);
+    store_snapshot_close(db);
     return err_set(e, ERR_INTERNAL, "store unavailable");
   }
   if (store_restore_from(s->store, db, why, sizeof why)) rc = err_set(e, ERR_INTERNAL, "restore failed: %s", why);
   rc = svc__finish(s, rc, NULL, "the restore", e);
-  sqlite3_close(db);
+  store_snapshot_close(db);
   return rc;
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "internal.h"
 
 #define CLAIM_COLUMNS                                                                      \
   "c.seq, c.team_id, c.device_id, c.device_type, c.firmware_id, c.imei, t.owner_id,"      \

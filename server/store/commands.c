@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "internal.h"
 
 #define COMMAND_COLUMNS                                                                    \
   "seq, claim_seq, qseq, id, type, status, rule_id, description, request, response,"       \

@@ -23,6 +23,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "internal.h"
+
 static int run(store *s, const char *sql) {
   return sqlite3_exec(store__db(s), sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
@@ -326,3 +328,5 @@ int store_team_set_name(store *s, int64_t team_id, const char *name) {
   if (name) sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
   return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 }
+
+void store_snapshot_close(sqlite3 *db) { sqlite3_close(db); }

@@ -7,6 +7,9 @@
 
 #include "store.h"
 
+/* A private connection, opaque outside store/ (<sqlite3.h> stays in store/internal.h). */
+typedef struct sqlite3 sqlite3;
+
 /* The largest snapshot file a restore reads. */
 #define STORE_MAX_SNAPSHOT (1 << 30)
 
@@ -22,6 +25,8 @@ int store_image_write(unsigned char *image, int64_t size, const char *path, char
  * columns, no trigger or view, no dangling foreign key; converted to page_size. Needs
  * no store lock. 0; -2 when the file fails a check, with the reason; -1 otherwise. */
 int store_snapshot_load(const char *path, int page_size, sqlite3 **out, char *why, size_t whysz);
+/* Close a connection store_snapshot_load opened; NULL is a no-op. */
+void store_snapshot_close(sqlite3 *db);
 /* The live database's page size. */
 int store_page_size(store *s);
 /* Replace the whole database with src (checked by store_snapshot_load) with the backup

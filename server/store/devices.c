@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "internal.h"
 
 int store_device_upsert(store *s, int64_t team_id, const char *id, const char *sub_type, const char *tags,
                         const char *firmware, const char *certificate_pem) {

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal.h"
+
 #define IDENTITY_COLUMNS "device_id, public_key_pem, imei, device_type, created_at"
 
 static int read_row(sqlite3_stmt *st, store_identity *i) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "internal.h"
 #include "store/claims.h"
 
 int store_rules_unapplied(store *s, int64_t claim_seq, void (*fn)(const store_rule_ref *r, void *ud), void *ud) {

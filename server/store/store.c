@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "internal.h"
 #include "store/status.h"
 
 #define STMT_CACHE 256

@@ -3,12 +3,12 @@
  * One connection, serialised by one mutex: a request holds the store for its whole
  * transaction (store_begin .. store_commit), which keeps the service code free of
  * locking concerns. SQLite answers in microseconds here, so the lock is not the
- * bottleneck (see bench/). Nothing outside store/ writes SQL.
+ * bottleneck (see bench/). Nothing outside store/ writes SQL, and no header of store/
+ * but internal.h includes <sqlite3.h>.
  */
 #ifndef NRFPROV_STORE_H
 #define NRFPROV_STORE_H
 
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -52,23 +52,6 @@ void store_bump_generation(store *s);
 uint64_t store_epoch(store *s);
 /* Move the epoch (and the generation). */
 void store_bump_epoch(store *s);
-
-/* A cached prepared statement for sql (a string literal: cached by its address),
- * reset and with bindings cleared. Only for store/ files. */
-sqlite3_stmt *store__stmt(store *s, const char *sql);
-/* Close s but keep its connection open and return it (its statement cache finalised),
- * for store/ files. */
-sqlite3 *store__detach(store *s);
-/* The raw connection, for store/ files. */
-sqlite3 *store__db(store *s);
-/* The total of a team-wide list (rules, tags, devices) from list_counts. */
-int store__list_count(store *s, int64_t team_id, const char *list, int64_t *total);
-/* Step a one-row query, for store/ files: 0 a row is ready, 1 no row, -1 error. */
-int store__row(sqlite3_stmt *st);
-/* Column col of the current row as a malloc'd string (NULL for SQL NULL), for store/ files. */
-char *store__dup_text(sqlite3_stmt *st, int col);
-/* Column col of the current row copied into dst of n bytes ("" for SQL NULL), for store/ files. */
-void store__copy_text(sqlite3_stmt *st, int col, char *dst, size_t n);
 
 /* Wipe all state; team_owner_id != NULL wipes that team only. Inside store_begin/end. */
 int store_reset(store *s, const char *team_owner_id);

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal.h"
+
 #define TAG_COLUMNS                                                                                  \
   "t.rowid, t.tag, t.description, t.created_at,"                                                     \
   " (SELECT coalesce(sum(n), 0) FROM tag_counts tc WHERE tc.team_id = t.team_id AND tc.tag = t.tag)," \

@@ -2,6 +2,7 @@
 #include "teams.h"
 
 #include "clock.h"
+#include "internal.h"
 
 int store_team_ensure(store *s, const char *api_key, const char *owner_id, const char *name, int64_t *id) {
   sqlite3_stmt *st = store__stmt(s, "SELECT id FROM teams WHERE api_key = ?1");

@@ -6,6 +6,7 @@
 
 #include "store/claims.h"
 #include "store/identities.h"
+#include "store/internal.h" /* store__db: the test reads PRAGMA user_version itself */
 #include "store/store.h"
 #include "store/teams.h"
 

@@ -1,0 +1,28 @@
+/* What store/ files share and nobody else sees: the SQLite connection, the statement
+ * cache and the column helpers. The only header of the project that includes
+ * <sqlite3.h>; the public headers (store.h and one per table family) stay free of it, so
+ * the service and everything above it cannot reach for SQL. */
+#ifndef NRFPROV_STORE_INTERNAL_H
+#define NRFPROV_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+/* A cached prepared statement for sql (a string literal: cached by its address),
+ * reset and with bindings cleared. */
+sqlite3_stmt *store__stmt(store *s, const char *sql);
+/* Close s but keep its connection open and return it (its statement cache finalised). */
+sqlite3 *store__detach(store *s);
+/* The raw connection. */
+sqlite3 *store__db(store *s);
+/* The total of a team-wide list (rules, tags, devices) from list_counts. */
+int store__list_count(store *s, int64_t team_id, const char *list, int64_t *total);
+/* Step a one-row query: 0 a row is ready, 1 no row, -1 error. */
+int store__row(sqlite3_stmt *st);
+/* Column col of the current row as a malloc'd string (NULL for SQL NULL). */
+char *store__dup_text(sqlite3_stmt *st, int col);
+/* Column col of the current row copied into dst of n bytes ("" for SQL NULL). */
+void store__copy_text(sqlite3_stmt *st, int col, char *dst, size_t n);
+
+#endif
