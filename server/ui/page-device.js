@@ -160,8 +160,12 @@ export function render(ctx, id) {
     setText(f.ownershipStatus, d.ownershipStatus);
     setText(blockBtn, d.blocked ? 'Unblock' : 'Block');
     // Filled once, and never over what the user has begun to type.
-    if (!groupsFilled && !groupsTyped) groupsInput.value = (d.tags || []).join(', ');
-    groupsFilled = true;
+    // Never overwrite what the user is typing: a field that has focus, or has been typed
+    // into, is filled from the device later or not at all.
+    if (!groupsFilled && !groupsTyped && document.activeElement !== groupsInput) {
+      groupsInput.value = (d.tags || []).join(', ');
+      groupsFilled = true;
+    }
     syncRows(tbody, cmds, (c) => c.id, createRow, updateRow);
     const cakg = cmds.filter((c) => typeOf(c) === 'cloudAccessKeyGeneration' && c.status === 'SUCCEEDED').length;
     if (!checkedOnboarded || cakg !== lastCakg) {

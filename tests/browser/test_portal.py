@@ -474,6 +474,9 @@ class Portal(unittest.TestCase):
         # The device page edits the groups.
         self.link(dev_id).click()
         self.heading(dev_id)
+        # The field shows the device's groups once the page has loaded them; typing
+        # before that would race with the fill.
+        self.wait(lambda: self.control("Provisioning groups").get_attribute("value") == "busy", "the groups shown")
         self.type_into("Provisioning groups", "busy, second")
         self.button("Save groups").click()
         self.wait(lambda: sorted(self.rest(key, "GET", f"/v1/claimed-devices/{dev_id}")[1]["tags"]) == ["busy", "second"],
