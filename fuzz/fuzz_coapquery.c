@@ -1,6 +1,6 @@
 /* libFuzzer target for the CoAP request options the mock reads: the input is one CoAP
  * message (RFC 7252 framing over UDP) parsed by libcoap as the listener does; its
- * Uri-Query options go through coapsrv__query_add (coap/server.c) into a request's query
+ * Uri-Query options go through coapsrv__read_query (coap/server.c) into a request's query
  * items, the device query values through svc_fetch_parse (rxMaxSize, limit: shared with
  * HTTP), and the Block1/Block2 options through libcoap's getters as on_request reads
  * them. The items must stay within the request's buffer, NUL-terminated and bounded in
@@ -34,15 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   }
   static coapsrv_req r;
   memset(&r, 0, sizeof r);
-  coap_opt_filter_t f;
-  coap_opt_iterator_t it;
-  coap_opt_t *o;
-  size_t used = 0;
-  coap_option_filter_clear(&f);
-  coap_option_filter_set(&f, COAP_OPTION_URI_QUERY);
-  coap_option_iterator_init(pdu, &it, &f);
-  while ((o = coap_option_next(&it)) && coapsrv__query_add(&r, coap_opt_value(o), coap_opt_length(o), &used) == 0) {
-  }
+  size_t used = coapsrv__read_query(&r, pdu);
   if (r.n_query > COAPSRV_MAX_QUERY || used > sizeof r.query_buf) abort();
   for (size_t i = 0; i < r.n_query; i++) {
     const char *k = r.query[i].key, *v = r.query[i].value;

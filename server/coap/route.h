@@ -112,8 +112,12 @@ const char *coapsrv__query(const coapsrv_req *r, const char *key);
  * option is one item, so a value may hold any byte; a NUL cuts it short and the first '='
  * splits key from value ("after=" is an item with an empty value). -1 when r holds
  * COAPSRV_MAX_QUERY items or *used bytes of query_buf leave no room; then nothing is added.
- * Pure: server.c feeds it from libcoap's option iterator, fuzz_coapquery directly. */
+ * Pure: coapsrv__read_query feeds it from libcoap's option iterator. */
 int coapsrv__query_add(coapsrv_req *r, const uint8_t *value, size_t n, size_t *used);
+/* Read every Uri-Query option of request into r's query items (coapsrv__query_add);
+ * returns the bytes of query_buf used. The listener and fuzz_coapquery both call it. */
+struct coap_pdu_t;
+size_t coapsrv__read_query(coapsrv_req *r, const struct coap_pdu_t *request);
 /* Answer with the error e: its CoAP code and its message as diagnostic payload. */
 void coapsrv__error(coapsrv_req *r, const err_t *e);
 /* Answer with error id and a printf message (NULL = the table's). */

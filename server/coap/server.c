@@ -235,8 +235,7 @@ int coapsrv__query_add(coapsrv_req *r, const uint8_t *value, size_t n, size_t *u
   return 0;
 }
 
-/* Split the Uri-Query options into key/value pairs (coapsrv__query_add). */
-static void read_query(coapsrv_req *r, const coap_pdu_t *request) {
+size_t coapsrv__read_query(coapsrv_req *r, const coap_pdu_t *request) {
   coap_opt_filter_t f;
   coap_opt_iterator_t it;
   coap_opt_t *o;
@@ -246,6 +245,7 @@ static void read_query(coapsrv_req *r, const coap_pdu_t *request) {
   coap_option_iterator_init(request, &it, &f);
   while ((o = coap_option_next(&it)) && coapsrv__query_add(r, coap_opt_value(o), coap_opt_length(o), &used) == 0) {
   }
+  return used;
 }
 
 static const char *method_name(coap_pdu_code_t code) {
@@ -495,7 +495,7 @@ static void on_request(coap_resource_t *resource, coap_session_t *session, const
       }
     }
   }
-  read_query(r, request);
+  coapsrv__read_query(r, request);
 
   int fault_code = r->ex.faulted ? fault_coap_code(&r->ex.fault) : 0;
   if (fault_code) {
