@@ -189,16 +189,16 @@ static int combo_seqs(store *s, int64_t team_id, const combo *c, bool tagged, in
                       int64_t *seqs, int *n) {
   sqlite3_stmt *st = tagged
     ? store__stmt(s, "SELECT claim_seq FROM claim_tags WHERE team_id = ?1 AND tag = ?5 AND status = ?2"
-                     " AND blocked = ?3 AND device_type = ?4 AND (?6 = 0 OR claim_seq < ?6)"
+                     " AND blocked = ?3 AND device_type = ?4 AND claim_seq < ?6"
                      " ORDER BY claim_seq DESC LIMIT ?7")
     : store__stmt(s, "SELECT seq FROM claims WHERE team_id = ?1 AND status = ?2 AND blocked = ?3"
-                     " AND device_type = ?4 AND (?6 = 0 OR seq < ?6) ORDER BY seq DESC LIMIT ?7");
+                     " AND device_type = ?4 AND seq < ?6 ORDER BY seq DESC LIMIT ?7");
   sqlite3_bind_int64(st, 1, team_id);
   sqlite3_bind_text(st, 2, c->status, -1, SQLITE_STATIC);
   sqlite3_bind_int(st, 3, c->blocked);
   sqlite3_bind_text(st, 4, c->type, -1, SQLITE_STATIC);
   if (tagged) sqlite3_bind_text(st, 5, c->tag, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 6, before);
+  sqlite3_bind_int64(st, 6, store__keyset_before(before));
   sqlite3_bind_int(st, 7, limit);
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) seqs[(*n)++] = sqlite3_column_int64(st, 0);
@@ -246,9 +246,9 @@ static int list_unfiltered(store *s, int64_t team_id, int64_t before, int limit,
   if (store__row(st)) return -1;
   *total = sqlite3_column_int64(st, 0);
   st = store__stmt(s, "SELECT " CLAIM_COLUMNS " FROM claims c JOIN teams t ON t.id = c.team_id"
-                      " WHERE c.team_id = ?1 AND (?2 = 0 OR c.seq < ?2) ORDER BY c.seq DESC LIMIT ?3");
+                      " WHERE c.team_id = ?1 AND c.seq < ?2 ORDER BY c.seq DESC LIMIT ?3");
   sqlite3_bind_int64(st, 1, team_id);
-  sqlite3_bind_int64(st, 2, before);
+  sqlite3_bind_int64(st, 2, store__keyset_before(before));
   sqlite3_bind_int(st, 3, limit);
   return emit_rows(st, fn, ud);
 }
@@ -267,12 +267,12 @@ static int list_scanned(store *s, int64_t team_id, const store_claim_filter *f, 
                         void (*fn)(const store_claim *c, void *ud), void *ud, int64_t *total) {
   static const char page_sql[] =
     "SELECT " CLAIM_COLUMNS " FROM claims c JOIN teams t ON t.id = c.team_id" CLAIM_FILTER
-    " AND (?2 = 0 OR c.seq < ?2) ORDER BY c.seq DESC LIMIT ?7";
+    " AND c.seq < ?2 ORDER BY c.seq DESC LIMIT ?7";
   static const char count_sql[] = "SELECT count(*) FROM claims c" CLAIM_FILTER " AND ?2 = 0";
   for (int pass = 0; pass < 2; pass++) {
     sqlite3_stmt *st = store__stmt(s, pass ? count_sql : page_sql);
     sqlite3_bind_int64(st, 1, team_id);
-    sqlite3_bind_int64(st, 2, pass ? 0 : before);
+    sqlite3_bind_int64(st, 2, pass ? 0 : store__keyset_before(before));
     if (f->blocked >= 0) sqlite3_bind_int(st, 3, f->blocked);
     if (f->device_type) sqlite3_bind_text(st, 4, f->device_type, -1, SQLITE_STATIC);
     if (f->tags_json) sqlite3_bind_text(st, 5, f->tags_json, -1, SQLITE_STATIC);

@@ -56,9 +56,9 @@ int store_device_get(store *s, int64_t team_id, const char *id, store_device *ou
 int store_device_list(store *s, int64_t team_id, int64_t before, int limit,
                       void (*fn)(const store_device *d, void *ud), void *ud, int64_t *total) {
   sqlite3_stmt *st = store__stmt(s, "SELECT " DEVICE_COLUMNS " FROM devices WHERE team_id = ?1"
-                                    " AND (?2 = 0 OR seq < ?2) ORDER BY seq DESC LIMIT ?3");
+                                    " AND seq < ?2 ORDER BY seq DESC LIMIT ?3");
   sqlite3_bind_int64(st, 1, team_id);
-  sqlite3_bind_int64(st, 2, before);
+  sqlite3_bind_int64(st, 2, store__keyset_before(before));
   sqlite3_bind_int(st, 3, limit);
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

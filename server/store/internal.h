@@ -16,6 +16,10 @@ sqlite3_stmt *store__stmt(store *s, const char *sql);
 sqlite3 *store__detach(store *s);
 /* The raw connection. */
 sqlite3 *store__db(store *s);
+/* The keyset bound of a newest-first page: `before`, or past every row for the first
+ * page (0). A plain `seq < ?` lets SQLite start the index range there; an
+ * `(? = 0 OR seq < ?)` would make it walk down from the top to reach a deep page. */
+static inline int64_t store__keyset_before(int64_t before) { return before > 0 ? before : INT64_MAX; }
 /* The total of a team-wide list (rules, tags, devices) from list_counts. */
 int store__list_count(store *s, int64_t team_id, const char *list, int64_t *total);
 /* Step a one-row query: 0 a row is ready, 1 no row, -1 error. */
