@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -77,8 +78,14 @@ Test(proxy, ready_line_and_file_name_the_proxy_after_coaps) {
   mock m;
   mock_start(&m, "--proxy-port", "0", NULL);
   cr_assert_gt(m.proxy_port, 0, "the ready file has a proxy port");
-  char *log = read_file(m.log_file, NULL), want[200];
+  char want[200], *log = NULL;
   snprintf(want, sizeof want, " coaps=127.0.0.1:%d proxy=127.0.0.1:%d\n", m.coaps_port, m.proxy_port);
+  /* The ready file may appear a moment before the ready line reaches the log: poll, bounded. */
+  for (int i = 0; i < 500 && !(log && strstr(log, want)); i++) {
+    free(log);
+    log = read_file(m.log_file, NULL);
+    if (!(log && strstr(log, want))) nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+  }
   cr_assert(log && strstr(log, want), "ready line ends with coaps then proxy: %s", log);
   free(log);
   mock_stop(&m);
