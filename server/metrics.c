@@ -179,6 +179,13 @@ char *metrics_render(metrics *m, const app *a, size_t *len) {
 
   header(f, "nrfprov_db_size_bytes", "gauge", "Size of the SQLite database (page_count * page_size).");
   fprintf(f, "nrfprov_db_size_bytes %lld\n", (long long)db_bytes);
+  uint64_t commits, deferred;
+  svc_commit_counts(a->svc, &commits, &deferred);
+  header(f, "nrfprov_store_commits_total", "counter", "Store transactions committed.");
+  fprintf(f, "nrfprov_store_commits_total %llu\n", (unsigned long long)commits);
+  header(f, "nrfprov_store_grouped_writes_total", "counter",
+         "Write requests committed together with a later request's (group commit).");
+  fprintf(f, "nrfprov_store_grouped_writes_total %llu\n", (unsigned long long)deferred);
   header(f, "nrfprov_uptime_seconds", "gauge", "Seconds since the server started.");
   fprintf(f, "nrfprov_uptime_seconds %lld\n", (long long)((clock_wall_ms() - a->started_ms) / 1000));
   if (fclose(f)) {

@@ -8,6 +8,11 @@
  * starves many keep-alive connections under epoll). A request is handled in the pool
  * thread that read it; handlers are synchronous and short (one store transaction).
  *
+ * Group commit (docs/performance.md): a request whose write the store leaves in the open
+ * group (svc_waiter.deferred) is suspended the same way and resumed by whichever thread
+ * commits that group; its answer, record and journal entry come only then, replaced by a
+ * 500 when the group did not commit.
+ *
  * Fault delays never block a pool thread: the connection is suspended
  * (MHD_suspend_connection) and a timer thread per listener resumes it when its time has
  * come, after which libmicrohttpd calls on_request again and the request goes on. On
@@ -86,6 +91,10 @@ typedef struct {
   bool started;         /* on_request has seen the headers */
   char *query;          /* the raw query, without '?'; NULL when none or the journal is off */
   bool suspended;       /* waiting out a fault's delay */
+  http_server *server;
+  svc_waiter wait;      /* group commit: the answer may wait for its group (docs/performance.md) */
+  bool held;            /* suspended until wait.done (under delay_lock) */
+  int outcome;          /* wait.done said: 1 committed, -1 not (under delay_lock) */
   bool admitted;        /* the route's checks (control plane, API key) passed from the headers */
   bool faults_checked;  /* the fault rules have been asked (from the headers, for a refusal) */
   char allow[64];       /* the methods of the path, when its method has no route (405) */
@@ -321,6 +330,51 @@ static void dispatch(http_exchange *x) {
   http__fail(r, ERR_NOT_FOUND, "no such path: %s", r->path);
 }
 
+/* The group x's write joined has committed (or not): from the thread that ended it. */
+static void group_done(svc_waiter *w, bool committed) {
+  http_exchange *x = w->ctx;
+  http_server *h = x->server;
+  pthread_mutex_lock(&h->delay_lock);
+  x->outcome = committed ? 1 : -1;
+  if (x->held) MHD_resume_connection(x->r.conn);
+  pthread_mutex_unlock(&h->delay_lock);
+}
+
+/* Dispatch x, letting its write join the open group; true when x must wait for that
+ * group (its connection is then suspended, resumed by group_done). */
+static bool dispatch_grouped(http_server *h, http_exchange *x) {
+  svc *s = h->app->svc;
+  x->server = h;
+  x->wait.done = group_done;
+  x->wait.ctx = x;
+  svc_defer_next(s, &x->wait);
+  dispatch(x);
+  svc_defer_next(s, NULL);
+  if (!x->wait.deferred) return false;
+  pthread_mutex_lock(&h->delay_lock);
+  bool wait = !x->outcome;
+  if (wait) {
+    MHD_suspend_connection(x->r.conn);
+    x->held = true;
+    h->suspended++;
+  }
+  pthread_mutex_unlock(&h->delay_lock);
+  return wait;
+}
+
+/* x's answer stands when its group committed; else it becomes the store's 500. */
+static void settle_grouped(http_server *h, http_exchange *x) {
+  if (!x->wait.deferred) return;
+  pthread_mutex_lock(&h->delay_lock);
+  bool failed = x->outcome < 0;
+  pthread_mutex_unlock(&h->delay_lock);
+  if (failed) {
+    err_t e;
+    svc_waiter_error(&x->wait, &e);
+    http__error(&x->r, &e);
+  }
+}
+
 /* ---- the pipeline's hooks: faults, journal, metrics -------------------------------- */
 
 /* The value of "Authorization: Bearer <value>", or NULL. */
@@ -388,8 +442,8 @@ static bool suspend(http_server *h, http_exchange *x) {
 /* x is back from its delay (or gone): no longer counted as suspended. */
 static void unsuspend(http_server *h, http_exchange *x) {
   pthread_mutex_lock(&h->delay_lock);
-  if (x->suspended) {
-    x->suspended = false;
+  if (x->suspended || x->held) {
+    x->suspended = x->held = false;
     h->suspended--;
     pthread_cond_broadcast(&h->delay_cond);
   }
@@ -596,6 +650,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   }
   /* The whole request is in. Fault rules come first (never for control calls), so a
    * fired fault keeps the request from the service altogether. */
+  if (x->held) {
+    /* Back from waiting for its group: answer (it stays counted until on_completed). */
+    settle_grouped(h, x);
+    record(h, x, r->status);
+    return queue_answer(r);
+  }
   if (x->suspended) {
     /* Back from a fault's delay: carry out the rest of the action. It stays counted
      * until on_completed, so a stop waits for the answer to be sent, not just queued. */
@@ -611,7 +671,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     answer_fault(x, fault_http_status(&r->ex.fault));
   else if (r->too_large)
     http__fail(r, ERR_TOO_LARGE, "body is larger than %d bytes", HTTP_MAX_BODY);
-  else
+  else if (!(r->ex.flags & (EXCHANGE_CONTROL | EXCHANGE_PAGE)) && r->route) {
+    if (dispatch_grouped(h, x)) return MHD_YES;
+    settle_grouped(h, x);
+  } else
     dispatch(x);
   record(h, x, r->status);
   return queue_answer(r);
@@ -755,7 +818,15 @@ void http_stop(http_server *h) {
   int64_t deadline = now_us() + 5000000;
   pthread_mutex_lock(&h->delay_lock);
   while (h->suspended > 0 && now_us() < deadline) {
-    struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000), .tv_nsec = (long)(deadline % 1000000) * 1000};
+    /* Requests waiting for their group are answered once it commits: commit it now
+     * (without delay_lock, which the group's end takes). */
+    pthread_mutex_unlock(&h->delay_lock);
+    svc_flush(h->app->svc);
+    pthread_mutex_lock(&h->delay_lock);
+    if (h->suspended <= 0) break;
+    int64_t wake = now_us() + 10000; /* a request that joined a group since is flushed next round */
+    if (wake > deadline) wake = deadline;
+    struct timespec ts = {.tv_sec = (time_t)(wake / 1000000), .tv_nsec = (long)(wake % 1000000) * 1000};
     pthread_cond_timedwait(&h->delay_cond, &h->delay_lock, &ts);
   }
   pthread_mutex_unlock(&h->delay_lock);

@@ -197,11 +197,14 @@ int svc_claim(svc *s, const svc_team *t, json_t *body, bool dry_run, json_t **ou
   int rc = svc__tags_from_json("tags", json_object_get(body, "tags"), &tags, e);
   if (rc) return rc;
   char device_id[37] = "";
+  /* Decoded before the store is taken: other requests need not wait for it. */
+  token_check c;
+  token_decode(&c, json_string_value(tok));
   if (store_begin(s->store)) {
     svc__tags_free(&tags);
     return err_set(e, ERR_INTERNAL, "store unavailable");
   }
-  rc = svc__claim_one(s, t, json_string_value(tok), &tags, dry_run, device_id, NULL, e);
+  rc = claim_checked(s, t, &c, &tags, dry_run, device_id, NULL, e);
   if (!rc && !dry_run) rc = svc__claim_view(s, t->id, device_id, out, e);
   if (!rc && dry_run) *out = json_pack("{s:s}", "message", "Device can be claimed");
   rc = svc__finish(s, rc, out, "the claim", e);

@@ -69,13 +69,56 @@ int svc__list_finish(svc_list_acc *a, int rc, int64_t total, json_t **out) {
   return 0;
 }
 
+/* The waiter armed for this thread's next verb (svc_defer_next). */
+static _Thread_local svc_waiter *armed;
+
+static void waiter_done(void *ctx, bool committed) {
+  svc_waiter *w = ctx;
+  svc__events_log(w->events, committed);
+  w->events = NULL;
+  w->done(w, committed);
+}
+
+void svc_defer_next(svc *s, svc_waiter *w) {
+  armed = w;
+  if (w) w->deferred = false;
+  store_defer_next(s->store, w ? waiter_done : NULL, w);
+}
+
+void svc_flush(svc *s) { store_flush(s->store); }
+
+void svc_commit_counts(svc *s, uint64_t *commits, uint64_t *deferred) { store_commit_counts(s->store, commits, deferred); }
+
+static const char not_stored[] = "%s was not stored: the store could not commit it (disk full or I/O error); nothing changed";
+
+void svc_waiter_error(const svc_waiter *w, err_t *e) { err_set(e, ERR_INTERNAL, not_stored, w->what); }
+
 int svc__finish(svc *s, int rc, json_t **out, const char *what, err_t *e) {
-  if (store_end(s->store, rc == 0) == 0 || rc) return rc;
+  svc_waiter *w = armed;
+  int end;
+  if (w) {
+    /* Filled before the store is ended: once it is, another thread may end the group
+     * and read them. */
+    snprintf(w->what, sizeof w->what, "%s", what);
+    w->events = svc__events_take();
+    end = store_end_or_defer(s->store, rc == 0);
+    if (end == STORE_DEFERRED) {
+      /* Answered when the group commits (docs/performance.md); its events wait with it. */
+      armed = NULL;
+      w->deferred = true;
+      return rc;
+    }
+    svc__events_log(w->events, rc == 0 && end == 0);
+    w->events = NULL;
+  } else {
+    end = store_end(s->store, rc == 0);
+  }
+  if (end == 0 || rc) return rc;
   if (out) {
     json_decref(*out);
     *out = NULL;
   }
-  return err_set(e, ERR_INTERNAL, "%s was not stored: the store could not commit it (disk full or I/O error); nothing changed", what);
+  return err_set(e, ERR_INTERNAL, not_stored, what);
 }
 
 void svc__new_uuid(char out[37]) {

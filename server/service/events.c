@@ -4,8 +4,9 @@
  * id and the team (ownerId), numbers as numbers.
  *
  * A verb records its events while its transaction runs; they are printed only when
- * that transaction commits (the store's end hook, set in svc_open), so the log never
- * tells of a change that was rolled back. Events wait in a per-thread list: a
+ * that transaction commits (the store's end hook, set in svc_open; for a request whose
+ * commit is deferred to its group, when the group commits), so the log never tells of
+ * a change that was rolled back. Events wait in a per-thread list: a
  * transaction begins and ends on one thread. Not an audit trail and not an API: the
  * request journal (/_mock/requests) is the place for exchanges. */
 #include <stdarg.h>
@@ -48,14 +49,22 @@ void svc__event_team(svc *s, const char *event, const char *device_id, int64_t t
   json_decref(extra);
 }
 
-void svc__events_end(void *ctx, bool committed) {
-  (void)ctx;
-  if (!pending) return;
-  json_t *list = pending;
-  pending = NULL;
+void svc__events_log(json_t *list, bool committed) {
+  if (!list) return;
   size_t i;
   json_t *ev;
   if (committed)
     json_array_foreach(list, i, ev) log_event(json_string_value(json_object_get(ev, "event")), json_object_get(ev, "fields"));
   json_decref(list);
+}
+
+json_t *svc__events_take(void) {
+  json_t *list = pending;
+  pending = NULL;
+  return list;
+}
+
+void svc__events_end(void *ctx, bool committed) {
+  (void)ctx;
+  svc__events_log(svc__events_take(), committed);
 }

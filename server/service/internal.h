@@ -63,6 +63,10 @@ void svc__event(const char *event, const char *device_id, const char *owner_id, 
 void svc__event_team(svc *s, const char *event, const char *device_id, int64_t team_id, const char *fmt, ...);
 /* The store's end hook: print the recorded events if committed, else drop them. */
 void svc__events_end(void *ctx, bool committed);
+/* Log (when committed) and free a list of events taken with svc__events_take. */
+void svc__events_log(json_t *list, bool committed);
+/* This thread's pending events, now the caller's (NULL when none). */
+json_t *svc__events_take(void);
 
 /* Format 16 bytes as a lower-case 8-4-4-4-12 UUID. */
 void svc__uuid_format(const uint8_t b[16], char out[37]);

@@ -40,6 +40,30 @@ void svc_owner_id(const char *api_key, char out[37]);
 /* Wipe all state, or one team's (api_key != NULL). */
 int svc_reset(svc *s, const char *api_key, err_t *e);
 
+/* ---- group commit (docs/performance.md) ---- */
+
+/* A request whose write may be committed together with others'. The transport fills
+ * done and ctx, calls svc_defer_next before the verb and svc_defer_next(s, NULL) after
+ * it. When the verb returned 0 and deferred is then true, the request's changes are not
+ * committed yet: the transport holds the answer until done(w, committed) is called
+ * (exactly once, from another request's thread, which must not be blocked: done only
+ * records the outcome and wakes the request). When committed is false the answer is
+ * replaced by svc_waiter_error's. */
+typedef struct svc_waiter {
+  void (*done)(struct svc_waiter *w, bool committed);
+  void *ctx;
+  bool deferred;
+  char what[48];          /* the verb's change, for the error ("the claim") */
+  json_t *events;         /* its domain events, logged when the group commits */
+} svc_waiter;
+void svc_defer_next(svc *s, svc_waiter *w);
+/* The error a deferred request answers when its group did not commit. */
+void svc_waiter_error(const svc_waiter *w, err_t *e);
+/* Commit the open group now (a listener stopping). */
+void svc_flush(svc *s);
+/* Store commits since the start, and writes that shared a later request's commit. */
+void svc_commit_counts(svc *s, uint64_t *commits, uint64_t *deferred);
+
 
 
 /* ---- lists ---- */

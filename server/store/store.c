@@ -32,6 +32,27 @@ struct store {
   sqlite3_int64 changes_at_begin;
   void (*on_end)(void *ctx, bool committed); /* store_on_end */
   void *on_end_ctx;
+  /* Group commit (docs/performance.md): the open group's transaction holds the changes
+   * of the requests in waiting[], each ended with RELEASE of its own savepoint and
+   * waiting to be told the outcome. group_n == 0: no group is open. */
+  atomic_int queued;        /* threads between asking for the lock and holding it */
+  atomic_int armed;         /* threads whose request may still defer (store_defer_next) */
+  atomic_bool group_open;   /* group_n > 0, for store_defer_next outside the lock */
+  atomic_uint_fast64_t commits, deferred; /* store_commit_counts */
+  int group_n;
+  sqlite3_int64 group_changes_at_begin;
+  bool in_group;            /* the running transaction is a savepoint of the group */
+  struct {
+    void (*done)(void *ctx, bool committed);
+    void *ctx;
+  } waiting[STORE_GROUP_MAX];
+  /* The checkpointer (file stores): a second connection that copies the WAL into the
+   * database in its own thread, so no request waits for that copy and its fsyncs. */
+  sqlite3 *ckpt_db;
+  pthread_t ckpt_thread;
+  pthread_mutex_t ckpt_lock;
+  pthread_cond_t ckpt_cond;
+  bool ckpt_started, ckpt_due, ckpt_stop;
   struct {
     const char *sql;
     sqlite3_stmt *stmt;
@@ -254,6 +275,84 @@ static int migrate(sqlite3 *db, const char *path, char *why, size_t whysz) {
   return 0;
 }
 
+/* The WAL is copied into the database once it holds this many pages (SQLite's own
+ * automatic checkpoint threshold), by the checkpointer; past CKPT_INLINE pages (the
+ * checkpointer cannot keep up) the committing request does it itself, as SQLite would. */
+#define CKPT_PAGES 1000
+#define CKPT_INLINE 16000
+
+static void *checkpointer(void *arg) {
+  store *s = arg;
+  pthread_mutex_lock(&s->ckpt_lock);
+  for (;;) {
+    while (!s->ckpt_due && !s->ckpt_stop) pthread_cond_wait(&s->ckpt_cond, &s->ckpt_lock);
+    if (s->ckpt_stop) break;
+    s->ckpt_due = false;
+    pthread_mutex_unlock(&s->ckpt_lock);
+    /* PASSIVE copies what is committed without blocking the writer (the bulk of the
+     * work, with the fsyncs). Under steady writes new frames keep coming, and the WAL
+     * starts over only once every frame is copied: the rest, a few frames, is copied
+     * holding the store for a moment. */
+    sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    pthread_mutex_lock(&s->lock); /* not take_lock: this thread never ends a group */
+    sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_lock(&s->ckpt_lock);
+  }
+  pthread_mutex_unlock(&s->ckpt_lock);
+  return NULL;
+}
+
+/* SQLite's hook after each commit, with the WAL's size: wake the checkpointer. */
+static int on_wal(void *arg, sqlite3 *db, const char *name, int pages) {
+  store *s = arg;
+  if (pages >= CKPT_INLINE) return sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL), SQLITE_OK;
+  if (pages < CKPT_PAGES) return SQLITE_OK;
+  pthread_mutex_lock(&s->ckpt_lock);
+  s->ckpt_due = true;
+  pthread_cond_signal(&s->ckpt_cond);
+  pthread_mutex_unlock(&s->ckpt_lock);
+  return SQLITE_OK;
+}
+
+/* Start the checkpointer of a file store; without it SQLite's automatic checkpoint
+ * stays on (in the committing request). */
+static void start_checkpointer(store *s, const char *path) {
+  if (!strcmp(path, ":memory:") ||
+      sqlite3_open_v2(path, &s->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+      sqlite3_exec(s->ckpt_db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
+    sqlite3_close(s->ckpt_db);
+    s->ckpt_db = NULL;
+    return;
+  }
+  pthread_mutex_init(&s->ckpt_lock, NULL);
+  pthread_cond_init(&s->ckpt_cond, NULL);
+  if (pthread_create(&s->ckpt_thread, NULL, checkpointer, s)) {
+    pthread_cond_destroy(&s->ckpt_cond);
+    pthread_mutex_destroy(&s->ckpt_lock);
+    sqlite3_close(s->ckpt_db);
+    s->ckpt_db = NULL;
+    return;
+  }
+  s->ckpt_started = true;
+  sqlite3_wal_hook(s->db, on_wal, s);
+}
+
+static void stop_checkpointer(store *s) {
+  if (!s->ckpt_started) return;
+  if (s->db) sqlite3_wal_hook(s->db, NULL, NULL);
+  pthread_mutex_lock(&s->ckpt_lock);
+  s->ckpt_stop = true;
+  pthread_cond_signal(&s->ckpt_cond);
+  pthread_mutex_unlock(&s->ckpt_lock);
+  pthread_join(s->ckpt_thread, NULL);
+  pthread_cond_destroy(&s->ckpt_cond);
+  pthread_mutex_destroy(&s->ckpt_lock);
+  sqlite3_close(s->ckpt_db);
+  s->ckpt_db = NULL;
+  s->ckpt_started = false;
+}
+
 int store_open(store **out, const char *path, char *why, size_t whysz) {
   *out = NULL;
   store *s = calloc(1, sizeof *s);
@@ -276,11 +375,13 @@ int store_open(store **out, const char *path, char *why, size_t whysz) {
     store_close(s);
     return -1;
   }
+  start_checkpointer(s, path);
   *out = s;
   return 0;
 }
 
 sqlite3 *store__detach(store *s) {
+  stop_checkpointer(s);
   sqlite3 *db = s->db;
   s->db = NULL;
   for (int i = 0; i < STMT_CACHE; i++) sqlite3_finalize(s->cache[i].stmt), s->cache[i].stmt = NULL;
@@ -290,6 +391,7 @@ sqlite3 *store__detach(store *s) {
 
 void store_close(store *s) {
   if (!s) return;
+  stop_checkpointer(s);
   for (int i = 0; i < STMT_CACHE; i++) sqlite3_finalize(s->cache[i].stmt);
   if (s->db) sqlite3_close(s->db);
   sqlite3_close(s->pristine);
@@ -325,8 +427,75 @@ static int step_once(store *s, const char *sql) {
   return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int store_begin_read(store *s) {
+/* The request that the next store_end on this thread may defer (store_defer_next). */
+static _Thread_local struct {
+  store *s;
+  void (*done)(void *ctx, bool committed);
+  void *ctx;
+} next_deferred;
+
+static void take_lock(store *s);
+static int commit_group(store *s);
+
+void store_defer_next(store *s, void (*done)(void *ctx, bool committed), void *ctx) {
+  if (done) {
+    if (next_deferred.s != s) atomic_fetch_add(&s->armed, 1);
+    next_deferred.s = s;
+    next_deferred.done = done;
+    next_deferred.ctx = ctx;
+    return;
+  }
+  if (next_deferred.s != s) return;
+  /* The request ends without having deferred: if a group was left open counting on it,
+   * and nobody else is coming, commit it (a store_end that deferred set group_open
+   * before it read armed, and this read follows the decrement, so one of the two sees
+   * the other). */
+  next_deferred.s = NULL;
+  atomic_fetch_sub(&s->armed, 1);
+  if (!atomic_load(&s->group_open)) return;
+  take_lock(s);
+  if (s->group_n && !atomic_load(&s->queued) && !atomic_load(&s->armed)) commit_group(s);
+  pthread_mutex_unlock(&s->lock);
+}
+
+static bool deferrable(store *s) { return next_deferred.s == s; }
+
+static void take_lock(store *s) {
+  atomic_fetch_add(&s->queued, 1);
   pthread_mutex_lock(&s->lock);
+  atomic_fetch_sub(&s->queued, 1);
+}
+
+/* Commit the open group (under the lock) and tell each of its requests the outcome.
+ * Returns 0 when it committed. */
+static int commit_group(store *s) {
+  int rc = step_once(s, "COMMIT") ? -1 : 0;
+  if (!rc) atomic_fetch_add(&s->commits, 1);
+  if (rc && !sqlite3_get_autocommit(s->db)) step_once(s, "ROLLBACK");
+  if (!rc && sqlite3_total_changes64(s->db) != s->group_changes_at_begin) store_bump_generation(s);
+  int n = s->group_n;
+  s->group_n = 0;
+  atomic_store(&s->group_open, false);
+  for (int i = 0; i < n; i++) s->waiting[i].done(s->waiting[i].ctx, rc == 0);
+  return rc;
+}
+
+void store_commit_counts(store *s, uint64_t *commits, uint64_t *deferred) {
+  *commits = atomic_load(&s->commits);
+  *deferred = atomic_load(&s->deferred);
+}
+
+int store_flush(store *s) {
+  take_lock(s);
+  int rc = s->group_n ? commit_group(s) : 0;
+  pthread_mutex_unlock(&s->lock);
+  return rc;
+}
+
+int store_begin_read(store *s) {
+  take_lock(s);
+  /* A reader must not see what the open group has not committed yet. */
+  if (s->group_n) commit_group(s);
   s->n_used = 0;
   return 0;
 }
@@ -337,11 +506,19 @@ void store_end_read(store *s) {
 }
 
 int store_begin(store *s) {
-  pthread_mutex_lock(&s->lock);
+  take_lock(s);
+  s->in_group = deferrable(s);
+  if (s->group_n && !s->in_group) commit_group(s); /* it will answer at once: no open changes under it */
   /* A transaction left open by a COMMIT and a ROLLBACK that both failed (an I/O error)
    * would make every later BEGIN fail: end it first. */
-  if (!sqlite3_get_autocommit(s->db)) step_once(s, "ROLLBACK");
-  if (step_once(s, "BEGIN")) {
+  if (!s->group_n && !sqlite3_get_autocommit(s->db)) step_once(s, "ROLLBACK");
+  if (!s->group_n && step_once(s, "BEGIN")) {
+    pthread_mutex_unlock(&s->lock);
+    return -1;
+  }
+  if (!s->group_n) s->group_changes_at_begin = sqlite3_total_changes64(s->db);
+  if (s->in_group && step_once(s, "SAVEPOINT request")) {
+    if (!s->group_n) step_once(s, "ROLLBACK");
     pthread_mutex_unlock(&s->lock);
     return -1;
   }
@@ -362,19 +539,68 @@ void store_bump_epoch(store *s) {
   store_bump_generation(s);
 }
 
-int store_end(store *s, bool ok) {
+/* End the request's savepoint inside the group; -1 when that failed (the whole group
+ * is then rolled back and told so). */
+static int end_savepoint(store *s, bool ok) {
+  if ((ok || !step_once(s, "ROLLBACK TO request")) && !step_once(s, "RELEASE request")) return 0;
+  if (!sqlite3_get_autocommit(s->db)) step_once(s, "ROLLBACK");
+  int n = s->group_n;
+  s->group_n = 0;
+  atomic_store(&s->group_open, false);
+  for (int i = 0; i < n; i++) s->waiting[i].done(s->waiting[i].ctx, false);
+  return -1;
+}
+
+static int end(store *s, bool ok, bool may_defer) {
   int rc = 0;
   finish_used(s);
   bool changed = store_changed(s);
-  if (ok && step_once(s, "COMMIT")) rc = -1;
-  if ((!ok || rc) && sqlite3_get_autocommit(s->db) == 0) step_once(s, "ROLLBACK");
-  /* Bumped under the lock, so a reader that saw the old value inside the lock and
-   * changed nothing knows its view holds until this moves. */
-  if (ok && !rc && changed) store_bump_generation(s);
+  if (s->in_group) {
+    s->in_group = false;
+    rc = end_savepoint(s, ok);
+    /* Left open when another request is on its way (queued for the lock, or armed in
+     * another thread): it ends the group or leaves it to the next, and these changes are
+     * committed with theirs. group_open is set before armed is read (store_defer_next). */
+    atomic_store(&s->group_open, true);
+    bool queued = atomic_load(&s->queued) > 0;
+    bool others = queued || atomic_load(&s->armed) > (deferrable(s) ? 1 : 0);
+    if (!rc && ok && may_defer && deferrable(s) && others && s->group_n < STORE_GROUP_MAX) {
+      s->waiting[s->group_n].done = next_deferred.done;
+      s->waiting[s->group_n].ctx = next_deferred.ctx;
+      s->group_n++;
+      atomic_fetch_add(&s->deferred, 1);
+      next_deferred.s = NULL; /* one deferral per request */
+      atomic_fetch_sub(&s->armed, 1);
+      pthread_mutex_unlock(&s->lock);
+      return STORE_DEFERRED;
+    }
+    if (rc) {
+      /* the group is gone: end_savepoint told its requests */
+    } else if (ok) {
+      rc = commit_group(s); /* with whatever the group held */
+    } else if (!s->group_n) {
+      step_once(s, "ROLLBACK"); /* nothing else in it */
+    } else if (!others) {
+      commit_group(s); /* the others' changes; ours are rolled back */
+    }
+    atomic_store(&s->group_open, s->group_n > 0);
+    if (!ok) rc = 0;
+  } else {
+    if (ok && step_once(s, "COMMIT")) rc = -1;
+    if (ok && !rc) atomic_fetch_add(&s->commits, 1);
+    if ((!ok || rc) && sqlite3_get_autocommit(s->db) == 0) step_once(s, "ROLLBACK");
+    /* Bumped under the lock, so a reader that saw the old value inside the lock and
+     * changed nothing knows its view holds until this moves. */
+    if (ok && !rc && changed) store_bump_generation(s);
+  }
   pthread_mutex_unlock(&s->lock);
   if (s->on_end) s->on_end(s->on_end_ctx, ok && !rc);
   return rc;
 }
+
+int store_end(store *s, bool ok) { return end(s, ok, false); }
+
+int store_end_or_defer(store *s, bool ok) { return end(s, ok, true); }
 
 void store_on_end(store *s, void (*fn)(void *ctx, bool committed), void *ctx) {
   s->on_end = fn;

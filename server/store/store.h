@@ -31,6 +31,24 @@ void store_close(store *s);
  * or rolls back, and releases the store. */
 int store_begin(store *s);
 int store_end(store *s, bool ok);
+/* Group commit (docs/performance.md). store_defer_next(s, done, ctx) lets the next
+ * store_end_or_defer on this thread defer its commit: when another request is already
+ * queued for the store, the transaction's changes stay in the open group (a savepoint
+ * of it) and store_end_or_defer returns STORE_DEFERRED at once; done(ctx, committed) is called exactly once
+ * later, from the thread that commits or rolls back the group, under the store lock (it
+ * must not call into the store). The caller answers only then. A reader, a request
+ * that cannot defer, or the last of the queue commits the group; at most
+ * STORE_GROUP_MAX requests share one. done == NULL clears. The on_end hook is not
+ * called for a deferred end. */
+#define STORE_DEFERRED 1
+#define STORE_GROUP_MAX 64
+void store_defer_next(store *s, void (*done)(void *ctx, bool committed), void *ctx);
+int store_end_or_defer(store *s, bool ok);
+/* Commit the open group now (before a listener stops); 0 when it committed or none was open. */
+int store_flush(store *s);
+/* Transactions committed since the start, and requests whose commit was deferred to a
+ * group (each of those shared a later request's commit). */
+void store_commit_counts(store *s, uint64_t *commits, uint64_t *deferred);
 /* Call fn(ctx, committed) at the end of every store_end, after the store is released
  * (the service logs its domain events there, only for what committed). One hook. */
 void store_on_end(store *s, void (*fn)(void *ctx, bool committed), void *ctx);
