@@ -41,7 +41,8 @@ struct store {
   atomic_uint_fast64_t commits, deferred; /* store_commit_counts */
   int group_n;
   sqlite3_int64 group_changes_at_begin;
-  bool in_group;            /* the running transaction is a savepoint of the group */
+  bool in_group;            /* the running transaction may join or open a group */
+  bool savepoint;           /* ... and joined an open one: it is a savepoint of it */
   struct {
     void (*done)(void *ctx, bool committed);
     void *ctx;
@@ -517,7 +518,10 @@ int store_begin(store *s) {
     return -1;
   }
   if (!s->group_n) s->group_changes_at_begin = sqlite3_total_changes64(s->db);
-  if (s->in_group && step_once(s, "SAVEPOINT request")) {
+  /* The first request of a group needs no savepoint: its rollback is the transaction's.
+   * (A savepoint copies each page it changes first, which a bulk claim would pay for.) */
+  s->savepoint = s->in_group && s->group_n > 0;
+  if (s->savepoint && step_once(s, "SAVEPOINT request")) {
     if (!s->group_n) step_once(s, "ROLLBACK");
     pthread_mutex_unlock(&s->lock);
     return -1;
@@ -557,7 +561,7 @@ static int end(store *s, bool ok, bool may_defer) {
   bool changed = store_changed(s);
   if (s->in_group) {
     s->in_group = false;
-    rc = end_savepoint(s, ok);
+    rc = s->savepoint ? end_savepoint(s, ok) : 0;
     /* Left open when another request is on its way (queued for the lock, or armed in
      * another thread): it ends the group or leaves it to the next, and these changes are
      * committed with theirs. group_open is set before armed is read (store_defer_next). */
