@@ -130,7 +130,7 @@ int svc__claim_insert(svc *s, const svc_team *t, const svc_claim_device *d, cons
   int64_t row;
   svc__new_uuid(queue);
   if (store_claim_insert(s->store, t->id, d->device_id, d->device_type, d->firmware_id, d->imei, queue, &row) ||
-      store_claim_set_tags(s->store, row, t->id, (const char *const *)tags->v, tags->n))
+      (tags->n && store_claim_set_tags(s->store, row, t->id, (const char *const *)tags->v, tags->n)))
     return err_set(e, ERR_INTERNAL, "cannot store the claim of %s", d->device_id);
   if (seq) *seq = row;
   svc__event("claimed", d->device_id, t->owner_id, "{s:s}", "deviceType", d->device_type);
@@ -159,12 +159,12 @@ int svc__claims_precheck(svc *s, const char *const *tokens, size_t n, const char
         c[i].looked_up = c[i].pem != NULL;
         break;
       }
-  if (!store_begin_read(s->store)) {
+  if (!store_begin_reads(s->store)) {
     char imei[32];
     for (size_t i = 0; i < n; i++)
       if (!c[i].decoded && !c[i].looked_up && store_identity_get(s->store, c[i].tok.device_uuid, &c[i].pem, imei) >= 0)
         c[i].looked_up = true;
-    store_end_read(s->store);
+    store_end_reads(s->store);
   }
   for (size_t i = 0; i < n; i++)
     if (c[i].looked_up && c[i].pem) c[i].verified = verify_pem(c[i].pem, verify_attest, &c[i].tok);

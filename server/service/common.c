@@ -1,8 +1,10 @@
 /* Service helpers shared by the resource families: page tokens, tag lists, ids, times. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <uuid/uuid.h>
 
 #include "clock.h"
@@ -121,9 +123,35 @@ int svc__finish(svc *s, int rc, json_t **out, const char *what, err_t *e) {
   return err_set(e, ERR_INTERNAL, not_stored, what);
 }
 
+/* Random bytes for ids, drawn from the kernel 4 KiB at a time per thread: libuuid's
+ * uuid_generate_random makes five system calls per id (a 1000-row bulk claim spent a
+ * tenth of its time there). */
+static _Thread_local struct {
+  uint8_t bytes[4096];
+  size_t used;
+} pool = {.used = sizeof pool.bytes};
+
 void svc__new_uuid(char out[37]) {
-  uuid_t u;
-  uuid_generate_random(u);
+  uint8_t u[16];
+  if (pool.used + sizeof u > sizeof pool.bytes) {
+    size_t got = 0;
+    while (got < sizeof pool.bytes) {
+      ssize_t n = getrandom(pool.bytes + got, sizeof pool.bytes - got, 0);
+      if (n > 0) got += (size_t)n;
+      else if (errno != EINTR) break;
+    }
+    if (got < sizeof pool.bytes) { /* no getrandom: libuuid's own sources */
+      uuid_t v;
+      uuid_generate_random(v);
+      uuid_unparse_lower(v, out);
+      return;
+    }
+    pool.used = 0;
+  }
+  memcpy(u, pool.bytes + pool.used, sizeof u);
+  pool.used += sizeof u;
+  u[6] = (uint8_t)((u[6] & 0x0f) | 0x40); /* version 4 (RFC 9562) */
+  u[8] = (uint8_t)((u[8] & 0x3f) | 0x80); /* variant 10 */
   uuid_unparse_lower(u, out);
 }
 

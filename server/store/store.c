@@ -367,7 +367,7 @@ int store_open(store **out, const char *path, char *why, size_t whysz) {
   }
   char err[256];
   if (exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
-                  "PRAGMA busy_timeout=5000;", err, sizeof err)) {
+                  "PRAGMA busy_timeout=5000; PRAGMA temp_store=MEMORY;", err, sizeof err)) {
     snprintf(why, whysz, "cannot open database %s: %s", path, err);
     store_close(s);
     return -1;
@@ -499,6 +499,21 @@ int store_begin_read(store *s) {
   if (s->group_n) commit_group(s);
   s->n_used = 0;
   return 0;
+}
+
+int store_begin_reads(store *s) {
+  store_begin_read(s);
+  if (step_once(s, "BEGIN")) {
+    pthread_mutex_unlock(&s->lock);
+    return -1;
+  }
+  return 0;
+}
+
+void store_end_reads(store *s) {
+  finish_used(s);
+  step_once(s, "COMMIT");
+  pthread_mutex_unlock(&s->lock);
 }
 
 void store_end_read(store *s) {
@@ -706,7 +721,10 @@ int store_reset(store *s, const char *team_owner_id) {
   if (store__row(st)) return -1;
   int64_t claims = sqlite3_column_int64(st, 0);
   sqlite3_reset(st);
-  if (claims < RESET_BY_ROWS_MAX)
-    return sqlite3_exec(s->db, "DELETE FROM teams; DELETE FROM identities;", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+  if (claims < RESET_BY_ROWS_MAX) /* cached statements: their cascades are compiled once */
+    return sqlite3_step(store__stmt(s, "DELETE FROM teams")) == SQLITE_DONE &&
+                   sqlite3_step(store__stmt(s, "DELETE FROM identities")) == SQLITE_DONE
+             ? 0
+             : -1;
   return reset_by_copy(s);
 }

@@ -57,6 +57,10 @@ void store_on_end(store *s, void (*fn)(void *ctx, bool committed), void *ctx);
  * consistent, as this is the only connection), so no BEGIN/COMMIT cost. */
 int store_begin_read(store *s);
 void store_end_read(store *s);
+/* The same for many lookups in a row: one read transaction, so SQLite takes its WAL
+ * read lock once instead of once per statement. */
+int store_begin_reads(store *s);
+void store_end_reads(store *s);
 
 /* The store's generation: a counter that moves whenever a transaction that changed rows
  * commits. Readers outside the lock use it to tell whether what they learned is stale. */
