@@ -27,6 +27,10 @@
 #include "snapshots.h"
 #include "store/store.h"
 
+/* The empty database of the current schema, generated at build time (tools/schemagen.c). */
+extern const unsigned char nrfprov_schema_image[];
+extern const size_t nrfprov_schema_image_len;
+
 typedef struct {
   const char *name;
   http_server *http;  /* one of these three */
@@ -120,6 +124,7 @@ static int serve(options *o) {
       goto out;
     }
   }
+  store_fresh_image(nrfprov_schema_image, nrfprov_schema_image_len);
   if (store_open(&a.store, dbpath, why, sizeof why)) goto out;
   if (open_pki(o, &a.pki, why, sizeof why)) goto out;
   svc_config sc = {.api_keys_file = o->api_keys, .strict_identity = o->strict_identity};

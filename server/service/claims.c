@@ -12,6 +12,7 @@
 #include "proto/es256.h"
 #include "service/internal.h"
 #include "store/claims.h"
+#include "store/identities.h"
 
 #define MAX_BULK_ROWS 1000
 
@@ -86,6 +87,9 @@ typedef struct {
   bool looked_up;      /* pem and verified below are known */
   char *pem;           /* the identity key then, NULL when none */
   int verified;        /* 0 when the signature verifies against pem */
+  bool from_store;     /* pem and imei were read from the store at identities_version */
+  uint64_t identities_version;
+  char imei[32];
 } token_check;
 
 static void token_decode(token_check *c, const char *token) {
@@ -105,12 +109,19 @@ static int claim_checked(svc *s, const svc_team *t, const token_check *c, const 
   snprintf(d.device_id, sizeof d.device_id, "%s", c->tok.device_uuid);
   snprintf(d.firmware_id, sizeof d.firmware_id, "%s", c->tok.firmware_uuid);
   snprintf(d.device_type, sizeof d.device_type, "%s", attest_device_type_name(c->tok.device_type, type, sizeof type));
-  int rc = store_identity_get(s->store, d.device_id, &pem, d.imei);
-  if (rc < 0) return err_set(e, ERR_INTERNAL, "cannot read identities");
-  int verified = 0;
-  if (rc == 0)
-    verified = c->looked_up && c->pem && !strcmp(c->pem, pem) ? c->verified : verify_pem(pem, verify_attest, &c->tok);
-  free(pem);
+  int rc, verified = 0;
+  if (c->from_store && c->identities_version == store_identities_version(s->store)) {
+    /* Read outside the lock and no identity has changed since: no second lookup. */
+    rc = c->pem ? 0 : 1;
+    snprintf(d.imei, sizeof d.imei, "%s", c->imei);
+    verified = c->verified;
+  } else {
+    rc = store_identity_get(s->store, d.device_id, &pem, d.imei);
+    if (rc < 0) return err_set(e, ERR_INTERNAL, "cannot read identities");
+    if (rc == 0)
+      verified = c->looked_up && c->pem && !strcmp(c->pem, pem) ? c->verified : verify_pem(pem, verify_attest, &c->tok);
+    free(pem);
+  }
   rc = signature_answer(s, d.device_id, "claimToken", rc == 0, verified, e);
   return rc ? rc : svc__claim_insert(s, t, &d, tags, dry, seq, e);
 }
@@ -160,10 +171,12 @@ int svc__claims_precheck(svc *s, const char *const *tokens, size_t n, const char
         break;
       }
   if (!store_begin_reads(s->store)) {
-    char imei[32];
+    uint64_t version = store_identities_version(s->store);
     for (size_t i = 0; i < n; i++)
-      if (!c[i].decoded && !c[i].looked_up && store_identity_get(s->store, c[i].tok.device_uuid, &c[i].pem, imei) >= 0)
-        c[i].looked_up = true;
+      if (!c[i].decoded && !c[i].looked_up && store_identity_get(s->store, c[i].tok.device_uuid, &c[i].pem, c[i].imei) >= 0) {
+        c[i].looked_up = c[i].from_store = true;
+        c[i].identities_version = version;
+      }
     store_end_reads(s->store);
   }
   for (size_t i = 0; i < n; i++)

@@ -30,6 +30,7 @@ int store_identity_put(store *s, const store_identity *i) {
   if (*i->imei) sqlite3_bind_text(st, 3, i->imei, -1, SQLITE_STATIC);
   if (*i->device_type) sqlite3_bind_text(st, 4, i->device_type, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 5, i->created_at);
+  store__identities_changed(s);
   return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 }
 
@@ -58,6 +59,7 @@ int store_identity_list(store *s, void (*fn)(const store_identity *i, void *ud),
 int store_identity_delete(store *s, const char *device_id) {
   sqlite3_stmt *st = store__stmt(s, "DELETE FROM identities WHERE device_id = ?1");
   sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
+  store__identities_changed(s);
   if (sqlite3_step(st) != SQLITE_DONE) return -1;
   return sqlite3_changes(store__db(s)) ? 0 : 1;
 }

@@ -17,6 +17,10 @@ typedef struct {
 } store_identity;
 
 void store_identity_free(store_identity *i);
+/* A number that moves whenever an identity may have changed (a put or delete, committed
+ * or not, a reset, a restore): a key read while it had one value is still the stored
+ * one while it keeps it. */
+uint64_t store_identities_version(store *s);
 /* Insert the identity, replacing any earlier one of the same device. */
 int store_identity_put(store *s, const store_identity *i);
 /* The identity of device_id. 0 found, 1 none, -1 error. */

@@ -12,8 +12,10 @@
 /* A cached prepared statement for sql (a string literal: cached by its address),
  * reset and with bindings cleared. */
 sqlite3_stmt *store__stmt(store *s, const char *sql);
-/* Close s but keep its connection open and return it (its statement cache finalised). */
-sqlite3 *store__detach(store *s);
+/* Bring db's schema to STORE_SCHEMA_VERSION with the migrations (path names it in why). */
+int store__migrate(sqlite3 *db, const char *path, char *why, size_t whysz);
+/* Move store_identities_version (before writing identities). */
+void store__identities_changed(store *s);
 /* The raw connection. */
 sqlite3 *store__db(store *s);
 /* The keyset bound of a newest-first page: `before`, or past every row for the first

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "store/identities.h"
 #include "store/status.h"
 
 #define STMT_CACHE 256
@@ -39,6 +40,7 @@ struct store {
   atomic_int armed;         /* threads whose request may still defer (store_defer_next) */
   atomic_bool group_open;   /* group_n > 0, for store_defer_next outside the lock */
   atomic_uint_fast64_t commits, deferred; /* store_commit_counts */
+  atomic_uint_fast64_t identities;        /* store_identities_version, less the epoch */
   int group_n;
   sqlite3_int64 group_changes_at_begin;
   bool in_group;            /* the running transaction may join or open a group */
@@ -241,7 +243,7 @@ static int exec(sqlite3 *db, const char *sql, char *why, size_t whysz) {
   return 0;
 }
 
-static int migrate(sqlite3 *db, const char *path, char *why, size_t whysz) {
+int store__migrate(sqlite3 *db, const char *path, char *why, size_t whysz) {
   sqlite3_stmt *st;
   int version = 0;
   if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) {
@@ -354,6 +356,32 @@ static void stop_checkpointer(store *s) {
   s->ckpt_started = false;
 }
 
+static const unsigned char *fresh_image;
+static size_t fresh_image_len;
+
+void store_fresh_image(const unsigned char *image, size_t len) {
+  fresh_image = image;
+  fresh_image_len = len;
+}
+
+/* Make db (a fresh :memory: connection) a copy of the fresh image; false when there is
+ * none of this schema version. The user_version is bytes 60..63 of the header. */
+static bool from_fresh_image(sqlite3 *db) {
+  if (!fresh_image || fresh_image_len < 100) return false;
+  const unsigned char *v = fresh_image + 60;
+  if (((uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 | v[3]) != STORE_SCHEMA_VERSION) return false;
+  unsigned char *copy = sqlite3_malloc64(fresh_image_len);
+  if (!copy) return false;
+  memcpy(copy, fresh_image, fresh_image_len);
+  if (sqlite3_deserialize(db, "main", copy, (sqlite3_int64)fresh_image_len, (sqlite3_int64)fresh_image_len,
+                          SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE) != SQLITE_OK)
+    return false; /* SQLite has freed copy */
+  /* A plain :memory: database has no size limit; an image would stop at 1 GiB. */
+  sqlite3_int64 limit = (sqlite3_int64)1 << 46;
+  sqlite3_file_control(db, "main", SQLITE_FCNTL_SIZE_LIMIT, &limit);
+  return true;
+}
+
 int store_open(store **out, const char *path, char *why, size_t whysz) {
   *out = NULL;
   store *s = calloc(1, sizeof *s);
@@ -365,6 +393,7 @@ int store_open(store **out, const char *path, char *why, size_t whysz) {
     store_close(s);
     return -1;
   }
+  if (!strcmp(path, ":memory:")) from_fresh_image(s->db); /* else migrate() builds the schema */
   char err[256];
   if (exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
                   "PRAGMA busy_timeout=5000; PRAGMA temp_store=MEMORY;", err, sizeof err)) {
@@ -372,22 +401,13 @@ int store_open(store **out, const char *path, char *why, size_t whysz) {
     store_close(s);
     return -1;
   }
-  if (migrate(s->db, path, why, whysz)) {
+  if (store__migrate(s->db, path, why, whysz)) {
     store_close(s);
     return -1;
   }
   start_checkpointer(s, path);
   *out = s;
   return 0;
-}
-
-sqlite3 *store__detach(store *s) {
-  stop_checkpointer(s);
-  sqlite3 *db = s->db;
-  s->db = NULL;
-  for (int i = 0; i < STMT_CACHE; i++) sqlite3_finalize(s->cache[i].stmt), s->cache[i].stmt = NULL;
-  store_close(s);
-  return db;
 }
 
 void store_close(store *s) {
@@ -480,6 +500,11 @@ static int commit_group(store *s) {
   for (int i = 0; i < n; i++) s->waiting[i].done(s->waiting[i].ctx, rc == 0);
   return rc;
 }
+
+void store__identities_changed(store *s) { atomic_fetch_add(&s->identities, 1); }
+
+/* Both counters only grow, so their sum moves whenever either does. */
+uint64_t store_identities_version(store *s) { return atomic_load(&s->identities) + store_epoch(s); }
 
 void store_commit_counts(store *s, uint64_t *commits, uint64_t *deferred) {
   *commits = atomic_load(&s->commits);
@@ -694,7 +719,7 @@ static int reset_by_copy(store *s) {
   char why[256];
   if (!s->pristine) {
     if (sqlite3_open_v2(":memory:", &s->pristine, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
-        migrate(s->pristine, ":memory:", why, sizeof why)) {
+        (!from_fresh_image(s->pristine) && store__migrate(s->pristine, ":memory:", why, sizeof why))) {
       sqlite3_close(s->pristine);
       s->pristine = NULL;
       return -1;

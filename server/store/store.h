@@ -21,6 +21,11 @@ typedef struct store store;
 /* Open path (":memory:" for in-memory), set WAL + synchronous=NORMAL, migrate.
  * A database from a newer schema is refused. Returns 0 or -1 with why. */
 int store_open(store **out, const char *path, char *why, size_t whysz);
+/* An empty database of the current schema as SQLite serializes it, made at build time
+ * from the migrations by tools/schemagen.c: an in-memory store then starts from a copy
+ * of it instead of running the migrations (they were a third of the server's start-up).
+ * Set it before store_open; an image of another schema version is not used. */
+void store_fresh_image(const unsigned char *image, size_t len);
 /* TEST ONLY (--test-disk-full-file): from now on, while flag_file exists, every write
  * SQLite makes fails as on a full disk (diskfull.c). Call before store_open. */
 int store_test_disk_full(const char *flag_file);
