@@ -268,20 +268,21 @@ static int bulk_prepare(svc *s, const char *csv, size_t len, bulk_rows *b, err_t
     else b->row_rc[i] = svc__tags_from_text("tags", b->rows[i].tags ? b->rows[i].tags : "", &b->tags[i], &b->row_err[i]);
     if (!b->row_rc[i]) token_decode(&b->checks[i], b->rows[i].token);
   }
-  /* The identity keys, read in one short hold of the store. */
-  if (store_begin_read(s->store)) {
+  /* The identity keys, read in one short hold of the store (one read transaction). */
+  if (store_begin_reads(s->store)) {
     bulk_free(b);
     return err_set(e, ERR_INTERNAL, "store unavailable");
   }
-  char imei[32];
+  uint64_t version = store_identities_version(s->store);
   for (size_t i = 0; i < b->n; i++) {
     token_check *c = &b->checks[i];
     if (b->row_rc[i] || c->decoded) continue;
-    int r = store_identity_get(s->store, c->tok.device_uuid, &c->pem, imei);
+    int r = store_identity_get(s->store, c->tok.device_uuid, &c->pem, c->imei);
     if (r < 0) break; /* claim_checked reads it again in the transaction */
-    c->looked_up = true;
+    c->looked_up = c->from_store = true;
+    c->identities_version = version;
   }
-  store_end_read(s->store);
+  store_end_reads(s->store);
   /* The signatures, with no lock held. */
   for (size_t i = 0; i < b->n; i++) {
     token_check *c = &b->checks[i];
