@@ -340,6 +340,14 @@ static void group_done(svc_waiter *w, bool committed) {
   pthread_mutex_unlock(&h->delay_lock);
 }
 
+/* True when r's write may be committed with others': an owner or device request whose
+ * method can write (a GET never ends a transaction that could defer; arming it would
+ * only cost the device polls). */
+static bool may_join_group(const http_req *r) {
+  return r->route && !(r->ex.flags & (EXCHANGE_CONTROL | EXCHANGE_PAGE)) && strcmp(r->method, MHD_HTTP_METHOD_GET) &&
+         strcmp(r->method, MHD_HTTP_METHOD_HEAD);
+}
+
 /* Dispatch x, letting its write join the open group; true when x must wait for that
  * group (its connection is then suspended, resumed by group_done). */
 static bool dispatch_grouped(http_server *h, http_exchange *x) {
@@ -671,7 +679,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     answer_fault(x, fault_http_status(&r->ex.fault));
   else if (r->too_large)
     http__fail(r, ERR_TOO_LARGE, "body is larger than %d bytes", HTTP_MAX_BODY);
-  else if (!(r->ex.flags & (EXCHANGE_CONTROL | EXCHANGE_PAGE)) && r->route) {
+  else if (may_join_group(r)) {
     if (dispatch_grouped(h, x)) return MHD_YES;
     settle_grouped(h, x);
   } else
