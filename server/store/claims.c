@@ -74,7 +74,12 @@ int store_claim_insert(store *s, int64_t team_id, const char *device_id, const c
   sqlite3_bind_int64(st, 7, clock_wall_ms());
   if (sqlite3_step(st) != SQLITE_DONE) return -1;
   *seq = sqlite3_last_insert_rowid(store__db(s));
-  return 0;
+  /* Its count (schema version 4; every later change of the row is counted by triggers). */
+  st = store__stmt(s, "INSERT INTO claim_counts (team_id, status, blocked, device_type, n)"
+                      " SELECT team_id, status, blocked, device_type, 1 FROM claims WHERE seq = ?1"
+                      " ON CONFLICT DO UPDATE SET n = n + 1");
+  sqlite3_bind_int64(st, 1, *seq);
+  return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 }
 
 int store_tag_ensure(store *s, int64_t team_id, const char *tag, const char *description, int *created) {

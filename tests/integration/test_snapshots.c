@@ -218,7 +218,7 @@ Test(snapshots, crafted_files_are_refused_and_the_state_stays) {
   file_path(file, sizeof file, "audit.db");
   sqlite3 *db;
   cr_assert_eq(sqlite3_open(file, &db), SQLITE_OK);
-  cr_assert_eq(sqlite3_exec(db, "PRAGMA user_version=3; CREATE TABLE x(y);", NULL, NULL, NULL), SQLITE_OK); /* current */
+  cr_assert_eq(sqlite3_exec(db, "PRAGMA user_version=4; CREATE TABLE x(y);", NULL, NULL, NULL), SQLITE_OK); /* current */
   sqlite3_close(db);
   craft("good.db", "newer.db", "PRAGMA user_version = 99");
   craft("good.db", "nocolumn.db", "ALTER TABLE claims DROP COLUMN imei");
@@ -226,7 +226,7 @@ Test(snapshots, crafted_files_are_refused_and_the_state_stays) {
   craft("good.db", "retyped.db", "PRAGMA writable_schema=ON; UPDATE sqlite_schema SET sql = replace(sql, "
                                  "'owner_id TEXT NOT NULL UNIQUE', 'owner_id BLOB NOT NULL UNIQUE') WHERE name = 'teams';");
   craft("good.db", "trigger.db", "CREATE TRIGGER t AFTER INSERT ON claims BEGIN DELETE FROM teams; END");
-  craft("good.db", "untriggered.db", "DROP TRIGGER counts_claim_ins");
+  craft("good.db", "untriggered.db", "DROP TRIGGER counts_claim_del");
   craft("good.db", "miscounted.db", "UPDATE claim_counts SET n = n + 5");
   craft("good.db", "dangling.db", "PRAGMA foreign_keys=OFF; UPDATE claims SET team_id = 999");
   craft("good.db", "corrupt.db", NULL);
@@ -248,7 +248,7 @@ Test(snapshots, crafted_files_are_refused_and_the_state_stays) {
     const char *name, *names;
   } cases[] = {
     {"audit", "missing"},        {"newer", "99"},         {"nocolumn", "imei"},  {"notable", "rule_applied"},
-    {"retyped", "owner_id"},     {"trigger", "trigger"},  {"untriggered", "counts_claim_ins"},
+    {"retyped", "owner_id"},     {"trigger", "trigger"},  {"untriggered", "counts_claim_del"},
     {"miscounted", "counts"},    {"dangling", "claims"}, {"corrupt", NULL},
     {"text", "not an SQLite"},   {"empty", "empty"},
   };
