@@ -1,8 +1,8 @@
 /* store/ lists at scale, in SQLite's :memory: mode: the stored device status and the
  * maintained counts (triggers, and store_claim_insert for a new claim) agree with what
  * they summarise after every kind of change, list totals and pages agree with a
- * brute-force reading of the tables, and no list query scans a whole table (EXPLAIN QUERY PLAN over every statement the lists
- * prepared). No server, no service layer: the integration suite drives the same code
+ * brute-force reading of the tables, and no list query scans a whole table (EXPLAIN
+ * QUERY PLAN over every statement the lists prepared). No server, no service layer: the integration suite drives the same code
  * through the real binary under concurrent writes. */
 #include <criterion/criterion.h>
 #include <stdio.h>
