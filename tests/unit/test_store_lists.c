@@ -2,8 +2,9 @@
  * maintained counts (triggers, and store_claim_insert for a new claim) agree with what
  * they summarise after every kind of change, list totals and pages agree with a
  * brute-force reading of the tables, and no list query scans a whole table (EXPLAIN
- * QUERY PLAN over every statement the lists prepared). No server, no service layer: the integration suite drives the same code
- * through the real binary under concurrent writes. */
+ * QUERY PLAN over every statement the lists prepared). No server, no service layer: the
+ * integration suite drives the same code through the real binary under concurrent
+ * writes. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
