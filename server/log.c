@@ -101,6 +101,32 @@ static char *escape(char *out, size_t n, const char *s) {
 
 /* Write one line: the JSON object (JSON format; NULL when it could not be built) or the
  * text. A JSON line that cannot be rendered still leaves a line saying so. */
+/* The lines of this thread's open batch (log_batch_begin), written at its end. */
+static _Thread_local struct {
+  FILE *f;
+  char *text;
+  size_t len;
+} batch;
+
+void log_batch_begin(void) {
+  if (!batch.f) batch.f = open_memstream(&batch.text, &batch.len);
+}
+
+/* Write len bytes of text to stderr in one write(2) (stderr is unbuffered: two calls
+ * would be two system calls), whole lines only, never interleaved with another thread's. */
+static void write_out(const char *text, size_t len) {
+  flockfile(stderr);
+  fwrite(text, 1, len, stderr);
+  funlockfile(stderr);
+}
+
+void log_batch_end(void) {
+  if (!batch.f) return;
+  if (!fclose(batch.f) && batch.len) write_out(batch.text, batch.len);
+  free(batch.text);
+  memset(&batch, 0, sizeof batch);
+}
+
 static void emit(json_t *obj, const char *text) {
   char *s = NULL;
   if (json_format) {
@@ -108,10 +134,23 @@ static void emit(json_t *obj, const char *text) {
     s = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)) : NULL;
     text = s ? s : "{\"level\":\"error\",\"msg\":\"a log line could not be rendered as JSON\"}";
   }
-  flockfile(stderr);
-  fputs(text, stderr);
-  fputc('\n', stderr);
-  funlockfile(stderr);
+  if (batch.f) {
+    fputs(text, batch.f);
+    fputc('\n', batch.f);
+  } else {
+    size_t n = strlen(text);
+    char line[4096];
+    if (n < sizeof line) {
+      memcpy(line, text, n);
+      line[n] = '\n';
+      write_out(line, n + 1);
+    } else {
+      flockfile(stderr);
+      fputs(text, stderr);
+      fputc('\n', stderr);
+      funlockfile(stderr);
+    }
+  }
   free(s);
 }
 

@@ -33,5 +33,9 @@ typedef struct json_t json_t;
 /* Print one domain event line at info level: "event" plus the members of fields (a JSON
  * object, not stolen), numbers as numbers in the JSON format. */
 void log_event(const char *event, json_t *fields);
+/* Lines this thread logs between the two calls are written together at the end, in one
+ * write (the events of a 1000-row bulk claim). */
+void log_batch_begin(void);
+void log_batch_end(void);
 
 #endif

@@ -53,8 +53,12 @@ void svc__events_log(json_t *list, bool committed) {
   if (!list) return;
   size_t i;
   json_t *ev;
-  if (committed)
+  if (committed) {
+    bool many = json_array_size(list) > 1;
+    if (many) log_batch_begin();
     json_array_foreach(list, i, ev) log_event(json_string_value(json_object_get(ev, "event")), json_object_get(ev, "fields"));
+    if (many) log_batch_end();
+  }
   json_decref(list);
 }
 

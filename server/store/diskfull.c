@@ -78,6 +78,7 @@ static int v_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags, 
 
 int store_test_disk_full(const char *flag_file) {
   if (real_vfs) return 0;
+  store__sqlite_setup();
   real_vfs = sqlite3_vfs_find(NULL);
   if (!real_vfs || !(flag_path = strdup(flag_file))) return -1;
   full_vfs = *real_vfs;

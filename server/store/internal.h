@@ -14,6 +14,8 @@
 sqlite3_stmt *store__stmt(store *s, const char *sql);
 /* Bring db's schema to STORE_SCHEMA_VERSION with the migrations (path names it in why). */
 int store__migrate(sqlite3 *db, const char *path, char *why, size_t whysz);
+/* SQLite's process-wide settings; call before any other SQLite call (once is enough). */
+void store__sqlite_setup(void);
 /* Move store_identities_version (before writing identities). */
 void store__identities_changed(store *s);
 /* The raw connection. */

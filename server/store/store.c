@@ -360,6 +360,14 @@ static void stop_checkpointer(store *s) {
   s->ckpt_started = false;
 }
 
+/* SQLite's process-wide settings, before its first use: no memory statistics (with them
+ * every allocation takes a global mutex; nothing here reads them). */
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+
+static void sqlite_setup(void) { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
+
+void store__sqlite_setup(void) { pthread_once(&sqlite_once, sqlite_setup); }
+
 static const unsigned char *fresh_image;
 static size_t fresh_image_len;
 
@@ -387,6 +395,7 @@ static bool from_fresh_image(sqlite3 *db) {
 }
 
 int store_open(store **out, const char *path, char *why, size_t whysz) {
+  store__sqlite_setup();
   *out = NULL;
   store *s = calloc(1, sizeof *s);
   if (!s) return snprintf(why, whysz, "out of memory"), -1;

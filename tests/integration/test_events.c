@@ -201,6 +201,50 @@ Test(events, text_format_has_one_line_per_event) {
   mock_stop(&m);
 }
 
+/* A bulk claim's events are written together when it commits (one write): still one
+ * whole line per device, in either format. */
+Test(events, a_bulk_claim_logs_one_whole_line_per_device) {
+  const char *formats[] = {"json", "text"};
+  for (int f = 0; f < 2; f++) {
+    mock m;
+    mock_start(&m, "--log-format", formats[f], NULL);
+    enum { N = 40 };
+    char ids[N][37], csv[N * 1200] = "", tok[1100];
+    for (int i = 0; i < N; i++) {
+      make_token(tok, sizeof tok, ids[i]);
+      strcat(csv, tok);
+      strcat(csv, "\n");
+    }
+    const char *hdrs[] = {"Authorization: Bearer " KEY, "Content-Type: text/csv", NULL};
+    http_resp *r = http_req(&m, "POST", "/v1/claimed-devices", hdrs, csv, strlen(csv));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    http_resp_free(r);
+    char *log = read_file(m.log_file, NULL);
+    cr_assert_not_null(log);
+    for (int i = 0; i < N; i++) {
+      char want[160];
+      if (f == 0) snprintf(want, sizeof want, "\"event\":\"claimed\",\"deviceId\":\"%.36s\"", ids[i]);
+      else snprintf(want, sizeof want, " info  event=claimed deviceId=%.36s team=", ids[i]);
+      const char *at = strstr(log, want);
+      cr_assert_not_null(at, "%s: no claimed line for %s", formats[f], ids[i]);
+      cr_assert_null(strstr(at + 1, want), "%s: two claimed lines for %s", formats[f], ids[i]);
+      const char *start = at, *end = strchr(at, '\n');
+      while (start > log && start[-1] != '\n') start--;
+      cr_assert_not_null(end);
+      if (f == 0) {
+        json_t *j = json_loadb(start, (size_t)(end - start), 0, NULL);
+        cr_assert_not_null(j, "a whole JSON line: %.*s", (int)(end - start), start);
+        cr_assert_str_eq(jstr(j, "deviceId"), ids[i]);
+        json_decref(j);
+      } else {
+        cr_assert(!strncmp(start, "20", 2), "the line starts with its time: %.*s", (int)(end - start), start);
+      }
+    }
+    free(log);
+    mock_stop(&m);
+  }
+}
+
 Test(events, error_answers_carry_their_code_in_the_request_line) {
   mock m;
   mock_start(&m, "--log-format", "json", NULL);
