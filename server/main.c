@@ -109,6 +109,12 @@ static int serve(options *o) {
   sigset_t sigs;
 
   log_configure((log_level)log_level_parse(o->log_level), !strcmp(o->log_format, "json"));
+  /* Block the stop signals before any thread starts (the store's checkpointer starts in
+   * store_open), so only sigwait() sees them. */
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, NULL);
   char dbpath[4200];
   if (o->in_memory) {
     snprintf(dbpath, sizeof dbpath, ":memory:");
@@ -139,12 +145,6 @@ static int serve(options *o) {
     goto out;
   }
   if (o->fixtures && load_fixtures(&a, o->fixtures, why, sizeof why)) goto out;
-
-  /* Block the stop signals before any thread starts, so only sigwait() sees them. */
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
   if (o->http_port >= 0) {
     http_listen l = {.bind = o->bind, .port = o->http_port, .threads = o->threads};

@@ -2,6 +2,7 @@
  * tags. A claim checks the attestation token fully (structure, then the registered
  * identity's signature) before anything is stored. */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,11 +272,15 @@ static void for_rows(bulk_rows *b, void (*fn)(bulk_rows *b, size_t i)) {
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   size_t k = b->n >= 64 && cpus > 1 ? (size_t)(cpus < 4 ? cpus : 4) : 1;
   row_slice sl[4];
+  sigset_t all, was; /* the helpers take no signal (they are the process's, main.c) */
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &was);
   for (size_t j = 0; j < k; j++) {
     sl[j] = (row_slice){.b = b, .fn = fn, .from = b->n * j / k, .to = b->n * (j + 1) / k};
     /* Slice 0 runs here; a slice whose thread cannot start runs here too. */
     sl[j].started = j > 0 && !pthread_create(&sl[j].thread, NULL, run_slice, &sl[j]);
   }
+  pthread_sigmask(SIG_SETMASK, &was, NULL);
   for (size_t j = 0; j < k; j++)
     if (!sl[j].started) run_slice(&sl[j]);
   for (size_t j = 1; j < k; j++)

@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -334,7 +335,14 @@ static void start_checkpointer(store *s, const char *path) {
   }
   pthread_mutex_init(&s->ckpt_lock, NULL);
   pthread_cond_init(&s->ckpt_cond, NULL);
-  if (pthread_create(&s->ckpt_thread, NULL, checkpointer, s)) {
+  /* The thread takes no signal: a process's SIGTERM must reach the thread that waits
+   * for it, not end the process from here. */
+  sigset_t all, was;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &was);
+  int failed = pthread_create(&s->ckpt_thread, NULL, checkpointer, s);
+  pthread_sigmask(SIG_SETMASK, &was, NULL);
+  if (failed) {
     pthread_cond_destroy(&s->ckpt_cond);
     pthread_mutex_destroy(&s->ckpt_lock);
     sqlite3_close(s->ckpt_db);
