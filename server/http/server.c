@@ -363,8 +363,8 @@ static bool dispatch_grouped(http_server *h, http_exchange *x) {
   bool wait = !x->outcome;
   if (wait) {
     MHD_suspend_connection(x->r.conn);
+    if (!x->suspended) h->suspended++; /* back from a fault's delay, it is counted already */
     x->held = true;
-    h->suspended++;
   }
   pthread_mutex_unlock(&h->delay_lock);
   return wait;
