@@ -24,6 +24,7 @@
 #define EXCHANGE_PATH_DEVICE 0x20u /* the first {} of the pattern is a device id */
 #define EXCHANGE_BODY_CREDENTIAL 0x40u /* the body is a device credential (CoAP p/auth*) */
 #define EXCHANGE_PAGE 0x80u        /* the portal's files (docs/portal.md): no fault rules, not journaled */
+#define EXCHANGE_OFFLOAD 0x100u    /* a large body may take long (a bulk claim): handled on its own thread */
 
 /* One request on its way through the pipeline, whichever transport carried it. */
 typedef struct exchange {

@@ -51,7 +51,7 @@ static const struct {
   {EXCHANGE_OWNER, "owner (API key)"},    {EXCHANGE_CONTROL, "control"},
   {EXCHANGE_DEVICE, "device"},            {EXCHANGE_CBOR_BODY, "CBOR body"},
   {EXCHANGE_POLL, "poll"},                {EXCHANGE_PATH_DEVICE, "device in path"},
-  {EXCHANGE_BODY_CREDENTIAL, "credential in body"},
+  {EXCHANGE_BODY_CREDENTIAL, "credential in body"}, {EXCHANGE_OFFLOAD, "large body on its own thread"},
 };
 
 static void print_flags(FILE *out, unsigned flags) {

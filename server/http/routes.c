@@ -12,6 +12,7 @@
 #define POLL EXCHANGE_POLL
 #define PATH_DEVICE EXCHANGE_PATH_DEVICE
 #define PAGE EXCHANGE_PAGE
+#define OFFLOAD EXCHANGE_OFFLOAD
 
 const http_route http__routes[] = {
   /* Control API (docs/control-api.md §2). */
@@ -36,10 +37,10 @@ const http_route http__routes[] = {
   {"POST", "/_mock/fixtures", control_fixtures, CONTROL},
 
   /* Claimed devices (docs/owner-api.md §2). */
-  {"POST", "/v1/claimed-devices", claimed_devices_claim, OWNER},
+  {"POST", "/v1/claimed-devices", claimed_devices_claim, OWNER | OFFLOAD},
   {"GET", "/v1/claimed-devices", claimed_devices_list, OWNER},
-  {"POST", "/v1/identities/claimed-devices", claimed_devices_claim, OWNER},
-  {"POST", "/v1/claimed-devices/bulk", claimed_devices_bulk, OWNER},
+  {"POST", "/v1/identities/claimed-devices", claimed_devices_claim, OWNER | OFFLOAD},
+  {"POST", "/v1/claimed-devices/bulk", claimed_devices_bulk, OWNER | OFFLOAD},
   {"GET", "/v1/bulk-ops-requests/{}", bulk_ops_get, OWNER},
   {"GET", "/v1/claimed-devices/{}", claimed_devices_get, OWNER | PATH_DEVICE},
   {"DELETE", "/v1/claimed-devices/{}", claimed_devices_unclaim, OWNER | PATH_DEVICE},

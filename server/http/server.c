@@ -33,6 +33,7 @@
 
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -75,6 +76,7 @@ struct http_server {
   pthread_cond_t delay_cond;
   delayed *delays;
   int suspended;        /* delayed connections whose answer is not fully sent yet */
+  int offloaded;        /* requests running on a thread of their own (offload) */
   bool stopping;
   bool timer_started;
   pthread_t timer;
@@ -95,6 +97,7 @@ typedef struct {
   svc_waiter wait;      /* group commit: the answer may wait for its group (docs/performance.md) */
   bool held;            /* suspended until wait.done (under delay_lock) */
   int outcome;          /* wait.done said: 1 committed, -1 not (under delay_lock) */
+  bool offloaded;       /* handled on a thread of its own (EXCHANGE_OFFLOAD) */
   bool admitted;        /* the route's checks (control plane, API key) passed from the headers */
   bool faults_checked;  /* the fault rules have been asked (from the headers, for a refusal) */
   char allow[64];       /* the methods of the path, when its method has no route (405) */
@@ -368,6 +371,58 @@ static bool dispatch_grouped(http_server *h, http_exchange *x) {
   }
   pthread_mutex_unlock(&h->delay_lock);
   return wait;
+}
+
+/* A request body from this size on, to a route flagged EXCHANGE_OFFLOAD, is handled on
+ * a thread of its own while its connection is suspended: a 1000-row bulk claim takes
+ * from milliseconds to a second or more (one signature check per row), and every other
+ * connection the worker had accepted would wait that long. */
+#define OFFLOAD_BODY 16384
+
+static void *offloaded_main(void *arg) {
+  http_exchange *x = arg;
+  http_server *h = x->server;
+  dispatch(x); /* no group: it commits on its own */
+  pthread_mutex_lock(&h->delay_lock);
+  x->outcome = 1;
+  h->offloaded--;
+  MHD_resume_connection(x->r.conn);
+  pthread_cond_broadcast(&h->delay_cond);
+  pthread_mutex_unlock(&h->delay_lock);
+  return NULL;
+}
+
+/* Hand x to a thread of its own when its route and size ask for it; true when handed
+ * (the connection is then suspended until that thread is done). */
+static bool offload(http_server *h, http_exchange *x) {
+  if (!(x->r.route->flags & EXCHANGE_OFFLOAD) || x->r.body_len < OFFLOAD_BODY) return false;
+  pthread_attr_t attr;
+  if (pthread_attr_init(&attr)) return false;
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  x->server = h;
+  x->offloaded = true;
+  sigset_t all, was; /* the thread takes no signal (they are main.c's) */
+  sigfillset(&all);
+  pthread_mutex_lock(&h->delay_lock);
+  bool ok = !h->stopping;
+  if (ok) {
+    MHD_suspend_connection(x->r.conn);
+    pthread_t t;
+    pthread_sigmask(SIG_SETMASK, &all, &was);
+    ok = !pthread_create(&t, &attr, offloaded_main, x);
+    pthread_sigmask(SIG_SETMASK, &was, NULL);
+    if (ok) {
+      if (!x->suspended) h->suspended++;
+      x->held = true;
+      h->offloaded++;
+    } else {
+      MHD_resume_connection(x->r.conn); /* handled here after all */
+    }
+  }
+  pthread_mutex_unlock(&h->delay_lock);
+  pthread_attr_destroy(&attr);
+  if (!ok) x->offloaded = false;
+  return ok;
 }
 
 /* x's answer stands when its group committed; else it becomes the store's 500. */
@@ -659,8 +714,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   /* The whole request is in. Fault rules come first (never for control calls), so a
    * fired fault keeps the request from the service altogether. */
   if (x->held) {
-    /* Back from waiting for its group: answer (it stays counted until on_completed). */
-    settle_grouped(h, x);
+    /* Back from its group or its own thread: answer (it stays counted until on_completed). */
+    if (!x->offloaded) settle_grouped(h, x);
     record(h, x, r->status);
     return queue_answer(r);
   }
@@ -679,6 +734,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     answer_fault(x, fault_http_status(&r->ex.fault));
   else if (r->too_large)
     http__fail(r, ERR_TOO_LARGE, "body is larger than %d bytes", HTTP_MAX_BODY);
+  else if (r->route && offload(h, x))
+    return MHD_YES;
   else if (may_join_group(r)) {
     if (dispatch_grouped(h, x)) return MHD_YES;
     settle_grouped(h, x);
@@ -825,6 +882,8 @@ void http_stop(http_server *h) {
   if (h->timer_started) pthread_join(h->timer, NULL);
   int64_t deadline = now_us() + 5000000;
   pthread_mutex_lock(&h->delay_lock);
+  /* A request on its own thread uses its connection until it is done: always wait. */
+  while (h->offloaded > 0) pthread_cond_wait(&h->delay_cond, &h->delay_lock);
   while (h->suspended > 0 && now_us() < deadline) {
     /* Requests waiting for their group are answered once it commits: commit it now
      * (without delay_lock, which the group's end takes). */
