@@ -175,6 +175,10 @@ int mock_stop(mock *m) {
   return rc;
 }
 
+void remove_tree(const char *dir) {
+  cr_assert_eq(nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0, "cannot remove %s", dir);
+}
+
 int run_binary(const char *bin, const char *const *args, int timeout_ms, char *out, size_t outsz, char *err,
                size_t errsz) {
   int po[2], pe[2];

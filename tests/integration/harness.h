@@ -25,6 +25,8 @@ void mock_start(mock *m, ...);
 void mock_startv(mock *m, const char *const *extra);
 /* SIGTERM and wait (bounded); returns the exit status (or -1). Removes the scratch dir. */
 int mock_stop(mock *m);
+/* Remove dir and everything below it (a test's scratch tree); fails the test when it cannot. */
+void remove_tree(const char *dir);
 /* Wait for exit without signalling (bounded); exit status or -1 on timeout. */
 int mock_wait(mock *m, int timeout_ms);
 

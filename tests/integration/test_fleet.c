@@ -28,9 +28,7 @@ static void start(void) {
 }
 static void stop(void) {
   cr_assert_eq(mock_stop(&m), 0);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  cr_assert_eq(system(cmd), 0);
+  remove_tree(dir);
 }
 
 TestSuite(fleet, .init = start, .fini = stop, .timeout = 240);

@@ -34,9 +34,7 @@ static void start(void) {
 
 static void stop(void) {
   cr_assert_eq(mock_stop(&m), 0);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-  cr_assert_eq(system(cmd), 0);
+  remove_tree(root);
 }
 
 TestSuite(group_commit, .init = start, .fini = stop, .timeout = 240);
@@ -164,9 +162,7 @@ Test(group_commit, with_the_disk_full_every_concurrent_claim_is_refused_and_none
  * its group must be counted once, or the server would wait at its stop (bounded at 5 s)
  * for an answer that was sent long ago. */
 static void remove_root(void) {
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-  cr_assert_eq(system(cmd), 0);
+  remove_tree(root);
 }
 
 Test(group_commit_stop, writes_delayed_by_a_fault_then_grouped_are_answered_and_the_stop_is_prompt, .init = start,

@@ -21,9 +21,7 @@ static void start(void) {
 }
 static void stop(void) {
   cr_assert_eq(mock_stop(&m), 0);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", data_dir);
-  cr_assert_eq(system(cmd), 0);
+  remove_tree(data_dir);
 }
 
 TestSuite(lists_scale, .init = start, .fini = stop, .timeout = 240);

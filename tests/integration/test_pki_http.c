@@ -120,12 +120,6 @@ static void expect_mode(const char *dir, const char *file, unsigned mode) {
   cr_assert_eq(st.st_mode & 0777, mode, "%s mode %o", path, st.st_mode & 0777);
 }
 
-static void remove_dir(const char *dir) {
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  cr_assert_eq(system(cmd), 0);
-}
-
 Test(pki_http, the_pki_is_kept_in_the_data_dir_and_reused_after_a_restart) {
   char dir[] = "/tmp/nrfprov-pki-XXXXXX", data[300];
   cr_assert(mkdtemp(dir));
@@ -157,7 +151,7 @@ Test(pki_http, the_pki_is_kept_in_the_data_dir_and_reused_after_a_restart) {
   cr_assert_str_eq(out, first);
   free(first);
   free(second);
-  remove_dir(dir);
+  remove_tree(dir);
 }
 
 Test(pki_http, ca_print_creates_the_pki_the_server_then_uses) {
@@ -178,7 +172,7 @@ Test(pki_http, ca_print_creates_the_pki_the_server_then_uses) {
   cr_assert_str_eq(served, out, "the server uses the CA that was printed");
   free(served);
   cr_assert_eq(mock_stop(&m), 0);
-  remove_dir(dir);
+  remove_tree(dir);
 }
 
 Test(pki_http, ca_print_errors_are_one_line_and_exit_1) {

@@ -852,9 +852,7 @@ Test(sim_cli, create_token_jwt_identity) {
   json_decref(id);
   free(ident);
   free(uuid);
-  char cmd[700];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  cr_assert_eq(system(cmd), 0);
+  remove_tree(dir);
 }
 
 Test(sim_cli, bad_arguments_exit_1) {

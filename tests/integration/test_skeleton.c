@@ -164,9 +164,7 @@ Test(startup, no_thread_takes_the_stop_signals) {
   closedir(d);
   cr_assert_gt(threads, 3, "the listeners' and the store's threads were seen (%d)", threads);
   cr_assert_eq(mock_stop(&f), 0);
-  char cmd[80];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  cr_assert_eq(system(cmd), 0);
+  remove_tree(dir);
 }
 
 TestSuite(startup, .timeout = 30);
@@ -294,7 +292,5 @@ Test(startup, data_dir_holds_the_database_across_restarts) {
   sqlite3_close(h);
   const char *a[] = {"--data-dir", sub, "--http-port", "0", NULL};
   expect_exit_1(a, "newer");
-  char cmd[400];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  cr_assert_eq(system(cmd), 0);
+  remove_tree(dir);
 }

@@ -31,9 +31,7 @@ static void start(void) {
 
 static void stop(void) {
   cr_assert_eq(mock_stop(&m), 0, "the mock exits 0 on SIGTERM");
-  char cmd[400];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-  cr_assert_eq(system(cmd), 0);
+  remove_tree(root);
 }
 
 TestSuite(snapshots, .init = start, .fini = stop, .timeout = 60);
@@ -306,7 +304,5 @@ Test(snapshot_dirs, default_dir_is_in_the_data_dir) {
   http_resp_free(r);
   cr_assert_eq(mock_stop(&m), 0);
   cr_assert_eq(access(want, F_OK), 0, "a data-dir snapshot outlives the server");
-  char cmd[400];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-  cr_assert_eq(system(cmd), 0);
+  remove_tree(root);
 }

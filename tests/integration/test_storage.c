@@ -34,9 +34,7 @@ static void start(void) {
 
 static void stop(void) {
   cr_assert_eq(mock_stop(&m), 0, "the mock exits 0 on SIGTERM after failed commits");
-  char cmd[400];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-  cr_assert_eq(system(cmd), 0);
+  remove_tree(root);
 }
 
 TestSuite(disk_full, .init = start, .fini = stop, .timeout = 60);
