@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,20 @@ static void stop(server *sv) {
   waitpid(sv->pid, NULL, 0);
 }
 
+/* A fresh scratch directory for sv (the data dir of the mock it will run). */
+static void make_dir(server *sv) {
+  snprintf(sv->dir, sizeof sv->dir, "/tmp/nrfprov-scale.XXXXXX");
+  if (!mkdtemp(sv->dir)) die("mkdtemp");
+}
+
+/* Stop sv's mock and remove its directory. */
+static void finish(server *sv) {
+  stop(sv);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", sv->dir);
+  if (system(cmd)) die("cleanup");
+}
+
 static size_t discard(char *p, size_t size, size_t n, void *ud) {
   (void)p, (void)ud;
   return size * n;
@@ -185,17 +200,13 @@ static double reset_ms(const char *mock, long n, int reps) {
   double v[16];
   for (int r = 0; r < reps && r < 16; r++) {
     server sv = {0};
-    snprintf(sv.dir, sizeof sv.dir, "/tmp/nrfprov-scale-reset.XXXXXX");
-    if (!mkdtemp(sv.dir)) die("mkdtemp");
+    make_dir(&sv);
     seed(sv.dir, n);
     start(&sv, mock);
     CURL *c = curl_easy_init();
     v[r] = (double)timed(c, &sv, "POST", "/_mock/reset", NULL, NULL) / 1000.0;
     curl_easy_cleanup(c);
-    stop(&sv);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", sv.dir);
-    if (system(cmd)) die("cleanup");
+    finish(&sv);
   }
   return stats_median(v, (size_t)(reps < 16 ? reps : 16));
 }
@@ -221,53 +232,25 @@ static const char *first_rows(const char *csv, int n) {
   return buf;
 }
 
-/* POST /_mock/reset on a running server as CI calls it between tests: n devices
- * bulk-claimed through the API, then the timed reset, on one keep-alive connection;
- * the first reset after the start (which prepares the statements) is not counted. */
-static double reset_warm_ms(const char *mock, const char *csv_path, int n, int reps) {
-  const char *rows = first_rows(read_all(csv_path), n);
+/* A running server, as CI uses it between tests: rounds of a bulk claim of csv then a
+ * reset, on one keep-alive connection, timing the reset (reset_timed) or the bulk
+ * claim. The first round (which prepares the statements) is not counted. */
+static double rounds_ms(const char *mock, const char *csv, int reps, bool reset_timed) {
   double v[16];
   server sv = {0};
-  snprintf(sv.dir, sizeof sv.dir, "/tmp/nrfprov-scale-reset.XXXXXX");
-  if (!mkdtemp(sv.dir)) die("mkdtemp");
+  make_dir(&sv);
   start(&sv, mock);
   CURL *c = curl_easy_init();
   struct curl_slist *h = curl_slist_append(NULL, "Authorization: Bearer " KEY);
   h = curl_slist_append(h, "Content-Type: text/csv");
   for (int r = -1; r < reps && r < 16; r++) {
-    timed(c, &sv, "POST", "/v1/claimed-devices", rows, h);
-    double ms = (double)timed(c, &sv, "POST", "/_mock/reset", NULL, NULL) / 1000.0;
-    if (r >= 0) v[r] = ms;
+    uint64_t bulk = timed(c, &sv, "POST", "/v1/claimed-devices", csv, h);
+    uint64_t reset = timed(c, &sv, "POST", "/_mock/reset", NULL, NULL);
+    if (r >= 0) v[r] = (double)(reset_timed ? reset : bulk) / 1000.0;
   }
   curl_slist_free_all(h);
   curl_easy_cleanup(c);
-  stop(&sv);
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", sv.dir);
-  if (system(cmd)) die("cleanup");
-  return stats_median(v, (size_t)(reps < 16 ? reps : 16));
-}
-
-static double bulk_ms(const char *mock, const char *csv_path, int reps) {
-  const char *csv = read_all(csv_path);
-  double v[16];
-  server sv = {0};
-  snprintf(sv.dir, sizeof sv.dir, "/tmp/nrfprov-scale-bulk.XXXXXX");
-  if (!mkdtemp(sv.dir)) die("mkdtemp");
-  start(&sv, mock);
-  CURL *c = curl_easy_init();
-  struct curl_slist *h = curl_slist_append(NULL, "Authorization: Bearer " KEY);
-  h = curl_slist_append(h, "Content-Type: text/csv");
-  for (int r = 0; r < reps && r < 16; r++) {
-    timed(c, &sv, "POST", "/_mock/reset", NULL, NULL);
-    v[r] = (double)timed(c, &sv, "POST", "/v1/claimed-devices", csv, h) / 1000.0;
-  }
-  curl_slist_free_all(h);
-  curl_easy_cleanup(c);
-  stop(&sv);
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", sv.dir);
-  if (system(cmd)) die("cleanup");
+  finish(&sv);
   return stats_median(v, (size_t)(reps < 16 ? reps : 16));
 }
 
@@ -298,17 +281,13 @@ int main(int argc, char **argv) {
   if (json) fputs("{\"pages\": [", json);
   for (int k = 0; k < nsizes; k++) {
     server sv = {0};
-    snprintf(sv.dir, sizeof sv.dir, "/tmp/nrfprov-scale.XXXXXX");
-    if (!mkdtemp(sv.dir)) die("mkdtemp");
+    make_dir(&sv);
     uint64_t t0 = stats_now_us();
     seed(sv.dir, sizes[k]);
     fprintf(stderr, "bench_scale: seeded %ld devices in %.1f s\n", sizes[k], (double)(stats_now_us() - t0) / 1e6);
     start(&sv, mock);
     measure_pages(&sv, sizes[k], reps, pages[k]);
-    stop(&sv);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", sv.dir);
-    if (system(cmd)) die("cleanup");
+    finish(&sv);
     for (int i = 0; i < PAGES; i++) {
       printf("%-8ld devices  %-30s %8.3f ms  %5.2fx the same page at %ld\n", sizes[k], page_names[i], pages[k][i],
              pages[k][i] / pages[0][i], sizes[0]);
@@ -317,8 +296,9 @@ int main(int argc, char **argv) {
                 sizes[k], page_names[i], pages[k][i], pages[k][i] / pages[0][i]);
     }
   }
-  double r100 = reset_warm_ms(mock, tokens, 100, 9), r100_first = reset_ms(mock, 100, 5), r10k = reset_ms(mock, 10000, 5),
-         bulk = bulk_ms(mock, tokens, 7);
+  const char *csv = read_all(tokens);
+  double r100 = rounds_ms(mock, first_rows(csv, 100), 9, true), r100_first = reset_ms(mock, 100, 5),
+         r10k = reset_ms(mock, 10000, 5), bulk = rounds_ms(mock, csv, 7, false);
   printf("reset, 100 devices (running server)   %8.3f ms  (target <= 1 ms)\n", r100);
   printf("reset, 100 devices (first after start)%8.3f ms  (information)\n", r100_first);
   printf("reset, 10k devices (first after start)%8.3f ms  (target <= 10 ms)\n", r10k);
