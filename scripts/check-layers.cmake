@@ -27,6 +27,7 @@ set(ALLOW_sim       "pki;proto;base")
 
 # The module of a top-level server/ file, by its name.
 set(TOP_files base)
+set(TOP_threads base)
 set(TOP_log base)
 set(TOP_errors base)
 set(TOP_clock base)

@@ -33,7 +33,6 @@
 
 #include <arpa/inet.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -49,6 +48,7 @@
 #include "journal.h"
 #include "log.h"
 #include "route.h"
+#include "threads.h"
 
 /* A connection as the header watchdog sees it: its socket, and when the headers of its
  * current request are due (0: none due, a request is being handled). due_us is written by
@@ -333,6 +333,13 @@ static void dispatch(http_exchange *x) {
   http__fail(r, ERR_NOT_FOUND, "no such path: %s", r->path);
 }
 
+/* Suspend x's connection until its group or its own thread is done (under delay_lock). */
+static void hold(http_server *h, http_exchange *x) {
+  MHD_suspend_connection(x->r.conn);
+  if (!x->suspended) h->suspended++; /* back from a fault's delay, it is counted already */
+  x->held = true;
+}
+
 /* The group x's write joined has committed (or not): from the thread that ended it. */
 static void group_done(svc_waiter *w, bool committed) {
   http_exchange *x = w->ctx;
@@ -364,11 +371,7 @@ static bool dispatch_grouped(http_server *h, http_exchange *x) {
   if (!x->wait.deferred) return false;
   pthread_mutex_lock(&h->delay_lock);
   bool wait = !x->outcome;
-  if (wait) {
-    MHD_suspend_connection(x->r.conn);
-    if (!x->suspended) h->suspended++; /* back from a fault's delay, it is counted already */
-    x->held = true;
-  }
+  if (wait) hold(h, x);
   pthread_mutex_unlock(&h->delay_lock);
   return wait;
 }
@@ -396,31 +399,18 @@ static void *offloaded_main(void *arg) {
  * (the connection is then suspended until that thread is done). */
 static bool offload(http_server *h, http_exchange *x) {
   if (!(x->r.route->flags & EXCHANGE_OFFLOAD) || x->r.body_len < OFFLOAD_BODY) return false;
-  pthread_attr_t attr;
-  if (pthread_attr_init(&attr)) return false;
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   x->server = h;
   x->offloaded = true;
-  sigset_t all, was; /* the thread takes no signal (they are main.c's) */
-  sigfillset(&all);
+  /* The thread resumes the connection under delay_lock, so holding it until the
+   * connection is suspended keeps the resume after the suspend. */
   pthread_mutex_lock(&h->delay_lock);
-  bool ok = !h->stopping;
+  pthread_t t;
+  bool ok = !h->stopping && !threads_start(&t, true, offloaded_main, x);
   if (ok) {
-    MHD_suspend_connection(x->r.conn);
-    pthread_t t;
-    pthread_sigmask(SIG_SETMASK, &all, &was);
-    ok = !pthread_create(&t, &attr, offloaded_main, x);
-    pthread_sigmask(SIG_SETMASK, &was, NULL);
-    if (ok) {
-      if (!x->suspended) h->suspended++;
-      x->held = true;
-      h->offloaded++;
-    } else {
-      MHD_resume_connection(x->r.conn); /* handled here after all */
-    }
+    hold(h, x);
+    h->offloaded++;
   }
   pthread_mutex_unlock(&h->delay_lock);
-  pthread_attr_destroy(&attr);
   if (!ok) x->offloaded = false;
   return ok;
 }

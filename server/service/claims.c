@@ -2,7 +2,6 @@
  * tags. A claim checks the attestation token fully (structure, then the registered
  * identity's signature) before anything is stored. */
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include "service/internal.h"
 #include "store/claims.h"
 #include "store/identities.h"
+#include "threads.h"
 
 #define MAX_BULK_ROWS 1000
 
@@ -151,6 +151,24 @@ int svc__claim_insert(svc *s, const svc_team *t, const svc_claim_device *d, cons
   return 0;
 }
 
+/* The registered identity key of each decoded token of c that has none yet (rows with
+ * skip[i] set are left out), read in one short hold of the store (one read transaction)
+ * and noted with the identities version it was read at, so the claim's transaction can
+ * reuse it while that version holds. -1 when the store could not be taken. */
+static int lookup_keys(svc *s, token_check *c, size_t n, const int *skip) {
+  if (store_begin_reads(s->store)) return -1;
+  uint64_t version = store_identities_version(s->store);
+  for (size_t i = 0; i < n; i++) {
+    if ((skip && skip[i]) || c[i].decoded || c[i].looked_up) continue;
+    if (store_identity_get(s->store, c[i].tok.device_uuid, &c[i].pem, c[i].imei) < 0)
+      break; /* claim_checked reads it again in the transaction */
+    c[i].looked_up = c[i].from_store = true;
+    c[i].identities_version = version;
+  }
+  store_end_reads(s->store);
+  return 0;
+}
+
 /* Tokens checked before the transaction that claims them (svc__claims_precheck), for
  * the thread running that transaction. */
 static _Thread_local struct {
@@ -173,15 +191,7 @@ int svc__claims_precheck(svc *s, const char *const *tokens, size_t n, const char
         c[i].looked_up = c[i].pem != NULL;
         break;
       }
-  if (!store_begin_reads(s->store)) {
-    uint64_t version = store_identities_version(s->store);
-    for (size_t i = 0; i < n; i++)
-      if (!c[i].decoded && !c[i].looked_up && store_identity_get(s->store, c[i].tok.device_uuid, &c[i].pem, c[i].imei) >= 0) {
-        c[i].looked_up = c[i].from_store = true;
-        c[i].identities_version = version;
-      }
-    store_end_reads(s->store);
-  }
+  lookup_keys(s, c, n, NULL);
   for (size_t i = 0; i < n; i++)
     if (c[i].looked_up && c[i].pem) c[i].verified = verify_pem(c[i].pem, verify_attest, &c[i].tok);
   prechecked.tokens = tokens;
@@ -274,15 +284,11 @@ static void for_rows(bulk_rows *b, void (*fn)(bulk_rows *b, size_t i)) {
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   size_t k = b->n >= 64 && cpus > 2 ? (size_t)(cpus - 1 < 4 ? cpus - 1 : 4) : 1;
   row_slice sl[4];
-  sigset_t all, was; /* the helpers take no signal (they are the process's, main.c) */
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &was);
   for (size_t j = 0; j < k; j++) {
     sl[j] = (row_slice){.b = b, .fn = fn, .from = b->n * j / k, .to = b->n * (j + 1) / k};
     /* Slice 0 runs here; a slice whose thread cannot start runs here too. */
-    sl[j].started = j > 0 && !pthread_create(&sl[j].thread, NULL, run_slice, &sl[j]);
+    sl[j].started = j > 0 && !threads_start(&sl[j].thread, false, run_slice, &sl[j]);
   }
-  pthread_sigmask(SIG_SETMASK, &was, NULL);
   for (size_t j = 0; j < k; j++)
     if (!sl[j].started) run_slice(&sl[j]);
   for (size_t j = 1; j < k; j++)
@@ -316,21 +322,10 @@ static int bulk_prepare(svc *s, const char *csv, size_t len, bulk_rows *b, err_t
     return err_set(e, ERR_INTERNAL, "out of memory");
   }
   for_rows(b, row_decode);
-  /* The identity keys, read in one short hold of the store (one read transaction). */
-  if (store_begin_reads(s->store)) {
+  if (lookup_keys(s, b->checks, b->n, b->row_rc)) {
     bulk_free(b);
     return err_set(e, ERR_INTERNAL, "store unavailable");
   }
-  uint64_t version = store_identities_version(s->store);
-  for (size_t i = 0; i < b->n; i++) {
-    token_check *c = &b->checks[i];
-    if (b->row_rc[i] || c->decoded) continue;
-    int r = store_identity_get(s->store, c->tok.device_uuid, &c->pem, c->imei);
-    if (r < 0) break; /* claim_checked reads it again in the transaction */
-    c->looked_up = c->from_store = true;
-    c->identities_version = version;
-  }
-  store_end_reads(s->store);
   /* The signatures, with no lock held. */
   for_rows(b, row_verify);
   return 0;
@@ -372,14 +367,19 @@ static int claim_rows(svc *s, const svc_team *t, const bulk_rows *b, bool dry, j
   return 0;
 }
 
+/* The rows of a bulk claim prepared, and the store taken for its transaction. */
+static int bulk_begin(svc *s, const char *csv, size_t len, bulk_rows *b, err_t *e) {
+  int rc = bulk_prepare(s, csv, len, b, e);
+  if (rc) return rc;
+  if (!store_begin(s->store)) return 0;
+  bulk_free(b);
+  return err_set(e, ERR_INTERNAL, "store unavailable");
+}
+
 int svc_claim_csv(svc *s, const svc_team *t, const char *csv, size_t len, bool dry_run, json_t **out, err_t *e) {
   bulk_rows b;
-  int rc = bulk_prepare(s, csv, len, &b, e);
+  int rc = bulk_begin(s, csv, len, &b, e);
   if (rc) return rc;
-  if (store_begin(s->store)) {
-    bulk_free(&b);
-    return err_set(e, ERR_INTERNAL, "store unavailable");
-  }
   rc = claim_rows(s, t, &b, dry_run, out, e);
   /* A dry run rolls back whatever it touched: it never claims (docs/owner-api.md §2.4). */
   if (dry_run) store_end(s->store, false);
@@ -392,12 +392,8 @@ int svc_claim_csv_op(svc *s, const svc_team *t, const char *csv, size_t len, jso
   int64_t requested = clock_wall_ms();
   json_t *result = NULL;
   bulk_rows b;
-  int rc = bulk_prepare(s, csv, len, &b, e);
+  int rc = bulk_begin(s, csv, len, &b, e);
   if (rc) return rc;
-  if (store_begin(s->store)) {
-    bulk_free(&b);
-    return err_set(e, ERR_INTERNAL, "store unavailable");
-  }
   rc = claim_rows(s, t, &b, false, &result, e);
   if (!rc) {
     char id[37], req[32], done[32];

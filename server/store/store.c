@@ -5,7 +5,6 @@
 #include "log.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "threads.h"
 #include "store/identities.h"
 #include "store/status.h"
 
@@ -335,14 +335,7 @@ static void start_checkpointer(store *s, const char *path) {
   }
   pthread_mutex_init(&s->ckpt_lock, NULL);
   pthread_cond_init(&s->ckpt_cond, NULL);
-  /* The thread takes no signal: a process's SIGTERM must reach the thread that waits
-   * for it, not end the process from here. */
-  sigset_t all, was;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &was);
-  int failed = pthread_create(&s->ckpt_thread, NULL, checkpointer, s);
-  pthread_sigmask(SIG_SETMASK, &was, NULL);
-  if (failed) {
+  if (threads_start(&s->ckpt_thread, false, checkpointer, s)) {
     pthread_cond_destroy(&s->ckpt_cond);
     pthread_mutex_destroy(&s->ckpt_lock);
     sqlite3_close(s->ckpt_db);
@@ -508,6 +501,14 @@ static void take_lock(store *s) {
   atomic_fetch_sub(&s->queued, 1);
 }
 
+/* The open group is over (committed or rolled back): tell each of its requests. */
+static void end_group(store *s, bool committed) {
+  int n = s->group_n;
+  s->group_n = 0;
+  atomic_store(&s->group_open, false);
+  for (int i = 0; i < n; i++) s->waiting[i].done(s->waiting[i].ctx, committed);
+}
+
 /* Commit the open group (under the lock) and tell each of its requests the outcome.
  * Returns 0 when it committed. */
 static int commit_group(store *s) {
@@ -515,10 +516,7 @@ static int commit_group(store *s) {
   if (!rc) atomic_fetch_add(&s->commits, 1);
   if (rc && !sqlite3_get_autocommit(s->db)) step_once(s, "ROLLBACK");
   if (!rc && sqlite3_total_changes64(s->db) != s->group_changes_at_begin) store_bump_generation(s);
-  int n = s->group_n;
-  s->group_n = 0;
-  atomic_store(&s->group_open, false);
-  for (int i = 0; i < n; i++) s->waiting[i].done(s->waiting[i].ctx, rc == 0);
+  end_group(s, rc == 0);
   return rc;
 }
 
@@ -609,10 +607,7 @@ void store_bump_epoch(store *s) {
 static int end_savepoint(store *s, bool ok) {
   if ((ok || !step_once(s, "ROLLBACK TO request")) && !step_once(s, "RELEASE request")) return 0;
   if (!sqlite3_get_autocommit(s->db)) step_once(s, "ROLLBACK");
-  int n = s->group_n;
-  s->group_n = 0;
-  atomic_store(&s->group_open, false);
-  for (int i = 0; i < n; i++) s->waiting[i].done(s->waiting[i].ctx, false);
+  end_group(s, false);
   return -1;
 }
 
