@@ -298,3 +298,51 @@ Test(attest, no_crash_on_hostile_cbor)
   cr_assert_eq(attest_decode(NULL, 5, &t, why, sizeof why), -1);
   cr_assert_eq(attest_decode("a.b", 3, &t, NULL, 0), -1);
 }
+
+/* attest_decode and attest_decode_general (no fast path) give the same result, token and
+ * message, for the modem's exact encoding, for its near variants, and for every one-byte
+ * change to it (fuzz/fuzz_attest.c does the same for arbitrary input). */
+static void assert_same(const char *tok, const char *what)
+{
+  attest_token a, g;
+  char wa[200] = "", wg[200] = "";
+  int ra = attest_decode(tok, strlen(tok), &a, wa, sizeof wa);
+  int rg = attest_decode_general(tok, strlen(tok), &g, wg, sizeof wg);
+  cr_assert_eq(ra, rg, "%s: fast %d (%s), general %d (%s)", what, ra, wa, rg, wg);
+  if (ra == 0)
+    cr_assert(memcmp(&a, &g, sizeof a) == 0, "%s: different tokens", what);
+  else
+    cr_assert_str_eq(wa, wg, "%s", what);
+}
+
+Test(attest, fast_path_matches_the_general_decoder)
+{
+  assert_same(make_token(P1, P2), "canonical");
+  assert_same(make_token("d9d9f78501" U16 "17" F16 N16, P2), "device type 23");
+  assert_same(make_token("d9d9f78501" U16 "1818" F16 N16, P2), "device type 24, two bytes");
+  assert_same(make_token("d9d9f78501" U16 "1803" F16 N16, P2), "device type 3, two bytes");
+  assert_same(make_token(P1, "d28443a10126a104422122f6" SIG), "two-byte key id");
+  assert_same(make_token(P1, "d28443a10126a0f6" SIG), "no key id");
+  assert_same(make_token(P1 "00", P2), "trailing byte in part 1");
+  assert_same(make_token(P1, P2 "00"), "trailing byte in part 2");
+
+  uint8_t p1[128], p2[128];
+  size_t n1 = unhex(P1, p1, sizeof p1), n2 = unhex(P2, p2, sizeof p2);
+  char h1[260], h2[260];
+  static const uint8_t flips[] = {0x01, 0x20, 0x80, 0xff};
+  for (int part = 0; part < 2; part++) {
+    uint8_t *p = part ? p2 : p1;
+    size_t n = part ? n2 : n1;
+    for (size_t i = 0; i < n; i++) {
+      for (size_t f = 0; f < sizeof flips; f++) {
+        p[i] ^= flips[f];
+        for (size_t k = 0; k < n1; k++) snprintf(h1 + 2 * k, 3, "%02x", p1[k]);
+        for (size_t k = 0; k < n2; k++) snprintf(h2 + 2 * k, 3, "%02x", p2[k]);
+        char what[64];
+        snprintf(what, sizeof what, "part %d byte %zu ^ 0x%02x", part + 1, i, flips[f]);
+        assert_same(make_token(h1, h2), what);
+        p[i] ^= flips[f];
+      }
+    }
+  }
+}
