@@ -1,6 +1,7 @@
 /* Attestation token codec. Decoding goes base64url -> cborscan/libcbor -> shape checks,
  * with one distinct sentence for every structural defect of docs/device-protocol.md §4.1, because
- * the owner API returns that sentence to whoever claimed with a broken token. Part 2's
+ * the owner API returns that sentence to whoever claimed with a broken token. The modem's
+ * exact encoding is read at fixed offsets first, without a tree (fast_part1/2). Part 2's
  * COSE layer is checked by cose.c. Signature checking is separate (attest_verify): most
  * devices' identity keys are unknown to the mock. */
 #include "proto/attest.h"
