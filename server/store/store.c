@@ -509,12 +509,14 @@ static void end_group(store *s, bool committed) {
   for (int i = 0; i < n; i++) s->waiting[i].done(s->waiting[i].ctx, committed);
 }
 
-/* Commit the open group (under the lock) and tell each of its requests the outcome.
- * Returns 0 when it committed. */
+/* Commit the open transaction (under the lock), a lone request's or a group's, and tell
+ * each request of the group, if any, the outcome. Returns 0 when it committed. */
 static int commit_group(store *s) {
   int rc = step_once(s, "COMMIT") ? -1 : 0;
   if (!rc) atomic_fetch_add(&s->commits, 1);
   if (rc && !sqlite3_get_autocommit(s->db)) step_once(s, "ROLLBACK");
+  /* Bumped under the lock, so a reader that saw the old value inside the lock and
+   * changed nothing knows its view holds until this moves. */
   if (!rc && sqlite3_total_changes64(s->db) != s->group_changes_at_begin) store_bump_generation(s);
   end_group(s, rc == 0);
   return rc;
@@ -614,7 +616,6 @@ static int end_savepoint(store *s, bool ok) {
 static int end(store *s, bool ok, bool may_defer) {
   int rc = 0;
   finish_used(s);
-  bool changed = store_changed(s);
   if (s->in_group) {
     s->in_group = false;
     rc = s->savepoint ? end_savepoint(s, ok) : 0;
@@ -645,13 +646,10 @@ static int end(store *s, bool ok, bool may_defer) {
     }
     atomic_store(&s->group_open, s->group_n > 0);
     if (!ok) rc = 0;
-  } else {
-    if (ok && step_once(s, "COMMIT")) rc = -1;
-    if (ok && !rc) atomic_fetch_add(&s->commits, 1);
-    if ((!ok || rc) && sqlite3_get_autocommit(s->db) == 0) step_once(s, "ROLLBACK");
-    /* Bumped under the lock, so a reader that saw the old value inside the lock and
-     * changed nothing knows its view holds until this moves. */
-    if (ok && !rc && changed) store_bump_generation(s);
+  } else if (ok) {
+    rc = commit_group(s); /* no group is open under a request that cannot join one */
+  } else if (!sqlite3_get_autocommit(s->db)) {
+    step_once(s, "ROLLBACK");
   }
   pthread_mutex_unlock(&s->lock);
   if (s->on_end) s->on_end(s->on_end_ctx, ok && !rc);
