@@ -99,8 +99,6 @@ static char *escape(char *out, size_t n, const char *s) {
   return out;
 }
 
-/* Write one line: the JSON object (JSON format; NULL when it could not be built) or the
- * text. A JSON line that cannot be rendered still leaves a line saying so. */
 /* The lines of this thread's open batch (log_batch_begin), written at its end. */
 static _Thread_local struct {
   FILE *f;
@@ -127,6 +125,8 @@ void log_batch_end(void) {
   memset(&batch, 0, sizeof batch);
 }
 
+/* Write one line: the JSON object (JSON format; NULL when it could not be built) or the
+ * text. A JSON line that cannot be rendered still leaves a line saying so. */
 static void emit(json_t *obj, const char *text) {
   char *s = NULL;
   if (json_format) {

@@ -265,16 +265,10 @@ int svc_fixtures_load(svc *s, json_t *doc, json_t **counts, err_t *e) {
   }
   bool pre = tokens && doc_ids && doc_keys && n_tok && !svc__claims_precheck(s, tokens, n_tok, doc_ids, doc_keys, n_doc);
   json_t *c = json_object();
-  if (store_begin(s->store)) {
-    json_decref(c);
-    if (pre) svc__claims_precheck_end();
-    free(tokens);
-    free(doc_ids);
-    free(doc_keys);
-    return err_set(e, ERR_INTERNAL, "store unavailable");
-  }
-  rc = load_all(s, doc, c, e);
-  rc = svc__finish(s, rc, NULL, "the fixtures", e);
+  if (store_begin(s->store))
+    rc = err_set(e, ERR_INTERNAL, "store unavailable");
+  else
+    rc = svc__finish(s, load_all(s, doc, c, e), NULL, "the fixtures", e);
   if (pre) svc__claims_precheck_end();
   free(tokens);
   free(doc_ids);
