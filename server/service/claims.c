@@ -175,6 +175,7 @@ static _Thread_local struct {
   const char *const *tokens;
   token_check *checks;
   size_t n;
+  size_t next; /* where the next token is looked for first: they come in document order */
 } prechecked;
 
 int svc__claims_precheck(svc *s, const char *const *tokens, size_t n, const char *const *doc_ids,
@@ -197,6 +198,7 @@ int svc__claims_precheck(svc *s, const char *const *tokens, size_t n, const char
   prechecked.tokens = tokens;
   prechecked.checks = c;
   prechecked.n = n;
+  prechecked.next = 0;
   return 0;
 }
 
@@ -208,8 +210,13 @@ void svc__claims_precheck_end(void) {
 
 int svc__claim_one(svc *s, const svc_team *t, const char *token, const svc_tags *tags, bool dry, char device_id[37],
                    int64_t *seq, err_t *e) {
-  for (size_t i = 0; i < prechecked.n; i++)
-    if (prechecked.tokens[i] == token) return claim_checked(s, t, &prechecked.checks[i], tags, dry, device_id, seq, e);
+  for (size_t k = 0; k < prechecked.n; k++) {
+    size_t i = (prechecked.next + k) % prechecked.n;
+    if (prechecked.tokens[i] == token) {
+      prechecked.next = i + 1;
+      return claim_checked(s, t, &prechecked.checks[i], tags, dry, device_id, seq, e);
+    }
+  }
   token_check c;
   token_decode(&c, token);
   return claim_checked(s, t, &c, tags, dry, device_id, seq, e);
