@@ -304,6 +304,11 @@ static void *checkpointer(void *arg) {
     sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     pthread_mutex_lock(&s->lock); /* not take_lock: this thread never ends a group */
     sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    /* Every frame is copied now: what commits asked for meanwhile is done too (left
+     * due, it would start another round at once, on a WAL that has just started over). */
+    pthread_mutex_lock(&s->ckpt_lock);
+    s->ckpt_due = false;
+    pthread_mutex_unlock(&s->ckpt_lock);
     pthread_mutex_unlock(&s->lock);
     pthread_mutex_lock(&s->ckpt_lock);
   }
