@@ -11,7 +11,9 @@
  * Group commit (docs/performance.md): a request whose write the store leaves in the open
  * group (svc_waiter.deferred) is suspended the same way and resumed by whichever thread
  * commits that group; its answer, record and journal entry come only then, replaced by a
- * 500 when the group did not commit.
+ * 500 when the group did not commit. A worker handles its ready connections one after
+ * the other, so the store asks the listener (next_at_hand) whether the worker has
+ * another request waiting on one of its connections, to defer for it too.
  *
  * Fault delays never block a pool thread: the connection is suspended
  * (MHD_suspend_connection) and a timer thread per listener resumes it when its time has
@@ -32,6 +34,7 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -57,7 +60,19 @@ typedef struct watched {
   struct watched *prev, *next;
   int fd;
   _Atomic int64_t due_us;
+  /* Group commit's hint (next_at_hand): the connection on its worker's list, and
+   * whether it is suspended (its bytes, if any, are not read until it is resumed). */
+  struct worker_conns *worker;
+  struct watched *wprev, *wnext;
+  atomic_bool paused;
 } watched;
+
+/* The connections one worker thread of the pool owns (libmicrohttpd accepts, reads and
+ * closes a connection in the same thread), under lock. */
+typedef struct worker_conns {
+  pthread_mutex_t lock;
+  watched *head;
+} worker_conns;
 
 /* A connection suspended for a fault's delayMs, due to be resumed at due_us. */
 typedef struct delayed {
@@ -84,6 +99,10 @@ struct http_server {
   pthread_mutex_t watch_lock;
   watched *watched;
   int64_t header_us, idle_us, sweep_us, swept_us;
+  /* Each pool thread's connections, a slot claimed by the thread on its first accept. */
+  worker_conns *workers;
+  int n_workers;
+  atomic_int workers_used;
 };
 
 /* One request as this file sees it: what handlers see (r, first, so the two pointers
@@ -104,6 +123,16 @@ typedef struct {
 } http_exchange;
 
 static int64_t now_us(void) { return clock_mono_us(); }
+
+static watched *watch_of(struct MHD_Connection *conn);
+static void watch_pause(struct MHD_Connection *conn, bool paused);
+
+/* This pool thread's own connections (a slot claimed on its first accept; a thread
+ * serves one daemon for its whole life), and the one whose request it is handling. */
+static _Thread_local struct {
+  worker_conns *conns;
+  watched *current;
+} me;
 
 /* ---- answers ---------------------------------------------------------------------- */
 
@@ -335,6 +364,7 @@ static void dispatch(http_exchange *x) {
 
 /* Suspend x's connection until its group or its own thread is done (under delay_lock). */
 static void hold(http_server *h, http_exchange *x) {
+  watch_pause(x->r.conn, true);
   MHD_suspend_connection(x->r.conn);
   if (!x->suspended) h->suspended++; /* back from a fault's delay, it is counted already */
   x->held = true;
@@ -366,7 +396,9 @@ static bool dispatch_grouped(http_server *h, http_exchange *x) {
   x->wait.done = group_done;
   x->wait.ctx = x;
   svc_defer_next(s, &x->wait);
+  me.current = watch_of(x->r.conn);
   dispatch(x);
+  me.current = NULL;
   svc_defer_next(s, NULL);
   if (!x->wait.deferred) return false;
   pthread_mutex_lock(&h->delay_lock);
@@ -480,6 +512,7 @@ static bool suspend(http_server *h, http_exchange *x) {
     return false;
   }
   /* Suspended before the timer can see it, so it is never resumed before it is suspended. */
+  watch_pause(x->r.conn, true);
   MHD_suspend_connection(x->r.conn);
   x->suspended = true;
   h->suspended++;
@@ -587,6 +620,67 @@ static void watch_due(struct MHD_Connection *conn, int64_t due_us) {
   if (w) atomic_store_explicit(&w->due_us, due_us, memory_order_relaxed);
 }
 
+/* conn is suspended (paused) or handled again: bytes it has waiting are not a request
+ * its worker can take up next while it is paused. */
+static void watch_pause(struct MHD_Connection *conn, bool paused) {
+  watched *w = watch_of(conn);
+  if (w) atomic_store_explicit(&w->paused, paused, memory_order_relaxed);
+}
+
+/* ---- the next request at hand: group commit's hint (docs/performance.md) ---------- */
+
+/* At most this many of a worker's connections are looked at per hint. */
+#define PEEK_MAX 64
+
+/* w joins the calling pool thread's connections (unlisted when no slot is left). */
+static void worker_add(http_server *h, watched *w) {
+  if (!me.conns) {
+    if (atomic_load(&h->workers_used) >= h->n_workers) return;
+    int i = atomic_fetch_add(&h->workers_used, 1);
+    if (i >= h->n_workers) return;
+    me.conns = &h->workers[i];
+  }
+  worker_conns *c = me.conns;
+  pthread_mutex_lock(&c->lock);
+  w->worker = c;
+  w->wnext = c->head;
+  if (c->head) c->head->wprev = w;
+  c->head = w;
+  pthread_mutex_unlock(&c->lock);
+}
+
+static void worker_remove(watched *w) {
+  worker_conns *c = w->worker;
+  if (!c) return;
+  pthread_mutex_lock(&c->lock);
+  if (w->wprev) w->wprev->wnext = w->wnext;
+  else c->head = w->wnext;
+  if (w->wnext) w->wnext->wprev = w->wprev;
+  pthread_mutex_unlock(&c->lock);
+}
+
+/* The store's hint (store_set_next_hint): true when another connection of this thread,
+ * not suspended, has bytes waiting that are not its end: a request this thread takes up
+ * as soon as the current one returns. A wrong guess (the bytes were a GET, or half a
+ * request) only delays the group's commit, by the store's flusher at worst. */
+static bool next_at_hand(void) {
+  worker_conns *c = me.conns;
+  if (!c) return false;
+  struct pollfd p[PEEK_MAX];
+  nfds_t n = 0;
+  bool any = false;
+  /* Under the lock: a connection cannot be closed while its socket is polled. */
+  pthread_mutex_lock(&c->lock);
+  for (watched *w = c->head; w && n < PEEK_MAX; w = w->wnext)
+    if (w != me.current && !atomic_load_explicit(&w->paused, memory_order_relaxed))
+      p[n++] = (struct pollfd){.fd = w->fd, .events = POLLIN | POLLRDHUP};
+  if (n && poll(p, n, 0) > 0)
+    for (nfds_t i = 0; i < n && !any; i++)
+      any = (p[i].revents & POLLIN) && !(p[i].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+  pthread_mutex_unlock(&c->lock);
+  return any;
+}
+
 /* A connection starts (watched from now: its first request's headers are due) or ends
  * (unwatched before libmicrohttpd closes its socket). */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context, enum MHD_ConnectionNotificationCode code) {
@@ -602,8 +696,10 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     if (h->watched) h->watched->prev = w;
     h->watched = w;
     pthread_mutex_unlock(&h->watch_lock);
+    worker_add(h, w);
     *socket_context = w;
   } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && w) {
+    worker_remove(w);
     pthread_mutex_lock(&h->watch_lock);
     if (w->prev) w->prev->next = w->next;
     else h->watched = w->next;
@@ -703,6 +799,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   }
   /* The whole request is in. Fault rules come first (never for control calls), so a
    * fired fault keeps the request from the service altogether. */
+  if (x->held || x->suspended) watch_pause(conn, false);
   if (x->held) {
     /* Back from its group or its own thread: answer (it stays counted until on_completed). */
     if (!x->offloaded) settle_grouped(h, x);
@@ -759,6 +856,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   /* Idle until the next request line, which libmicrohttpd's inactivity timeout bounds;
    * the deadline here only catches a request line sent too slowly to ever be idle. */
   watch_due(conn, now_us() + h->idle_us + h->header_us);
+  watch_pause(conn, false);
   http_exchange *x = *con_cls;
   if (!x) return;
   if (x->suspended) unsuspend(cls, x);
@@ -775,6 +873,11 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_error(void *cls, const 
   vsnprintf(buf, sizeof buf, fmt, ap);
   buf[strcspn(buf, "\n")] = 0;
   log_msg(LOG_DEBUG, "libmicrohttpd: %s", buf);
+}
+
+static void free_workers(http_server *h) {
+  for (int i = 0; i < h->n_workers; i++) pthread_mutex_destroy(&h->workers[i].lock);
+  free(h->workers);
 }
 
 int http_start(http_server **out, app *a, const http_listen *l, char *why, size_t whysz) {
@@ -797,6 +900,13 @@ int http_start(http_server **out, app *a, const http_listen *l, char *why, size_
   if (!h) return snprintf(why, whysz, "out of memory"), -1;
   h->app = a;
   h->protocol = l->cert_pem ? "https" : "http";
+  h->n_workers = l->threads > 1 ? l->threads : 1;
+  h->workers = calloc((size_t)h->n_workers, sizeof *h->workers);
+  if (!h->workers) {
+    free(h);
+    return snprintf(why, whysz, "out of memory"), -1;
+  }
+  for (int i = 0; i < h->n_workers; i++) pthread_mutex_init(&h->workers[i].lock, NULL);
   pthread_mutex_init(&h->delay_lock, NULL);
   pthread_mutex_init(&h->watch_lock, NULL);
   const options *o = a->opt;
@@ -821,11 +931,14 @@ int http_start(http_server **out, app *a, const http_listen *l, char *why, size_
    * must be written before they exist. Without it, fault delays are skipped (the request
    * is answered at once). */
   h->timer_started = pthread_create(&h->timer, NULL, delay_timer, h) == 0;
+  /* Group commit within a worker thread too (docs/performance.md); set before the
+   * workers exist, as the timer is. */
+  svc_set_next_hint(a->svc, next_at_hand);
   if (!h->timer_started) log_msg(LOG_WARN, "%s: no timer thread; fault delays will be skipped", h->protocol);
   h->daemon = MHD_start_daemon(
     flags, (uint16_t)l->port, NULL, NULL, on_request, h,
     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(l->threads > 1 ? l->threads : 1),
+    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)h->n_workers,
     MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
     MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections,
     MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)o->max_connections_per_ip,
@@ -846,6 +959,7 @@ int http_start(http_server **out, app *a, const http_listen *l, char *why, size_
     pthread_cond_destroy(&h->delay_cond);
     pthread_mutex_destroy(&h->delay_lock);
     pthread_mutex_destroy(&h->watch_lock);
+    free_workers(h);
     free(h);
     return -1;
   }
@@ -891,5 +1005,6 @@ void http_stop(http_server *h) {
   pthread_cond_destroy(&h->delay_cond);
   pthread_mutex_destroy(&h->delay_lock);
   pthread_mutex_destroy(&h->watch_lock);
+  free_workers(h);
   free(h);
 }

@@ -89,6 +89,8 @@ void svc_defer_next(svc *s, svc_waiter *w) {
 
 void svc_flush(svc *s) { store_flush(s->store); }
 
+void svc_set_next_hint(svc *s, bool (*at_hand)(void)) { store_set_next_hint(s->store, at_hand); }
+
 void svc_commit_counts(svc *s, uint64_t *commits, uint64_t *deferred) { store_commit_counts(s->store, commits, deferred); }
 
 static const char not_stored[] = "%s was not stored: the store could not commit it (disk full or I/O error); nothing changed";

@@ -61,6 +61,9 @@ void svc_defer_next(svc *s, svc_waiter *w);
 void svc_waiter_error(const svc_waiter *w, err_t *e);
 /* Commit the open group now (a listener stopping). */
 void svc_flush(svc *s);
+/* The transport's hint that the calling thread has another request at hand
+ * (store_set_next_hint); set once, by the first listener that has one. */
+void svc_set_next_hint(svc *s, bool (*at_hand)(void));
 /* Store commits since the start, and writes that shared a later request's commit. */
 void svc_commit_counts(svc *s, uint64_t *commits, uint64_t *deferred);
 

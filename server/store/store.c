@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "internal.h"
 #include "threads.h"
 #include "store/identities.h"
@@ -50,6 +51,16 @@ struct store {
     void (*done)(void *ctx, bool committed);
     void *ctx;
   } waiting[STORE_GROUP_MAX];
+  /* The transport's hint that its thread has another request at hand
+   * (store_set_next_hint), and the flusher: a thread that commits a group still open
+   * STORE_GROUP_WAIT_US after it opened, so a hint that came to nothing costs at most
+   * that much. flush_armed (under flush_lock): a group may be open for it to watch. */
+  bool (*next_at_hand)(void);
+  _Atomic int64_t group_since_us; /* when the open group opened (monotonic) */
+  pthread_t flush_thread;
+  pthread_mutex_t flush_lock;
+  pthread_cond_t flush_cond;
+  bool flush_started, flush_armed, flush_stop;
   /* The checkpointer (file stores): a second connection that copies the WAL into the
    * database in its own thread, so no request waits for that copy and its fsyncs. */
   sqlite3 *ckpt_db;
@@ -289,6 +300,10 @@ int store__migrate(sqlite3 *db, const char *path, char *why, size_t whysz) {
 #define CKPT_PAGES 1000
 #define CKPT_INLINE 16000
 
+static void take_lock(store *s);
+static int commit_group(store *s);
+static void stop_flusher(store *s);
+
 static void *checkpointer(void *arg) {
   store *s = arg;
   pthread_mutex_lock(&s->ckpt_lock);
@@ -438,6 +453,7 @@ int store_open(store **out, const char *path, char *why, size_t whysz) {
 
 void store_close(store *s) {
   if (!s) return;
+  stop_flusher(s);
   stop_checkpointer(s);
   for (int i = 0; i < STMT_CACHE; i++) sqlite3_finalize(s->cache[i].stmt);
   if (s->db) sqlite3_close(s->db);
@@ -480,9 +496,6 @@ static _Thread_local struct {
   void (*done)(void *ctx, bool committed);
   void *ctx;
 } next_deferred;
-
-static void take_lock(store *s);
-static int commit_group(store *s);
 
 void store_defer_next(store *s, void (*done)(void *ctx, bool committed), void *ctx) {
   if (done) {
@@ -542,6 +555,79 @@ uint64_t store_identities_version(store *s) { return atomic_load(&s->identities)
 void store_commit_counts(store *s, uint64_t *commits, uint64_t *deferred) {
   *commits = atomic_load(&s->commits);
   *deferred = atomic_load(&s->deferred);
+}
+
+/* The flusher: commits the open group once it is STORE_GROUP_WAIT_US old. Armed by a
+ * request that deferred on the transport's hint only (flush_wake); it disarms when it
+ * finds no group open, so an idle store costs it nothing. Lock order: s->lock, then
+ * flush_lock (end() arms it holding the store). */
+static void *flusher(void *arg) {
+  store *s = arg;
+  pthread_mutex_lock(&s->flush_lock);
+  while (!s->flush_stop) {
+    if (!s->flush_armed) {
+      pthread_cond_wait(&s->flush_cond, &s->flush_lock);
+      continue;
+    }
+    int64_t due = atomic_load(&s->group_since_us) + STORE_GROUP_WAIT_US;
+    if (clock_mono_us() < due) {
+      struct timespec ts = {.tv_sec = (time_t)(due / 1000000), .tv_nsec = (long)(due % 1000000) * 1000};
+      pthread_cond_timedwait(&s->flush_cond, &s->flush_lock, &ts);
+      continue;
+    }
+    pthread_mutex_unlock(&s->flush_lock);
+    take_lock(s);
+    /* The group seen may have been committed and another opened since: only a group
+     * past its own time is committed here. */
+    if (s->group_n && atomic_load(&s->group_since_us) + STORE_GROUP_WAIT_US <= clock_mono_us()) commit_group(s);
+    pthread_mutex_lock(&s->flush_lock);
+    s->flush_armed = s->group_n > 0;
+    pthread_mutex_unlock(&s->lock);
+  }
+  pthread_mutex_unlock(&s->flush_lock);
+  return NULL;
+}
+
+/* A request deferred on the hint alone: make sure the flusher watches the group. */
+static void flush_wake(store *s) {
+  pthread_mutex_lock(&s->flush_lock);
+  if (!s->flush_armed) {
+    s->flush_armed = true;
+    pthread_cond_signal(&s->flush_cond);
+  }
+  pthread_mutex_unlock(&s->flush_lock);
+}
+
+int store_set_next_hint(store *s, bool (*at_hand)(void)) {
+  if (s->flush_started || !at_hand) return 0;
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_mutex_init(&s->flush_lock, NULL);
+  pthread_cond_init(&s->flush_cond, &ca);
+  pthread_condattr_destroy(&ca);
+  if (threads_start(&s->flush_thread, false, flusher, s)) {
+    pthread_cond_destroy(&s->flush_cond);
+    pthread_mutex_destroy(&s->flush_lock);
+    log_msg(LOG_WARN, "store: cannot start the group flusher: writes are grouped across worker threads only");
+    return -1;
+  }
+  s->flush_started = true;
+  s->next_at_hand = at_hand;
+  return 0;
+}
+
+static void stop_flusher(store *s) {
+  if (!s->flush_started) return;
+  pthread_mutex_lock(&s->flush_lock);
+  s->flush_stop = true;
+  pthread_cond_signal(&s->flush_cond);
+  pthread_mutex_unlock(&s->flush_lock);
+  pthread_join(s->flush_thread, NULL);
+  pthread_cond_destroy(&s->flush_cond);
+  pthread_mutex_destroy(&s->flush_lock);
+  s->flush_started = false;
+  s->next_at_hand = NULL;
 }
 
 int store_flush(store *s) {
@@ -637,7 +723,12 @@ static int end(store *s, bool ok, bool may_defer) {
     atomic_store(&s->group_open, true);
     bool queued = atomic_load(&s->queued) > 0;
     bool others = queued || atomic_load(&s->armed) > (deferrable(s) ? 1 : 0);
-    if (!rc && ok && may_defer && deferrable(s) && others && s->group_n < STORE_GROUP_MAX) {
+    bool may = !rc && ok && may_defer && deferrable(s) && s->group_n < STORE_GROUP_MAX;
+    /* Nobody in another thread: perhaps this thread has another request at hand. */
+    bool hinted = may && !others && s->next_at_hand && s->next_at_hand();
+    if (may && (others || hinted)) {
+      if (!s->group_n) atomic_store(&s->group_since_us, clock_mono_us());
+      if (hinted) flush_wake(s);
       s->waiting[s->group_n].done = next_deferred.done;
       s->waiting[s->group_n].ctx = next_deferred.ctx;
       s->group_n++;

@@ -38,7 +38,8 @@ int store_begin(store *s);
 int store_end(store *s, bool ok);
 /* Group commit (docs/performance.md). store_defer_next(s, done, ctx) lets the next
  * store_end_or_defer on this thread defer its commit: when another request is already
- * queued for the store, the transaction's changes stay in the open group (a savepoint
+ * queued for the store, armed in another thread, or at hand for this thread
+ * (store_set_next_hint), the transaction's changes stay in the open group (a savepoint
  * of it) and store_end_or_defer returns STORE_DEFERRED at once; done(ctx, committed) is called exactly once
  * later, from the thread that commits or rolls back the group, under the store lock (it
  * must not call into the store). The caller answers only then. A reader, a request
@@ -51,6 +52,15 @@ void store_defer_next(store *s, void (*done)(void *ctx, bool committed), void *c
 int store_end_or_defer(store *s, bool ok);
 /* Commit the open group now (before a listener stops); 0 when it committed or none was open. */
 int store_flush(store *s);
+/* The transport's hint (docs/performance.md): at_hand(), called on the thread ending a
+ * deferrable request, tells whether that thread has another request at hand to handle
+ * right after (bytes waiting on another of its connections). The request then defers
+ * as it would for one queued in another thread. A group that nobody carries on (the
+ * bytes were not a write) is committed by the store's flusher thread
+ * STORE_GROUP_WAIT_US after it opened. Call once, before the first request; 0, or -1
+ * when the flusher cannot start (the hint is then not used). */
+#define STORE_GROUP_WAIT_US 1000
+int store_set_next_hint(store *s, bool (*at_hand)(void));
 /* Transactions committed since the start, and requests whose commit was deferred to a
  * group (each of those shared a later request's commit). */
 void store_commit_counts(store *s, uint64_t *commits, uint64_t *deferred);

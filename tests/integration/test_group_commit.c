@@ -4,9 +4,12 @@
  * the metrics show writes that shared a commit. With the disk full, every concurrent
  * claim is answered 500/50000 (also those whose commit was left to a later request's)
  * and none is stored. Writes held first by a fault's delay and then by their group are
- * answered, and counted once, so the server stops at once afterwards. */
+ * answered, and counted once, so the server stops at once afterwards. With one worker
+ * thread, writes still share commits (on the hint that the worker has another request
+ * at hand), while reads and requests that touch no store run among them unharmed. */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,4 +186,64 @@ Test(group_commit_stop, writes_delayed_by_a_fault_then_grouped_are_answered_and_
   clock_gettime(CLOCK_MONOTONIC, &b);
   long ms = (long)((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000);
   cr_assert_lt(ms, 4000, "the stop waited %ld ms: a held connection was still counted", ms);
+}
+
+/* One worker thread: no request can be on its way in another thread, so writes that
+ * share a commit were grouped on the worker's hint that another of its connections had
+ * a request waiting. */
+static void start_one_worker(void) {
+  char data[100];
+  snprintf(root, sizeof root, "/tmp/nrfprov-group1.XXXXXX");
+  cr_assert_not_null(mkdtemp(root));
+  snprintf(data, sizeof data, "%s/data", root);
+  mock_start(&m, "--data-dir", data, "--threads", "1", "--log-format", "json", NULL);
+}
+
+TestSuite(group_commit_one_worker, .init = start_one_worker, .fini = stop, .timeout = 240);
+
+/* Requests that are not writes, sent meanwhile on connections of their own: an owner
+ * list (a read, which commits the group it finds open), and a path with no route (which
+ * never reaches the store, so a group opened on its account is left to the flusher). */
+typedef struct {
+  atomic_bool stop;
+  int sent, failures;
+  char failure[300];
+} reader;
+
+static void *reads(void *ud) {
+  reader *rd = ud;
+  while (!atomic_load(&rd->stop)) {
+    bool list = rd->sent % 2 == 0;
+    http_resp *r = list ? owner(&m, KEY, "GET", "/v1/claimed-devices?pageLimit=1", NULL)
+                        : http_req(&m, "GET", "/v1/no-such-path", NULL, NULL, 0);
+    long want = list ? 200 : 404;
+    if (r->status != want && !rd->failures++)
+      snprintf(rd->failure, sizeof rd->failure, "%s: %ld %.200s", list ? "list" : "no route", r->status, r->body ? r->body : "");
+    rd->sent++;
+    http_resp_free(r);
+  }
+  return NULL;
+}
+
+Test(group_commit_one_worker, writes_share_commits_and_every_request_among_them_is_answered) {
+  static worker w[WORKERS];
+  reader rd[2] = {0};
+  pthread_t t[2];
+  claim_new(&m, KEY, NULL, w[0].ids[0]); /* the team exists before the readers list it */
+  for (int k = 0; k < 2; k++) cr_assert_eq(pthread_create(&t[k], NULL, reads, &rd[k]), 0);
+  long long before = metric("nrfprov_store_grouped_writes_total");
+  int rounds = 0;
+  do {
+    round_of_claims(w, 201);
+    rounds++;
+    cr_assert_eq(claimed_total(), 1 + (long long)rounds * WORKERS * PER_WORKER, "every acknowledged claim is counted");
+  } while (metric("nrfprov_store_grouped_writes_total") == before && rounds < MAX_ROUNDS);
+  for (int k = 0; k < 2; k++) {
+    atomic_store(&rd[k].stop, true);
+    pthread_join(t[k], NULL);
+    cr_assert_eq(rd[k].failures, 0, "reader %d: %s", k, rd[k].failure);
+    cr_assert_gt(rd[k].sent, 0);
+  }
+  cr_assert_gt(metric("nrfprov_store_grouped_writes_total"), before,
+               "%d rounds of %d concurrent claims on one worker and no write shared a commit", rounds, WORKERS);
 }

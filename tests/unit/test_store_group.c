@@ -3,12 +3,16 @@
  * way, and learns the outcome through its done callback exactly once; readers, requests
  * that cannot defer, the last request and a disarm each end the group; a request that
  * fails rolls back only its own savepoint; a COMMIT that fails fails every request of
- * the group. "Another request on its way" is a second thread that arms and waits. */
+ * the group. "Another request on its way" is a second thread that arms and waits, or
+ * the transport's hint that this thread has one at hand (store_set_next_hint); a group
+ * left open on a hint that came to nothing is committed by the store's flusher. */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/claims.h"
@@ -44,17 +48,20 @@ static void done(void *ctx, bool committed) {
 
 static int64_t team_id;
 
-/* One request in this thread: claim dev (or fail after inserting it when !ok). */
-static int request(const char *dev, bool ok, outcome *o) {
-  if (o) store_defer_next(s, done, o);
+/* One request in this thread: claim dev (or fail after inserting it when !ok), armed
+ * to defer with fn(ctx) when fn is given. */
+static int request_with(const char *dev, bool ok, void (*fn)(void *ctx, bool committed), void *ctx) {
+  if (fn) store_defer_next(s, fn, ctx);
   cr_assert_eq(store_begin(s), 0);
   if (!team_id) cr_assert_eq(store_team_ensure(s, "key-a", "a5592ec1-18ae-4d9d-bc44-1d9bd927bbe9", NULL, &team_id), 0);
   int64_t seq;
   cr_assert_eq(store_claim_insert(s, team_id, dev, "nrf9161_LACA", "a4d580b9-aafb-4925-bc8d-db95f737d4ae", NULL, QUEUE, &seq), 0);
   int rc = store_end_or_defer(s, ok);
-  if (o) store_defer_next(s, NULL, NULL);
+  if (fn) store_defer_next(s, NULL, NULL);
   return rc;
 }
+
+static int request(const char *dev, bool ok, outcome *o) { return request_with(dev, ok, o ? done : NULL, o); }
 
 /* A request armed in another thread, still on its way until released. */
 typedef struct {
@@ -211,4 +218,123 @@ Test(store_group_disk, a_commit_that_fails_fails_every_request_of_the_group, .ti
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   cr_assert_eq(system(cmd), 0);
+}
+
+/* The transport's hint (store_set_next_hint): whether this thread has another request
+ * at hand, and how often the store asked. */
+static atomic_bool at_hand;
+static atomic_int hint_calls;
+
+static bool hint(void) {
+  atomic_fetch_add(&hint_calls, 1);
+  return atomic_load(&at_hand);
+}
+
+/* An outcome told from another thread (the flusher), waited for. */
+typedef struct {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  int calls;
+  bool committed;
+} told;
+
+static void done_told(void *ctx, bool committed) {
+  told *t = ctx;
+  pthread_mutex_lock(&t->lock);
+  t->calls++;
+  t->committed = committed;
+  pthread_cond_broadcast(&t->cond);
+  pthread_mutex_unlock(&t->lock);
+}
+
+static void told_init(told *t) {
+  memset(t, 0, sizeof *t);
+  pthread_mutex_init(&t->lock, NULL);
+  pthread_cond_init(&t->cond, NULL);
+}
+
+/* The number of calls once t was told, or after 10 s without (a bound, not a timing). */
+static int told_wait(told *t) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += 10;
+  pthread_mutex_lock(&t->lock);
+  while (!t->calls && pthread_cond_timedwait(&t->cond, &t->lock, &until) == 0) {
+  }
+  int n = t->calls;
+  pthread_mutex_unlock(&t->lock);
+  return n;
+}
+
+static void hint_on(bool on) {
+  cr_assert_eq(store_set_next_hint(s, hint), 0);
+  atomic_store(&at_hand, on);
+  atomic_store(&hint_calls, 0);
+}
+
+Test(store_group, a_request_defers_on_the_hint_and_the_next_request_of_its_thread_commits_both) {
+  hint_on(true);
+  told a;
+  told_init(&a);
+  outcome b = {0};
+  uint64_t gen = store_generation(s);
+  cr_assert_eq(request_with(DEV_A, true, done_told, &a), STORE_DEFERRED, "another request is at hand");
+  atomic_store(&at_hand, false);
+  cr_assert_eq(request(DEV_B, true, &b), 0, "nothing else at hand: B commits the group with its own change");
+  cr_assert_eq(b.calls, 0);
+  cr_assert_eq(told_wait(&a), 1);
+  cr_assert(a.committed);
+  cr_assert_neq(store_generation(s), gen);
+  cr_assert(claimed(DEV_A) && claimed(DEV_B));
+  cr_assert_eq(told_wait(&a), 1, "told once");
+}
+
+Test(store_group, a_group_left_open_on_a_hint_that_came_to_nothing_is_committed_by_the_flusher) {
+  hint_on(true);
+  told a;
+  told_init(&a);
+  uint64_t commits, deferred;
+  cr_assert_eq(request_with(DEV_A, true, done_told, &a), STORE_DEFERRED);
+  /* No other request comes, and nothing reads: only the flusher can end the group. */
+  cr_assert_eq(told_wait(&a), 1, "the flusher commits the group (due %d us after it opened)", STORE_GROUP_WAIT_US);
+  cr_assert(a.committed);
+  store_commit_counts(s, &commits, &deferred);
+  cr_assert_eq(deferred, 1);
+  atomic_store(&at_hand, false);
+  cr_assert(claimed(DEV_A));
+  /* The flusher disarms with no group open, and is ready for the next. */
+  told b;
+  told_init(&b);
+  atomic_store(&at_hand, true);
+  cr_assert_eq(request_with(DEV_B, true, done_told, &b), STORE_DEFERRED);
+  cr_assert_eq(told_wait(&b), 1);
+  cr_assert(b.committed);
+  atomic_store(&at_hand, false);
+  cr_assert(claimed(DEV_B));
+}
+
+Test(store_group, the_hint_is_asked_only_when_the_request_could_defer_on_it) {
+  hint_on(true);
+  outcome b = {0};
+  cr_assert_eq(request(DEV_A, true, NULL), 0, "not armed: commits at once");
+  cr_assert_eq(request(DEV_B, false, &b), 0, "failed: rolled back at once");
+  cr_assert_eq(atomic_load(&hint_calls), 0);
+  other t;
+  other_start(&t);
+  told c;
+  told_init(&c);
+  cr_assert_eq(request_with(DEV_C, true, done_told, &c), STORE_DEFERRED, "deferred for the other thread");
+  cr_assert_eq(atomic_load(&hint_calls), 0, "another thread is on its way: no need to ask");
+  other_finish(&t);
+  cr_assert_eq(told_wait(&c), 1);
+  cr_assert(c.committed);
+  cr_assert(claimed(DEV_A) && !claimed(DEV_B) && claimed(DEV_C));
+}
+
+Test(store_group, the_store_closes_with_its_flusher_armed) {
+  hint_on(true);
+  static told a; /* the flusher may tell it after this function returns */
+  told_init(&a);
+  cr_assert_eq(request_with(DEV_A, true, done_told, &a), STORE_DEFERRED);
+  /* close_store (the suite's fini) stops the flusher whether or not it has fired. */
 }
