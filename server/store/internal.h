@@ -16,6 +16,8 @@ sqlite3_stmt *store__stmt(store *s, const char *sql);
 int store__migrate(sqlite3 *db, const char *path, char *why, size_t whysz);
 /* SQLite's process-wide settings; call before any other SQLite call (once is enough). */
 void store__sqlite_setup(void);
+/* Make the WAL write-combining VFS (walbuf.c) the default; once, from store__sqlite_setup. */
+int store__walbuf_register(void);
 /* Move store_identities_version (before writing identities). */
 void store__identities_changed(store *s);
 /* The raw connection. */

@@ -382,10 +382,15 @@ static void stop_checkpointer(store *s) {
 }
 
 /* SQLite's process-wide settings, before its first use: no memory statistics (with them
- * every allocation takes a global mutex; nothing here reads them). */
+ * every allocation takes a global mutex; nothing here reads them), and the WAL
+ * write-combining VFS (walbuf.c) as the default. */
 static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
 
-static void sqlite_setup(void) { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
+static void sqlite_setup(void) {
+  sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  /* Without it the store works as before, one write per WAL header and page. */
+  if (store__walbuf_register()) log_msg(LOG_WARN, "store: cannot register the WAL write-combining VFS");
+}
 
 void store__sqlite_setup(void) { pthread_once(&sqlite_once, sqlite_setup); }
 
