@@ -131,20 +131,29 @@ static int claim_checked(svc *s, const svc_team *t, const token_check *c, const 
 
 int svc__claim_insert(svc *s, const svc_team *t, const svc_claim_device *d, const svc_tags *tags, bool dry, int64_t *seq,
                       err_t *e) {
-  store_device_claim c;
-  int rc = store_claim_for_device(s->store, d->device_id, &c);
-  if (rc < 0) return err_set(e, ERR_INTERNAL, "cannot read claims");
-  if (rc == 0) {
-    bool mine = c.team_id == t->id;
-    return mine ? err_set(e, ERR_CLAIMED_BY_YOU, "device %s is already claimed by your team", d->device_id)
-                : err_set(e, ERR_CLAIMED_BY_OTHER, "device %s is claimed by another team", d->device_id);
-  }
-  if (dry) return 0;
+  int rc = 1;
   char queue[37];
   int64_t row;
-  svc__new_uuid(queue);
-  if (store_claim_insert(s->store, t->id, d->device_id, d->device_type, d->firmware_id, d->imei, queue, &row) ||
-      (tags->n && store_claim_set_tags(s->store, row, t->id, (const char *const *)tags->v, tags->n)))
+  if (!dry) {
+    /* Inserted first, looked up only when the device turns out to be claimed already:
+     * the lookup is a second index search that almost every claim would make for nothing. */
+    svc__new_uuid(queue);
+    rc = store_claim_insert(s->store, t->id, d->device_id, d->device_type, d->firmware_id, d->imei, queue, &row);
+    if (rc < 0) return err_set(e, ERR_INTERNAL, "cannot store the claim of %s", d->device_id);
+  }
+  if (rc > 0) {
+    store_device_claim c;
+    rc = store_claim_for_device(s->store, d->device_id, &c);
+    if (rc < 0) return err_set(e, ERR_INTERNAL, "cannot read claims");
+    if (rc == 0) {
+      bool mine = c.team_id == t->id;
+      return mine ? err_set(e, ERR_CLAIMED_BY_YOU, "device %s is already claimed by your team", d->device_id)
+                  : err_set(e, ERR_CLAIMED_BY_OTHER, "device %s is claimed by another team", d->device_id);
+    }
+    if (!dry) return err_set(e, ERR_INTERNAL, "cannot store the claim of %s", d->device_id);
+    return 0;
+  }
+  if (tags->n && store_claim_set_tags(s->store, row, t->id, (const char *const *)tags->v, tags->n))
     return err_set(e, ERR_INTERNAL, "cannot store the claim of %s", d->device_id);
   if (seq) *seq = row;
   svc__event("claimed", d->device_id, t->owner_id, "{s:s}", "deviceType", d->device_type);
@@ -238,9 +247,18 @@ int svc_claim(svc *s, const svc_team *t, json_t *body, bool dry_run, json_t **ou
     return err_set(e, ERR_INTERNAL, "store unavailable");
   }
   rc = claim_checked(s, t, &c, &tags, dry_run, device_id, NULL, e);
-  if (!rc && !dry_run) rc = svc__claim_view(s, t->id, device_id, out, e);
-  if (!rc && dry_run) *out = json_pack("{s:s}", "message", "Device can be claimed");
-  rc = svc__finish(s, rc, out, "the claim", e);
+  /* The row is read in the transaction; its answer is built after the store is released. */
+  store_claim row;
+  bool have_row = false;
+  if (!rc && !dry_run) {
+    int got = store_claim_get(s->store, t->id, device_id, &row);
+    if (got < 0) rc = err_set(e, ERR_INTERNAL, "cannot read device %s", device_id);
+    else if (got > 0) rc = err_set(e, ERR_NOT_FOUND, "no claimed device %s", device_id);
+    have_row = got == 0;
+  }
+  rc = svc__finish(s, rc, NULL, "the claim", e);
+  if (!rc) *out = dry_run ? json_pack("{s:s}", "message", "Device can be claimed") : svc__claim_json(&row);
+  if (have_row) store_claim_row_free(&row);
   svc__tags_free(&tags);
   return rc;
 }

@@ -72,7 +72,8 @@ int store_claim_insert(store *s, int64_t team_id, const char *device_id, const c
   if (imei && *imei) sqlite3_bind_text(st, 5, imei, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 6, queue_id, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 7, clock_wall_ms());
-  if (sqlite3_step(st) != SQLITE_DONE) return -1;
+  if (sqlite3_step(st) != SQLITE_DONE)
+    return sqlite3_extended_errcode(store__db(s)) == SQLITE_CONSTRAINT_UNIQUE ? 1 : -1; /* device_id is UNIQUE */
   *seq = sqlite3_last_insert_rowid(store__db(s));
   /* Its count (schema version 4; every later change of the row is counted by triggers). */
   st = store__stmt(s, "INSERT INTO claim_counts (team_id, status, blocked, device_type, n)"

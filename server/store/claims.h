@@ -33,7 +33,7 @@ typedef struct {
   char device_id[37], queue_id[37];
 } store_device_claim;
 int store_claim_for_device(store *s, const char *device_id, store_device_claim *out);
-/* Insert a claim; fills out (seq, times). */
+/* Insert a claim; fills *seq. 1 (nothing inserted) when the device is claimed already. */
 int store_claim_insert(store *s, int64_t team_id, const char *device_id, const char *device_type,
                        const char *firmware_id, const char *imei, const char *queue_id, int64_t *seq);
 /* Replace the tags of a claim (each created as a provisioning tag when missing). */
