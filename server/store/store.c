@@ -294,10 +294,12 @@ int store__migrate(sqlite3 *db, const char *path, char *why, size_t whysz) {
   return 0;
 }
 
-/* The WAL is copied into the database once it holds this many pages (SQLite's own
- * automatic checkpoint threshold), by the checkpointer; past CKPT_INLINE pages (the
- * checkpointer cannot keep up) the committing request does it itself, as SQLite would. */
-#define CKPT_PAGES 1000
+/* The WAL is copied into the database once it holds this many pages (16 MB; SQLite's
+ * own automatic threshold is 1000), by the checkpointer: each round ends holding the
+ * store for its last frames and two fsyncs, so fewer, larger rounds stall fewer
+ * requests (docs/performance.md). Past CKPT_INLINE pages (the checkpointer cannot keep
+ * up) the committing request does it itself, as SQLite would. */
+#define CKPT_PAGES 4000
 #define CKPT_INLINE 16000
 
 static void take_lock(store *s);
