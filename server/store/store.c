@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "internal.h"
@@ -18,6 +19,8 @@
 #include "store/status.h"
 
 #define STMT_CACHE 256
+/* How long a request spins for the store before it sleeps (spin_for_lock). */
+#define LOCK_SPIN_US 30
 
 /* The derived status of the claims row being updated (triggers allow no alias on the
  * updated table, so the expression reads the row again as `c`). */
@@ -27,6 +30,7 @@ struct store {
   sqlite3 *db;
   sqlite3 *pristine;        /* an empty database of the current schema, for reset */
   pthread_mutex_t lock;
+  int64_t spin_us;          /* how long take_lock spins before it sleeps */
   atomic_uint_fast64_t generation;
   atomic_uint_fast64_t epoch;
   /* The statements handed out since store_begin, to finish at store_end. */
@@ -435,6 +439,7 @@ int store_open(store **out, const char *path, char *why, size_t whysz) {
   pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
   pthread_mutex_init(&s->lock, &ma);
   pthread_mutexattr_destroy(&ma);
+  s->spin_us = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? LOCK_SPIN_US : 0;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
     snprintf(why, whysz, "cannot open database %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
@@ -527,9 +532,34 @@ void store_defer_next(store *s, void (*done)(void *ctx, bool committed), void *c
 
 static bool deferrable(store *s) { return next_deferred.s == s; }
 
+/* A moment of the CPU to a thread that waits on another core (spin_for_lock). */
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+/* Try for the store for up to s->spin_us (LOCK_SPIN_US, 0 on one CPU, where the holder
+ * cannot run meanwhile) before sleeping on it: a request holds it for some tens of
+ * microseconds, and a futex sleep and wake-up costs the two threads more than that
+ * (docs/performance.md). */
+static bool spin_for_lock(store *s) {
+  if (!s->spin_us) return false;
+  int64_t until = clock_mono_us() + s->spin_us;
+  do {
+    for (int i = 0; i < 32; i++) {
+      if (pthread_mutex_trylock(&s->lock) == 0) return true;
+      cpu_relax();
+    }
+  } while (clock_mono_us() < until);
+  return false;
+}
+
 static void take_lock(store *s) {
   atomic_fetch_add(&s->queued, 1);
-  pthread_mutex_lock(&s->lock);
+  if (pthread_mutex_trylock(&s->lock) && !spin_for_lock(s)) pthread_mutex_lock(&s->lock);
   atomic_fetch_sub(&s->queued, 1);
 }
 
