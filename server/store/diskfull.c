@@ -79,12 +79,7 @@ static int v_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags, 
 int store_test_disk_full(const char *flag_file) {
   if (real_vfs) return 0;
   store__sqlite_setup();
-  real_vfs = sqlite3_vfs_find(NULL);
-  if (!real_vfs || !(flag_path = strdup(flag_file))) return -1;
-  full_vfs = *real_vfs;
-  full_vfs.zName = "nrfprov-test-disk-full";
-  full_vfs.szOsFile = (int)sizeof(full_file) + real_vfs->szOsFile;
-  full_vfs.xOpen = v_open;
-  full_vfs.pNext = NULL;
-  return sqlite3_vfs_register(&full_vfs, 1) == SQLITE_OK ? 0 : -1;
+  if (!(flag_path = strdup(flag_file))) return -1;
+  real_vfs = store__vfs_wrap_default(&full_vfs, "nrfprov-test-disk-full", (int)sizeof(full_file), v_open);
+  return real_vfs ? 0 : -1;
 }

@@ -18,6 +18,11 @@ int store__migrate(sqlite3 *db, const char *path, char *why, size_t whysz);
 void store__sqlite_setup(void);
 /* Make the WAL write-combining VFS (walbuf.c) the default; once, from store__sqlite_setup. */
 int store__walbuf_register(void);
+/* Register *v as the new default VFS: a copy of the current default named name, whose
+ * files are file_size bytes more than its (a wrapper's struct, then the wrapped file)
+ * and opened by open. Returns the VFS it wraps, or NULL when it could not. */
+sqlite3_vfs *store__vfs_wrap_default(sqlite3_vfs *v, const char *name, int file_size,
+                                     int (*open)(sqlite3_vfs *, const char *, sqlite3_file *, int, int *));
 /* Move store_identities_version (before writing identities). */
 void store__identities_changed(store *s);
 /* The raw connection. */

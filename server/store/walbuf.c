@@ -152,14 +152,20 @@ static int v_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags, 
   return rc;
 }
 
+sqlite3_vfs *store__vfs_wrap_default(sqlite3_vfs *v, const char *name, int file_size,
+                                     int (*open)(sqlite3_vfs *, const char *, sqlite3_file *, int, int *)) {
+  sqlite3_vfs *real = sqlite3_vfs_find(NULL);
+  if (!real) return NULL;
+  *v = *real;
+  v->zName = name;
+  v->szOsFile = file_size + real->szOsFile;
+  v->xOpen = open;
+  v->pNext = NULL;
+  return sqlite3_vfs_register(v, 1) == SQLITE_OK ? real : NULL;
+}
+
 int store__walbuf_register(void) {
   if (real_vfs) return 0;
-  real_vfs = sqlite3_vfs_find(NULL);
-  if (!real_vfs) return -1;
-  walbuf_vfs = *real_vfs;
-  walbuf_vfs.zName = "nrfprov-walbuf";
-  walbuf_vfs.szOsFile = (int)sizeof(wal_file) + real_vfs->szOsFile;
-  walbuf_vfs.xOpen = v_open;
-  walbuf_vfs.pNext = NULL;
-  return sqlite3_vfs_register(&walbuf_vfs, 1) == SQLITE_OK ? 0 : -1;
+  real_vfs = store__vfs_wrap_default(&walbuf_vfs, "nrfprov-walbuf", (int)sizeof(wal_file), v_open);
+  return real_vfs ? 0 : -1;
 }
