@@ -60,11 +60,10 @@ typedef struct watched {
   struct watched *prev, *next;
   int fd;
   _Atomic int64_t due_us;
-  /* Group commit's hint (next_at_hand): the connection on its worker's list, and
-   * whether it is suspended (its bytes, if any, are not read until it is resumed). */
+  /* Group commit's hint (next_at_hand): the connection, on its worker's list. */
+  struct MHD_Connection *conn;
   struct worker_conns *worker;
   struct watched *wprev, *wnext;
-  atomic_bool paused;
 } watched;
 
 /* The connections one worker thread of the pool owns (libmicrohttpd accepts, reads and
@@ -125,7 +124,6 @@ typedef struct {
 static int64_t now_us(void) { return clock_mono_us(); }
 
 static watched *watch_of(struct MHD_Connection *conn);
-static void watch_pause(struct MHD_Connection *conn, bool paused);
 
 /* This pool thread's own connections (a slot claimed on its first accept; a thread
  * serves one daemon for its whole life), and the one whose request it is handling. */
@@ -364,7 +362,6 @@ static void dispatch(http_exchange *x) {
 
 /* Suspend x's connection until its group or its own thread is done (under delay_lock). */
 static void hold(http_server *h, http_exchange *x) {
-  watch_pause(x->r.conn, true);
   MHD_suspend_connection(x->r.conn);
   if (!x->suspended) h->suspended++; /* back from a fault's delay, it is counted already */
   x->held = true;
@@ -512,7 +509,6 @@ static bool suspend(http_server *h, http_exchange *x) {
     return false;
   }
   /* Suspended before the timer can see it, so it is never resumed before it is suspended. */
-  watch_pause(x->r.conn, true);
   MHD_suspend_connection(x->r.conn);
   x->suspended = true;
   h->suspended++;
@@ -620,13 +616,6 @@ static void watch_due(struct MHD_Connection *conn, int64_t due_us) {
   if (w) atomic_store_explicit(&w->due_us, due_us, memory_order_relaxed);
 }
 
-/* conn is suspended (paused) or handled again: bytes it has waiting are not a request
- * its worker can take up next while it is paused. */
-static void watch_pause(struct MHD_Connection *conn, bool paused) {
-  watched *w = watch_of(conn);
-  if (w) atomic_store_explicit(&w->paused, paused, memory_order_relaxed);
-}
-
 /* ---- the next request at hand: group commit's hint (docs/performance.md) ---------- */
 
 /* At most this many of a worker's connections are looked at per hint. */
@@ -659,6 +648,13 @@ static void worker_remove(watched *w) {
   pthread_mutex_unlock(&c->lock);
 }
 
+/* conn is suspended (held for its group, its own thread or a fault's delay): libmicrohttpd
+ * reads none of its bytes until it is resumed. Asked on the thread that owns conn. */
+static bool suspended(struct MHD_Connection *conn) {
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_SUSPENDED);
+  return ci && ci->suspended == MHD_YES;
+}
+
 /* The store's hint (store_set_next_hint): true when another connection of this thread,
  * not suspended, has bytes waiting that are not its end: a request this thread takes up
  * as soon as the current one returns. A wrong guess (the bytes were a GET, or half a
@@ -672,7 +668,7 @@ static bool next_at_hand(void) {
   /* Under the lock: a connection cannot be closed while its socket is polled. */
   pthread_mutex_lock(&c->lock);
   for (watched *w = c->head; w && n < PEEK_MAX; w = w->wnext)
-    if (w != me.current && !atomic_load_explicit(&w->paused, memory_order_relaxed))
+    if (w != me.current && !suspended(w->conn))
       p[n++] = (struct pollfd){.fd = w->fd, .events = POLLIN | POLLRDHUP};
   if (n && poll(p, n, 0) > 0)
     for (nfds_t i = 0; i < n && !any; i++)
@@ -690,6 +686,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!ci || !(w = calloc(1, sizeof *w))) return; /* unwatched: only the idle timeout applies */
     w->fd = ci->connect_fd;
+    w->conn = conn;
     atomic_init(&w->due_us, now_us() + h->header_us);
     pthread_mutex_lock(&h->watch_lock);
     w->next = h->watched;
@@ -799,7 +796,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   }
   /* The whole request is in. Fault rules come first (never for control calls), so a
    * fired fault keeps the request from the service altogether. */
-  if (x->held || x->suspended) watch_pause(conn, false);
   if (x->held) {
     /* Back from its group or its own thread: answer (it stays counted until on_completed). */
     if (!x->offloaded) settle_grouped(h, x);
@@ -856,7 +852,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   /* Idle until the next request line, which libmicrohttpd's inactivity timeout bounds;
    * the deadline here only catches a request line sent too slowly to ever be idle. */
   watch_due(conn, now_us() + h->idle_us + h->header_us);
-  watch_pause(conn, false);
   http_exchange *x = *con_cls;
   if (!x) return;
   if (x->suspended) unsuspend(cls, x);
