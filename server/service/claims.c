@@ -36,12 +36,19 @@ json_t *svc__claim_json(const store_claim *c) {
   return o;
 }
 
+/* Read a claim (inside a transaction); free it with store_claim_row_free when 0. */
+static int claim_row(svc *s, int64_t team_id, const char *device_id, store_claim *c, err_t *e) {
+  int rc = store_claim_get(s->store, team_id, device_id, c);
+  if (rc < 0) return err_set(e, ERR_INTERNAL, "cannot read device %s", device_id);
+  if (rc > 0) return err_set(e, ERR_NOT_FOUND, "no claimed device %s", device_id);
+  return 0;
+}
+
 /* Reload a claim as the API shows it. */
 int svc__claim_view(svc *s, int64_t team_id, const char *device_id, json_t **out, err_t *e) {
   store_claim c;
-  int rc = store_claim_get(s->store, team_id, device_id, &c);
-  if (rc < 0) return err_set(e, ERR_INTERNAL, "cannot read device %s", device_id);
-  if (rc > 0) return err_set(e, ERR_NOT_FOUND, "no claimed device %s", device_id);
+  int rc = claim_row(s, team_id, device_id, &c, e);
+  if (rc) return rc;
   *out = svc__claim_json(&c);
   store_claim_row_free(&c);
   return 0;
@@ -178,6 +185,11 @@ static int lookup_keys(svc *s, token_check *c, size_t n, const int *skip) {
   return 0;
 }
 
+/* The signature of c's token against the key found for it, if one was. */
+static void check_signature(token_check *c) {
+  if (c->looked_up && c->pem) c->verified = verify_pem(c->pem, verify_attest, &c->tok);
+}
+
 /* Tokens checked before the transaction that claims them (svc__claims_precheck), for
  * the thread running that transaction. */
 static _Thread_local struct {
@@ -202,8 +214,7 @@ int svc__claims_precheck(svc *s, const char *const *tokens, size_t n, const char
         break;
       }
   lookup_keys(s, c, n, NULL);
-  for (size_t i = 0; i < n; i++)
-    if (c[i].looked_up && c[i].pem) c[i].verified = verify_pem(c[i].pem, verify_attest, &c[i].tok);
+  for (size_t i = 0; i < n; i++) check_signature(&c[i]);
   prechecked.tokens = tokens;
   prechecked.checks = c;
   prechecked.n = n;
@@ -251,10 +262,8 @@ int svc_claim(svc *s, const svc_team *t, json_t *body, bool dry_run, json_t **ou
   store_claim row;
   bool have_row = false;
   if (!rc && !dry_run) {
-    int got = store_claim_get(s->store, t->id, device_id, &row);
-    if (got < 0) rc = err_set(e, ERR_INTERNAL, "cannot read device %s", device_id);
-    else if (got > 0) rc = err_set(e, ERR_NOT_FOUND, "no claimed device %s", device_id);
-    have_row = got == 0;
+    rc = claim_row(s, t->id, device_id, &row, e);
+    have_row = rc == 0;
   }
   rc = svc__finish(s, rc, NULL, "the claim", e);
   if (!rc) *out = dry_run ? json_pack("{s:s}", "message", "Device can be claimed") : svc__claim_json(&row);
@@ -326,10 +335,7 @@ static void row_decode(bulk_rows *b, size_t i) {
   if (!b->row_rc[i]) token_decode(&b->checks[i], b->rows[i].token);
 }
 
-static void row_verify(bulk_rows *b, size_t i) {
-  token_check *c = &b->checks[i];
-  if (c->looked_up && c->pem) c->verified = verify_pem(c->pem, verify_attest, &c->tok);
-}
+static void row_verify(bulk_rows *b, size_t i) { check_signature(&b->checks[i]); }
 
 static int bulk_prepare(svc *s, const char *csv, size_t len, bulk_rows *b, err_t *e) {
   char why[256];
