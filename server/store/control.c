@@ -209,6 +209,15 @@ static int check_snapshot(sqlite3 *db, char *why, size_t whysz) {
     return snprintf(why, whysz, "it fails SQLite's integrity check: %s", *text ? text : sqlite3_errmsg(db)), -1;
   if (query_text(db, "PRAGMA user_version", text, sizeof text)) return snprintf(why, whysz, "no schema version"), -1;
   int version = atoi(text);
+  if (version >= 1 && version < STORE_SCHEMA_VERSION) {
+    /* An older build's snapshot is brought to this build's schema as a data directory is
+     * at start-up, in this private copy, and then checked as one of this build's. */
+    char mwhy[256];
+    if (store__migrate(db, "snapshot", mwhy, sizeof mwhy))
+      return snprintf(why, whysz, "it has schema version %d and cannot be brought to version %d (%s)", version,
+                      STORE_SCHEMA_VERSION, mwhy), -1;
+    version = STORE_SCHEMA_VERSION;
+  }
   if (version != STORE_SCHEMA_VERSION)
     return snprintf(why, whysz, "it has schema version %d; this build restores only version %d%s", version, STORE_SCHEMA_VERSION,
                     version > STORE_SCHEMA_VERSION ? " (it was written by a newer nrfprov-mock)" : ""), -1;

@@ -16,7 +16,7 @@
 typedef struct store store;
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 /* Open path (":memory:" for in-memory), set WAL + synchronous=NORMAL, migrate.
  * A database from a newer schema is refused. Returns 0 or -1 with why. */

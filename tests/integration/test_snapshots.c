@@ -216,7 +216,7 @@ Test(snapshots, crafted_files_are_refused_and_the_state_stays) {
   file_path(file, sizeof file, "audit.db");
   sqlite3 *db;
   cr_assert_eq(sqlite3_open(file, &db), SQLITE_OK);
-  cr_assert_eq(sqlite3_exec(db, "PRAGMA user_version=4; CREATE TABLE x(y);", NULL, NULL, NULL), SQLITE_OK); /* current */
+  cr_assert_eq(sqlite3_exec(db, "PRAGMA user_version=5; CREATE TABLE x(y);", NULL, NULL, NULL), SQLITE_OK); /* current */
   sqlite3_close(db);
   craft("good.db", "newer.db", "PRAGMA user_version = 99");
   craft("good.db", "nocolumn.db", "ALTER TABLE claims DROP COLUMN imei");
@@ -228,6 +228,7 @@ Test(snapshots, crafted_files_are_refused_and_the_state_stays) {
   craft("good.db", "miscounted.db", "UPDATE claim_counts SET n = n + 5");
   craft("good.db", "dangling.db", "PRAGMA foreign_keys=OFF; UPDATE claims SET team_id = 999");
   craft("good.db", "corrupt.db", NULL);
+  craft("good.db", "oldbroken.db", "PRAGMA user_version = 4"); /* says 4, has no version 4 schema */
   /* Garble the middle of a b-tree page past the schema page. */
   file_path(file, sizeof file, "corrupt.db");
   FILE *f = fopen(file, "r+b");
@@ -248,7 +249,7 @@ Test(snapshots, crafted_files_are_refused_and_the_state_stays) {
     {"audit", "missing"},        {"newer", "99"},         {"nocolumn", "imei"},  {"notable", "rule_applied"},
     {"retyped", "owner_id"},     {"trigger", "trigger"},  {"untriggered", "counts_claim_del"},
     {"miscounted", "counts"},    {"dangling", "claims"}, {"corrupt", NULL},
-    {"text", "not an SQLite"},   {"empty", "empty"},
+    {"text", "not an SQLite"},   {"empty", "empty"},      {"oldbroken", "version 4"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     http_resp *r = restore(cases[i].name);
@@ -266,6 +267,38 @@ Test(snapshots, crafted_files_are_refused_and_the_state_stays) {
   }
   cr_assert_eq(status_of(restore("good")), 204);
   cr_assert_eq(status_of(owner(&m, KEY, "GET", path, NULL)), 404, "the good one restores");
+}
+
+Test(snapshots, an_older_builds_snapshot_is_brought_to_this_schema) {
+  char dev[37], path[128], file[PATH_MAX + 80];
+  claim_new(&m, KEY, "[\"lab\"]", dev);
+  snprintf(path, sizeof path, "/v1/claimed-devices/%s", dev);
+  snapshot("now");
+  /* What a build of schema version 4 wrote: version 5 dropped these two indexes. */
+  craft("now.db", "v4.db", "CREATE INDEX claims_team_type ON claims(team_id, device_type, seq);"
+                           "CREATE INDEX claims_team_blocked ON claims(team_id, blocked, seq);"
+                           "PRAGMA user_version = 4");
+  cr_assert_eq(status_of(control("POST", "/_mock/reset", NULL)), 204);
+  cr_assert_eq(status_of(restore("v4")), 204);
+  http_resp *r = owner(&m, KEY, "GET", path, NULL);
+  cr_assert_eq(r->status, 200, "the device is back: %s", r->body);
+  cr_assert_str_eq(json_string_value(json_array_get(json_object_get(r->json, "tags"), 0)), "lab");
+  http_resp_free(r);
+  claim_new(&m, KEY, NULL, dev); /* the restored state takes writes */
+  /* What is live now is this build's schema: a snapshot of it says version 5 and has
+   * neither index. */
+  snapshot("after");
+  file_path(file, sizeof file, "after.db");
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  cr_assert_eq(sqlite3_open(file, &db), SQLITE_OK);
+  cr_assert_eq(sqlite3_prepare_v2(db, "SELECT (SELECT user_version FROM pragma_user_version),"
+                                      " (SELECT count(*) FROM sqlite_schema WHERE name LIKE 'claims_team_%')", -1, &st, NULL), SQLITE_OK);
+  cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+  cr_assert_eq(sqlite3_column_int(st, 0), 5);
+  cr_assert_eq(sqlite3_column_int(st, 1), 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
 }
 
 TestSuite(snapshot_dirs, .timeout = 60);
