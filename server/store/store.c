@@ -72,6 +72,7 @@ struct store {
   pthread_mutex_t ckpt_lock;
   pthread_cond_t ckpt_cond;
   bool ckpt_started, ckpt_due, ckpt_stop;
+  atomic_int ckpt_copied; /* WAL frames copied by the checkpointer's last pass */
   struct {
     const char *sql;
     sqlite3_stmt *stmt;
@@ -304,13 +305,19 @@ int store__migrate(sqlite3 *db, const char *path, char *why, size_t whysz) {
   return 0;
 }
 
-/* The WAL is copied into the database once it holds this many pages (16 MB; SQLite's
- * own automatic threshold is 1000), by the checkpointer: each round ends holding the
- * store for its last frames and two fsyncs, so fewer, larger rounds stall fewer
- * requests (docs/performance.md). Past CKPT_INLINE pages (the checkpointer cannot keep
- * up) the committing request does it itself, as SQLite would. */
+/* The checkpointer copies the WAL into the database in the background, a pass per
+ * CKPT_PAGES new pages (16 MB): SQLite's PASSIVE checkpoint, which never blocks a writer,
+ * each pass copying only the frames since the last (docs/performance.md). Under steady
+ * writes new frames keep coming, and the WAL starts over only once every frame is copied;
+ * when a write finds that so (a pause in the writes is enough), it starts over by itself.
+ * Once the WAL holds CKPT_RESTART pages (64 MB) without that having happened, the last
+ * frames are copied holding the store, with two fsyncs: 1 to 3 ms during which nobody
+ * writes, so it is done as seldom as the disk use allows (once a round per CKPT_PAGES, it
+ * was a tenth of the time under sustained claims). Past CKPT_INLINE pages (the
+ * checkpointer cannot keep up) the committing request copies itself, as SQLite would. */
 #define CKPT_PAGES 4000
-#define CKPT_INLINE 16000
+#define CKPT_RESTART 16000
+#define CKPT_INLINE 32000
 
 static void take_lock(store *s);
 static int commit_group(store *s);
@@ -324,30 +331,34 @@ static void *checkpointer(void *arg) {
     if (s->ckpt_stop) break;
     s->ckpt_due = false;
     pthread_mutex_unlock(&s->ckpt_lock);
-    /* PASSIVE copies what is committed without blocking the writer (the bulk of the
-     * work, with the fsyncs). Under steady writes new frames keep coming, and the WAL
-     * starts over only once every frame is copied: the rest, a few frames, is copied
-     * holding the store for a moment. */
-    sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    pthread_mutex_lock(&s->lock); /* not take_lock: this thread never ends a group */
-    sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    /* Every frame is copied now: what commits asked for meanwhile is done too (left
-     * due, it would start another round at once, on a WAL that has just started over). */
-    pthread_mutex_lock(&s->ckpt_lock);
-    s->ckpt_due = false;
-    pthread_mutex_unlock(&s->ckpt_lock);
-    pthread_mutex_unlock(&s->lock);
+    int log = 0, copied = 0;
+    sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+    atomic_store(&s->ckpt_copied, copied);
+    if (log >= CKPT_RESTART) {
+      pthread_mutex_lock(&s->lock); /* not take_lock: this thread never ends a group */
+      sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+      /* Every frame is copied now: the next write starts the WAL over, and what commits
+       * asked for meanwhile is done (left due, it would start a pass at once). */
+      atomic_store(&s->ckpt_copied, 0);
+      pthread_mutex_lock(&s->ckpt_lock);
+      s->ckpt_due = false;
+      pthread_mutex_unlock(&s->ckpt_lock);
+      pthread_mutex_unlock(&s->lock);
+    }
     pthread_mutex_lock(&s->ckpt_lock);
   }
   pthread_mutex_unlock(&s->ckpt_lock);
   return NULL;
 }
 
-/* SQLite's hook after each commit, with the WAL's size: wake the checkpointer. */
+/* SQLite's hook after each commit, with the WAL's size in pages: wake the checkpointer
+ * when CKPT_PAGES have come since its last pass. */
 static int on_wal(void *arg, sqlite3 *db, const char *name, int pages) {
   store *s = arg;
   if (pages >= CKPT_INLINE) return sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL), SQLITE_OK;
-  if (pages < CKPT_PAGES) return SQLITE_OK;
+  int copied = atomic_load(&s->ckpt_copied);
+  if (pages < copied) atomic_store(&s->ckpt_copied, copied = 0); /* the WAL has started over */
+  if (pages < copied + CKPT_PAGES) return SQLITE_OK;
   pthread_mutex_lock(&s->ckpt_lock);
   s->ckpt_due = true;
   pthread_cond_signal(&s->ckpt_cond);
