@@ -27,6 +27,12 @@ sqlite3_vfs *store__vfs_wrap_default(sqlite3_vfs *v, const char *name, int file_
 void store__identities_changed(store *s);
 /* The raw connection. */
 sqlite3 *store__db(store *s);
+/* TEST ONLY: the checkpointer's sizes in WAL pages (store.c: a pass per `pages` new
+ * pages, the WAL started over at `restart`, a commit checkpoints itself past `inline_`),
+ * so a test crosses them without writing hundreds of megabytes. Before store_open. */
+void store__checkpoint_sizes(int pages, int restart, int inline_);
+/* TEST ONLY: the checkpointer has a pass due or is making one. */
+bool store__checkpointer_busy(store *s);
 /* The keyset bound of a newest-first page: `before`, or past every row for the first
  * page (0). A plain `seq < ?` lets SQLite start the index range there; an
  * `(? = 0 OR seq < ?)` would make it walk down from the top to reach a deep page. */

@@ -70,8 +70,9 @@ struct store {
   sqlite3 *ckpt_db;
   pthread_t ckpt_thread;
   pthread_mutex_t ckpt_lock;
+  pthread_mutex_t ckpt_pass; /* held for a pass without the store; an inline checkpoint waits for it */
   pthread_cond_t ckpt_cond;
-  bool ckpt_started, ckpt_due, ckpt_stop;
+  bool ckpt_started, ckpt_due, ckpt_stop, ckpt_running;
   atomic_int ckpt_copied; /* WAL frames copied by the checkpointer's last pass */
   struct {
     const char *sql;
@@ -305,19 +306,25 @@ int store__migrate(sqlite3 *db, const char *path, char *why, size_t whysz) {
   return 0;
 }
 
-/* The checkpointer copies the WAL into the database in the background, a pass per
- * CKPT_PAGES new pages (16 MB): SQLite's PASSIVE checkpoint, which never blocks a writer,
- * each pass copying only the frames since the last (docs/performance.md). Under steady
- * writes new frames keep coming, and the WAL starts over only once every frame is copied;
- * when a write finds that so (a pause in the writes is enough), it starts over by itself.
- * Once the WAL holds CKPT_RESTART pages (64 MB) without that having happened, the last
- * frames are copied holding the store, with two fsyncs: 1 to 3 ms during which nobody
- * writes, so it is done as seldom as the disk use allows (once a round per CKPT_PAGES, it
- * was a tenth of the time under sustained claims). Past CKPT_INLINE pages (the
- * checkpointer cannot keep up) the committing request copies itself, as SQLite would. */
-#define CKPT_PAGES 4000
-#define CKPT_RESTART 16000
-#define CKPT_INLINE 32000
+/* The checkpointer copies the WAL into the database in the background, a pass per 4000
+ * new pages (16 MB): SQLite's PASSIVE checkpoint, which never blocks a writer, each pass
+ * copying only the frames since the last (docs/performance.md). Under steady writes new
+ * frames keep coming, and the WAL starts over only once every frame is copied; when a
+ * write finds that so (a pause in the writes is enough), it starts over by itself. Once
+ * the WAL holds 16000 pages (64 MB) without that having happened, the last frames are
+ * copied holding the store, with two fsyncs: 1 to 3 ms during which nobody writes, so it
+ * is done as seldom as the disk use allows (at the end of every pass, it was a tenth of
+ * the time under sustained claims). Past 32000 pages (the checkpointer cannot keep up) the
+ * committing request copies itself, as SQLite would. */
+static struct {
+  int pages, restart, inline_;
+} ckpt_at = {.pages = 4000, .restart = 16000, .inline_ = 32000};
+
+void store__checkpoint_sizes(int pages, int restart, int inline_) {
+  ckpt_at.pages = pages;
+  ckpt_at.restart = restart;
+  ckpt_at.inline_ = inline_;
+}
 
 static void take_lock(store *s);
 static int commit_group(store *s);
@@ -330,11 +337,14 @@ static void *checkpointer(void *arg) {
     while (!s->ckpt_due && !s->ckpt_stop) pthread_cond_wait(&s->ckpt_cond, &s->ckpt_lock);
     if (s->ckpt_stop) break;
     s->ckpt_due = false;
+    s->ckpt_running = true;
     pthread_mutex_unlock(&s->ckpt_lock);
     int log = 0, copied = 0;
+    pthread_mutex_lock(&s->ckpt_pass);
     sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+    pthread_mutex_unlock(&s->ckpt_pass);
     atomic_store(&s->ckpt_copied, copied);
-    if (log >= CKPT_RESTART) {
+    if (log >= ckpt_at.restart) {
       pthread_mutex_lock(&s->lock); /* not take_lock: this thread never ends a group */
       sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
       /* Every frame is copied now: the next write starts the WAL over, and what commits
@@ -346,19 +356,38 @@ static void *checkpointer(void *arg) {
       pthread_mutex_unlock(&s->lock);
     }
     pthread_mutex_lock(&s->ckpt_lock);
+    s->ckpt_running = false;
   }
   pthread_mutex_unlock(&s->ckpt_lock);
   return NULL;
 }
 
+bool store__checkpointer_busy(store *s) {
+  if (!s->ckpt_started) return false;
+  pthread_mutex_lock(&s->ckpt_lock);
+  bool busy = s->ckpt_due || s->ckpt_running;
+  pthread_mutex_unlock(&s->ckpt_lock);
+  return busy;
+}
+
 /* SQLite's hook after each commit, with the WAL's size in pages: wake the checkpointer
- * when CKPT_PAGES have come since its last pass. */
+ * when ckpt_at.pages have come since its last pass. */
 static int on_wal(void *arg, sqlite3 *db, const char *name, int pages) {
   store *s = arg;
-  if (pages >= CKPT_INLINE) return sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL), SQLITE_OK;
+  if (pages >= ckpt_at.inline_) {
+    /* Two checkpoints cannot run at once (the second gets SQLITE_BUSY and copies
+     * nothing): wait for the checkpointer's pass to end, then copy the rest. Lock order:
+     * the store, then ckpt_pass; the checkpointer never holds ckpt_pass waiting for the
+     * store. */
+    pthread_mutex_lock(&s->ckpt_pass);
+    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    pthread_mutex_unlock(&s->ckpt_pass);
+    atomic_store(&s->ckpt_copied, 0);
+    return SQLITE_OK;
+  }
   int copied = atomic_load(&s->ckpt_copied);
   if (pages < copied) atomic_store(&s->ckpt_copied, copied = 0); /* the WAL has started over */
-  if (pages < copied + CKPT_PAGES) return SQLITE_OK;
+  if (pages < copied + ckpt_at.pages) return SQLITE_OK;
   pthread_mutex_lock(&s->ckpt_lock);
   s->ckpt_due = true;
   pthread_cond_signal(&s->ckpt_cond);
@@ -377,10 +406,12 @@ static void start_checkpointer(store *s, const char *path) {
     return;
   }
   pthread_mutex_init(&s->ckpt_lock, NULL);
+  pthread_mutex_init(&s->ckpt_pass, NULL);
   pthread_cond_init(&s->ckpt_cond, NULL);
   if (threads_start(&s->ckpt_thread, false, checkpointer, s)) {
     pthread_cond_destroy(&s->ckpt_cond);
     pthread_mutex_destroy(&s->ckpt_lock);
+    pthread_mutex_destroy(&s->ckpt_pass);
     sqlite3_close(s->ckpt_db);
     s->ckpt_db = NULL;
     return;
@@ -399,6 +430,7 @@ static void stop_checkpointer(store *s) {
   pthread_join(s->ckpt_thread, NULL);
   pthread_cond_destroy(&s->ckpt_cond);
   pthread_mutex_destroy(&s->ckpt_lock);
+  pthread_mutex_destroy(&s->ckpt_pass);
   sqlite3_close(s->ckpt_db);
   s->ckpt_db = NULL;
   s->ckpt_started = false;
