@@ -254,8 +254,7 @@ static const char *const migrations[] = {
    * lists' rare fallback (a filter matching more than COMBO_MAX combinations, see
    * store/claims.c), which walks claims_team instead: two b-tree inserts fewer per claim
    * (docs/performance.md). */
-  "DROP INDEX claims_team_type;"
-  "DROP INDEX claims_team_blocked;",
+  "DROP INDEX claims_team_type; DROP INDEX claims_team_blocked;",
 };
 
 #define N_MIGRATIONS (int)(sizeof migrations / sizeof migrations[0])

@@ -16,8 +16,9 @@
 
 #include "store/internal.h"
 #include "store/store.h"
+#include "tmpdb.h"
 
-static char dir[64], path[96];
+static tmpdb db_file;
 
 /* The checkpointer's sizes, a hundredth of the real ones (store.c), so the tests write
  * megabytes, not hundreds of them. */
@@ -27,27 +28,17 @@ static char dir[64], path[96];
 
 static void setup(void) {
   store__checkpoint_sizes(PASS, RESTART, INLINE);
-  snprintf(dir, sizeof dir, "/tmp/store_ckpt.XXXXXX");
-  cr_assert_not_null(mkdtemp(dir));
-  snprintf(path, sizeof path, "%s/t.db", dir);
+  tmpdb_make(&db_file, "store_ckpt");
 }
 
-static void teardown(void) {
-  const char *ext[] = {"", "-wal", "-shm"};
-  for (size_t i = 0; i < 3; i++) {
-    char p[128];
-    snprintf(p, sizeof p, "%s%s", path, ext[i]);
-    unlink(p);
-  }
-  rmdir(dir);
-}
+static void teardown(void) { tmpdb_remove(&db_file); }
 
 TestSuite(store_checkpoint, .init = setup, .fini = teardown, .timeout = 120);
 
 static long long file_size(const char *suffix) {
   char p[128];
   struct stat st;
-  snprintf(p, sizeof p, "%s%s", path, suffix);
+  snprintf(p, sizeof p, "%s%s", db_file.path, suffix);
   return stat(p, &st) ? 0 : (long long)st.st_size;
 }
 
@@ -101,14 +92,14 @@ static long long write_pages(store *s, int txs) {
 static void all_rows_are_kept(long long rows) {
   char why[256];
   store *s;
-  cr_assert_eq(store_open(&s, path, why, sizeof why), 0, "%s", why);
+  cr_assert_eq(store_open(&s, db_file.path, why, sizeof why), 0, "%s", why);
   cr_assert_eq(store_begin_read(s), 0);
   cr_assert_eq(count_rows(store__db(s)), rows);
   store_end_read(s);
   store_close(s);
   cr_assert_eq(file_size("-wal"), 0, "closing the store leaves no WAL");
   sqlite3 *db;
-  cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, "unix"), SQLITE_OK);
+  cr_assert_eq(sqlite3_open_v2(db_file.path, &db, SQLITE_OPEN_READONLY, "unix"), SQLITE_OK);
   cr_assert_eq(count_rows(db), rows);
   sqlite3_close(db);
 }
@@ -116,7 +107,7 @@ static void all_rows_are_kept(long long rows) {
 Test(store_checkpoint, the_wal_stays_bounded_under_writes_that_never_pause) {
   char why[256];
   store *s;
-  cr_assert_eq(store_open(&s, path, why, sizeof why), 0, "%s", why);
+  cr_assert_eq(store_open(&s, db_file.path, why, sizeof why), 0, "%s", why);
   make_filler(s);
   long long max_wal = write_pages(s, TXS);
   /* However far behind the checkpointer is, a commit that takes the WAL past INLINE pages
@@ -136,7 +127,7 @@ static bool checkpointer_idle(store *s) {
 Test(store_checkpoint, each_pass_copies_in_the_background_and_a_pause_starts_the_wal_over) {
   char why[256];
   store *s;
-  cr_assert_eq(store_open(&s, path, why, sizeof why), 0, "%s", why);
+  cr_assert_eq(store_open(&s, db_file.path, why, sizeof why), 0, "%s", why);
   make_filler(s);
   /* Sixteen rounds of 24 one-page rows, each followed by the checkpointer's turn: then
    * fewer than PASS of the pages written are missing from the database file (a pass

@@ -14,25 +14,16 @@
 #include <unistd.h>
 
 #include "store/internal.h"
+#include "tmpdb.h"
 
-static char dir[64], path[96];
+static tmpdb db_file;
 
 static void setup(void) {
   store__sqlite_setup();
-  snprintf(dir, sizeof dir, "/tmp/store_walbuf.XXXXXX");
-  cr_assert_not_null(mkdtemp(dir));
-  snprintf(path, sizeof path, "%s/t.db", dir);
+  tmpdb_make(&db_file, "store_walbuf");
 }
 
-static void teardown(void) {
-  const char *ext[] = {"", "-wal", "-shm"};
-  for (size_t i = 0; i < 3; i++) {
-    char p[128];
-    snprintf(p, sizeof p, "%s%s", path, ext[i]);
-    unlink(p);
-  }
-  rmdir(dir);
-}
+static void teardown(void) { tmpdb_remove(&db_file); }
 
 TestSuite(store_walbuf, .init = setup, .fini = teardown, .timeout = 60);
 
@@ -46,7 +37,7 @@ static void exec(sqlite3 *db, const char *sql) {
  * tests decide when the log starts over. */
 static sqlite3 *open_db(const char *vfs) {
   sqlite3 *db = NULL;
-  cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs), SQLITE_OK);
+  cr_assert_eq(sqlite3_open_v2(db_file.path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs), SQLITE_OK);
   exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0;"
            "CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, b BLOB NOT NULL)");
   return db;
