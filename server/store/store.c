@@ -309,7 +309,7 @@ int store__migrate(sqlite3 *db, const char *path, char *why, size_t whysz) {
  * new pages (16 MB): SQLite's PASSIVE checkpoint, which never blocks a writer, each pass
  * copying only the frames since the last (docs/performance.md). Under steady writes new
  * frames keep coming, and the WAL starts over only once every frame is copied; when a
- * write finds that so (a pause in the writes is enough), it starts over by itself. Once
+ * write finds that so (a pass ran while the writes paused), it starts over by itself. Once
  * the WAL holds 16000 pages (64 MB) without that having happened, the last frames are
  * copied holding the store, with two fsyncs: 1 to 3 ms during which nobody writes, so it
  * is done as seldom as the disk use allows (at the end of every pass, it was a tenth of
