@@ -26,6 +26,15 @@
  * updated table, so the expression reads the row again as `c`). */
 #define STATUS_OF_ROW "(SELECT " STORE_CLAIM_STATUS_SQL " FROM claims c WHERE c.seq = claims.seq)"
 
+/* A thread of the store's own (the checkpointer, the flusher): its lock, its condition
+ * (on the monotonic clock, for timed waits), and the stop asked of it under that lock. */
+typedef struct {
+  pthread_t thread;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  bool started, stop;
+} helper;
+
 struct store {
   sqlite3 *db;
   sqlite3 *pristine;        /* an empty database of the current schema, for reset */
@@ -58,21 +67,17 @@ struct store {
   /* The transport's hint that its thread has another request at hand
    * (store_set_next_hint), and the flusher: a thread that commits a group still open
    * STORE_GROUP_WAIT_US after it opened, so a hint that came to nothing costs at most
-   * that much. flush_armed (under flush_lock): a group may be open for it to watch. */
+   * that much. flush_armed (under flush.lock): a group may be open for it to watch. */
   bool (*next_at_hand)(void);
   _Atomic int64_t group_since_us; /* when the open group opened (monotonic) */
-  pthread_t flush_thread;
-  pthread_mutex_t flush_lock;
-  pthread_cond_t flush_cond;
-  bool flush_started, flush_armed, flush_stop;
+  helper flush;
+  bool flush_armed;
   /* The checkpointer (file stores): a second connection that copies the WAL into the
    * database in its own thread, so no request waits for that copy and its fsyncs. */
   sqlite3 *ckpt_db;
-  pthread_t ckpt_thread;
-  pthread_mutex_t ckpt_lock;
+  helper ckpt;
   pthread_mutex_t ckpt_pass; /* held for a pass without the store; an inline checkpoint waits for it */
-  pthread_cond_t ckpt_cond;
-  bool ckpt_started, ckpt_due, ckpt_stop, ckpt_running;
+  bool ckpt_due, ckpt_running; /* under ckpt.lock */
   atomic_int ckpt_copied; /* WAL frames copied by the checkpointer's last pass */
   struct {
     const char *sql;
@@ -329,43 +334,74 @@ static void take_lock(store *s);
 static int commit_group(store *s);
 static void stop_flusher(store *s);
 
+static int helper_start(helper *h, void *(*fn)(void *), void *arg) {
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_mutex_init(&h->lock, NULL);
+  pthread_cond_init(&h->cond, &ca);
+  pthread_condattr_destroy(&ca);
+  h->stop = false;
+  if (threads_start(&h->thread, false, fn, arg)) {
+    pthread_cond_destroy(&h->cond);
+    pthread_mutex_destroy(&h->lock);
+    return -1;
+  }
+  h->started = true;
+  return 0;
+}
+
+/* Ask the thread to stop and wait for it; nothing when it never started. */
+static void helper_stop(helper *h) {
+  if (!h->started) return;
+  pthread_mutex_lock(&h->lock);
+  h->stop = true;
+  pthread_cond_signal(&h->cond);
+  pthread_mutex_unlock(&h->lock);
+  pthread_join(h->thread, NULL);
+  pthread_cond_destroy(&h->cond);
+  pthread_mutex_destroy(&h->lock);
+  h->started = false;
+}
+
 static void *checkpointer(void *arg) {
   store *s = arg;
-  pthread_mutex_lock(&s->ckpt_lock);
+  pthread_mutex_lock(&s->ckpt.lock);
   for (;;) {
-    while (!s->ckpt_due && !s->ckpt_stop) pthread_cond_wait(&s->ckpt_cond, &s->ckpt_lock);
-    if (s->ckpt_stop) break;
+    while (!s->ckpt_due && !s->ckpt.stop) pthread_cond_wait(&s->ckpt.cond, &s->ckpt.lock);
+    if (s->ckpt.stop) break;
     s->ckpt_due = false;
     s->ckpt_running = true;
-    pthread_mutex_unlock(&s->ckpt_lock);
+    pthread_mutex_unlock(&s->ckpt.lock);
     int log = 0, copied = 0;
     pthread_mutex_lock(&s->ckpt_pass);
     sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
     pthread_mutex_unlock(&s->ckpt_pass);
     atomic_store(&s->ckpt_copied, copied);
-    if (log >= ckpt_at.restart) {
+    bool restart = log >= ckpt_at.restart;
+    if (restart) {
       pthread_mutex_lock(&s->lock); /* not take_lock: this thread never ends a group */
       sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+      atomic_store(&s->ckpt_copied, 0);
+    }
+    pthread_mutex_lock(&s->ckpt.lock);
+    if (restart) {
       /* Every frame is copied now: the next write starts the WAL over, and what commits
        * asked for meanwhile is done (left due, it would start a pass at once). */
-      atomic_store(&s->ckpt_copied, 0);
-      pthread_mutex_lock(&s->ckpt_lock);
       s->ckpt_due = false;
-      pthread_mutex_unlock(&s->ckpt_lock);
       pthread_mutex_unlock(&s->lock);
     }
-    pthread_mutex_lock(&s->ckpt_lock);
     s->ckpt_running = false;
   }
-  pthread_mutex_unlock(&s->ckpt_lock);
+  pthread_mutex_unlock(&s->ckpt.lock);
   return NULL;
 }
 
 bool store__checkpointer_busy(store *s) {
-  if (!s->ckpt_started) return false;
-  pthread_mutex_lock(&s->ckpt_lock);
+  if (!s->ckpt.started) return false;
+  pthread_mutex_lock(&s->ckpt.lock);
   bool busy = s->ckpt_due || s->ckpt_running;
-  pthread_mutex_unlock(&s->ckpt_lock);
+  pthread_mutex_unlock(&s->ckpt.lock);
   return busy;
 }
 
@@ -387,10 +423,10 @@ static int on_wal(void *arg, sqlite3 *db, const char *name, int pages) {
   int copied = atomic_load(&s->ckpt_copied);
   if (pages < copied) atomic_store(&s->ckpt_copied, copied = 0); /* the WAL has started over */
   if (pages < copied + ckpt_at.pages) return SQLITE_OK;
-  pthread_mutex_lock(&s->ckpt_lock);
+  pthread_mutex_lock(&s->ckpt.lock);
   s->ckpt_due = true;
-  pthread_cond_signal(&s->ckpt_cond);
-  pthread_mutex_unlock(&s->ckpt_lock);
+  pthread_cond_signal(&s->ckpt.cond);
+  pthread_mutex_unlock(&s->ckpt.lock);
   return SQLITE_OK;
 }
 
@@ -404,35 +440,23 @@ static void start_checkpointer(store *s, const char *path) {
     s->ckpt_db = NULL;
     return;
   }
-  pthread_mutex_init(&s->ckpt_lock, NULL);
   pthread_mutex_init(&s->ckpt_pass, NULL);
-  pthread_cond_init(&s->ckpt_cond, NULL);
-  if (threads_start(&s->ckpt_thread, false, checkpointer, s)) {
-    pthread_cond_destroy(&s->ckpt_cond);
-    pthread_mutex_destroy(&s->ckpt_lock);
+  if (helper_start(&s->ckpt, checkpointer, s)) {
     pthread_mutex_destroy(&s->ckpt_pass);
     sqlite3_close(s->ckpt_db);
     s->ckpt_db = NULL;
     return;
   }
-  s->ckpt_started = true;
   sqlite3_wal_hook(s->db, on_wal, s);
 }
 
 static void stop_checkpointer(store *s) {
-  if (!s->ckpt_started) return;
+  if (!s->ckpt.started) return;
   if (s->db) sqlite3_wal_hook(s->db, NULL, NULL);
-  pthread_mutex_lock(&s->ckpt_lock);
-  s->ckpt_stop = true;
-  pthread_cond_signal(&s->ckpt_cond);
-  pthread_mutex_unlock(&s->ckpt_lock);
-  pthread_join(s->ckpt_thread, NULL);
-  pthread_cond_destroy(&s->ckpt_cond);
-  pthread_mutex_destroy(&s->ckpt_lock);
+  helper_stop(&s->ckpt);
   pthread_mutex_destroy(&s->ckpt_pass);
   sqlite3_close(s->ckpt_db);
   s->ckpt_db = NULL;
-  s->ckpt_started = false;
 }
 
 /* SQLite's process-wide settings, before its first use: no memory statistics (with them
@@ -645,73 +669,56 @@ void store_commit_counts(store *s, uint64_t *commits, uint64_t *deferred) {
 /* The flusher: commits the open group once it is STORE_GROUP_WAIT_US old. Armed by a
  * request that deferred on the transport's hint only (flush_wake); it disarms when it
  * finds no group open, so an idle store costs it nothing. Lock order: s->lock, then
- * flush_lock (end() arms it holding the store). */
+ * flush.lock (end() arms it holding the store). */
 static void *flusher(void *arg) {
   store *s = arg;
-  pthread_mutex_lock(&s->flush_lock);
-  while (!s->flush_stop) {
+  pthread_mutex_lock(&s->flush.lock);
+  while (!s->flush.stop) {
     if (!s->flush_armed) {
-      pthread_cond_wait(&s->flush_cond, &s->flush_lock);
+      pthread_cond_wait(&s->flush.cond, &s->flush.lock);
       continue;
     }
     int64_t due = atomic_load(&s->group_since_us) + STORE_GROUP_WAIT_US;
     if (clock_mono_us() < due) {
       struct timespec ts = {.tv_sec = (time_t)(due / 1000000), .tv_nsec = (long)(due % 1000000) * 1000};
-      pthread_cond_timedwait(&s->flush_cond, &s->flush_lock, &ts);
+      pthread_cond_timedwait(&s->flush.cond, &s->flush.lock, &ts);
       continue;
     }
-    pthread_mutex_unlock(&s->flush_lock);
+    pthread_mutex_unlock(&s->flush.lock);
     take_lock(s);
     /* The group seen may have been committed and another opened since: only a group
      * past its own time is committed here. */
     if (s->group_n && atomic_load(&s->group_since_us) + STORE_GROUP_WAIT_US <= clock_mono_us()) commit_group(s);
-    pthread_mutex_lock(&s->flush_lock);
+    pthread_mutex_lock(&s->flush.lock);
     s->flush_armed = s->group_n > 0;
     pthread_mutex_unlock(&s->lock);
   }
-  pthread_mutex_unlock(&s->flush_lock);
+  pthread_mutex_unlock(&s->flush.lock);
   return NULL;
 }
 
 /* A request deferred on the hint alone: make sure the flusher watches the group. */
 static void flush_wake(store *s) {
-  pthread_mutex_lock(&s->flush_lock);
+  pthread_mutex_lock(&s->flush.lock);
   if (!s->flush_armed) {
     s->flush_armed = true;
-    pthread_cond_signal(&s->flush_cond);
+    pthread_cond_signal(&s->flush.cond);
   }
-  pthread_mutex_unlock(&s->flush_lock);
+  pthread_mutex_unlock(&s->flush.lock);
 }
 
 int store_set_next_hint(store *s, bool (*at_hand)(void)) {
-  if (s->flush_started || !at_hand) return 0;
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_mutex_init(&s->flush_lock, NULL);
-  pthread_cond_init(&s->flush_cond, &ca);
-  pthread_condattr_destroy(&ca);
-  if (threads_start(&s->flush_thread, false, flusher, s)) {
-    pthread_cond_destroy(&s->flush_cond);
-    pthread_mutex_destroy(&s->flush_lock);
+  if (s->flush.started || !at_hand) return 0;
+  if (helper_start(&s->flush, flusher, s)) {
     log_msg(LOG_WARN, "store: cannot start the group flusher: writes are grouped across worker threads only");
     return -1;
   }
-  s->flush_started = true;
   s->next_at_hand = at_hand;
   return 0;
 }
 
 static void stop_flusher(store *s) {
-  if (!s->flush_started) return;
-  pthread_mutex_lock(&s->flush_lock);
-  s->flush_stop = true;
-  pthread_cond_signal(&s->flush_cond);
-  pthread_mutex_unlock(&s->flush_lock);
-  pthread_join(s->flush_thread, NULL);
-  pthread_cond_destroy(&s->flush_cond);
-  pthread_mutex_destroy(&s->flush_lock);
-  s->flush_started = false;
+  helper_stop(&s->flush);
   s->next_at_hand = NULL;
 }
 
