@@ -14,21 +14,12 @@
 #include "internal.h"
 #include "store.h"
 
-typedef struct {
-  sqlite3_file base;
-  sqlite3_file *real; /* follows this struct in the same allocation */
-} full_file;
-
 static sqlite3_vfs full_vfs;
 static sqlite3_vfs *real_vfs;
 static char *flag_path;
 
-static sqlite3_file *real_of(sqlite3_file *f) { return ((full_file *)f)->real; }
+static sqlite3_file *real_of(sqlite3_file *f) { return ((store__wrapped *)f)->real; }
 
-static int f_close(sqlite3_file *f) {
-  sqlite3_file *r = real_of(f);
-  return r->pMethods ? r->pMethods->xClose(r) : SQLITE_OK;
-}
 static int f_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o) { return real_of(f)->pMethods->xRead(real_of(f), b, n, o); }
 static int f_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o) {
   if (flag_path && access(flag_path, F_OK) == 0) return SQLITE_FULL;
@@ -37,12 +28,7 @@ static int f_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o) {
 static int f_truncate(sqlite3_file *f, sqlite3_int64 n) { return real_of(f)->pMethods->xTruncate(real_of(f), n); }
 static int f_sync(sqlite3_file *f, int fl) { return real_of(f)->pMethods->xSync(real_of(f), fl); }
 static int f_size(sqlite3_file *f, sqlite3_int64 *n) { return real_of(f)->pMethods->xFileSize(real_of(f), n); }
-static int f_lock(sqlite3_file *f, int l) { return real_of(f)->pMethods->xLock(real_of(f), l); }
-static int f_unlock(sqlite3_file *f, int l) { return real_of(f)->pMethods->xUnlock(real_of(f), l); }
-static int f_check(sqlite3_file *f, int *out) { return real_of(f)->pMethods->xCheckReservedLock(real_of(f), out); }
 static int f_control(sqlite3_file *f, int op, void *arg) { return real_of(f)->pMethods->xFileControl(real_of(f), op, arg); }
-static int f_sector(sqlite3_file *f) { return real_of(f)->pMethods->xSectorSize(real_of(f)); }
-static int f_caps(sqlite3_file *f) { return real_of(f)->pMethods->xDeviceCharacteristics(real_of(f)); }
 static int f_shm_map(sqlite3_file *f, int pg, int sz, int ext, void volatile **pp) {
   return real_of(f)->pMethods->xShmMap(real_of(f), pg, sz, ext, pp);
 }
@@ -60,26 +46,19 @@ static int f_unfetch(sqlite3_file *f, sqlite3_int64 o, void *p) {
 }
 
 static const sqlite3_io_methods full_methods = {
-  3, f_close, f_read, f_write, f_truncate, f_sync, f_size, f_lock, f_unlock, f_check, f_control, f_sector, f_caps,
-  f_shm_map, f_shm_lock, f_shm_barrier, f_shm_unmap, f_fetch, f_unfetch,
+  3, store__wrapped_close, f_read, f_write, f_truncate, f_sync, f_size, store__wrapped_lock, store__wrapped_unlock,
+  store__wrapped_check_lock, f_control, store__wrapped_sector_size, store__wrapped_caps, f_shm_map, f_shm_lock, f_shm_barrier, f_shm_unmap, f_fetch, f_unfetch,
 };
 
 static int v_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags, int *out_flags) {
-  full_file *ff = (full_file *)f;
   (void)v;
-  ff->real = (sqlite3_file *)(ff + 1);
-  memset(ff->real, 0, (size_t)real_vfs->szOsFile);
-  int rc = real_vfs->xOpen(real_vfs, name, ff->real, flags, out_flags);
-  /* xClose is called even when xOpen fails, if pMethods is set: keep it set, and let
-   * f_close skip a real file that never opened. */
-  f->pMethods = &full_methods;
-  return rc;
+  return store__wrapped_open(real_vfs, sizeof(store__wrapped), &full_methods, name, f, flags, out_flags);
 }
 
 int store_test_disk_full(const char *flag_file) {
   if (real_vfs) return 0;
   store__sqlite_setup();
   if (!(flag_path = strdup(flag_file))) return -1;
-  real_vfs = store__vfs_wrap_default(&full_vfs, "nrfprov-test-disk-full", (int)sizeof(full_file), v_open);
+  real_vfs = store__vfs_wrap_default(&full_vfs, "nrfprov-test-disk-full", (int)sizeof(store__wrapped), v_open);
   return real_vfs ? 0 : -1;
 }

@@ -23,6 +23,24 @@ int store__walbuf_register(void);
  * and opened by open. Returns the VFS it wraps, or NULL when it could not. */
 sqlite3_vfs *store__vfs_wrap_default(sqlite3_vfs *v, const char *name, int file_size,
                                      int (*open)(sqlite3_vfs *, const char *, sqlite3_file *, int, int *));
+/* A file of such a VFS: a wrapper's struct starts with this, and the wrapped VFS's own
+ * file follows that struct in the same allocation. */
+typedef struct {
+  sqlite3_file base;
+  sqlite3_file *real;
+} store__wrapped;
+/* Open name with the wrapped VFS real into the file after f's wrapper struct of
+ * wrapper_size bytes, and give f the methods m, also when the open fails (SQLite then
+ * still calls their xClose, which store__wrapped_close allows for). */
+int store__wrapped_open(sqlite3_vfs *real, size_t wrapper_size, const sqlite3_io_methods *m, const char *name,
+                        sqlite3_file *f, int flags, int *out_flags);
+/* The methods a wrapper passes to the wrapped file as they are. */
+int store__wrapped_close(sqlite3_file *f);
+int store__wrapped_lock(sqlite3_file *f, int level);
+int store__wrapped_unlock(sqlite3_file *f, int level);
+int store__wrapped_check_lock(sqlite3_file *f, int *out);
+int store__wrapped_sector_size(sqlite3_file *f);
+int store__wrapped_caps(sqlite3_file *f);
 /* Move store_identities_version (before writing identities). */
 void store__identities_changed(store *s);
 /* The raw connection. */

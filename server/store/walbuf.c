@@ -15,10 +15,13 @@
  *
  * Only appends are gathered: a write below the end of what this handle has written
  * since the log last started over (SQLite rewriting a frame's checksum in place) and the
- * log header itself go through at once, after the buffer. A process killed with frames still gathered
- * loses only a transaction that had not committed, so nothing acknowledged is lost
- * (scripts/durability.sh). Database and journal files pass through untouched: their
- * xOpen is the wrapped VFS's own. */
+ * log header itself go through at once, after the buffer. A process killed with frames
+ * still gathered loses only a transaction that had not committed, so nothing
+ * acknowledged is lost (scripts/durability.sh). Database and journal files pass through
+ * untouched: their xOpen is the wrapped VFS's own.
+ *
+ * The wrapping itself (store__vfs_wrap_default, store__wrapped_*) is shared with the
+ * test-only disk-full VFS (diskfull.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,8 +34,7 @@
 #define FRAME_HEADER 24
 
 typedef struct {
-  sqlite3_file base;
-  sqlite3_file *real;      /* follows this struct in the same allocation */
+  store__wrapped wrapped;
   unsigned char *buf;      /* allocated on the first gathered write */
   size_t len;
   sqlite3_int64 off;       /* where buf[0] goes */
@@ -43,12 +45,13 @@ typedef struct {
 static sqlite3_vfs walbuf_vfs;
 static sqlite3_vfs *real_vfs;
 
-static sqlite3_file *real_of(sqlite3_file *f) { return ((wal_file *)f)->real; }
+static sqlite3_file *real_of(sqlite3_file *f) { return ((store__wrapped *)f)->real; }
 
 /* Write what is gathered, in one call. */
 static int flush(wal_file *w) {
   if (!w->len) return SQLITE_OK;
-  int rc = w->real->pMethods->xWrite(w->real, w->buf, (int)w->len, w->off);
+  sqlite3_file *real = w->wrapped.real;
+  int rc = real->pMethods->xWrite(real, w->buf, (int)w->len, w->off);
   w->len = 0;
   return rc;
 }
@@ -58,7 +61,7 @@ static int w_close(sqlite3_file *f) {
   int rc = flush(w);
   free(w->buf);
   w->buf = NULL;
-  int rc2 = w->real->pMethods ? w->real->pMethods->xClose(w->real) : SQLITE_OK;
+  int rc2 = store__wrapped_close(f);
   return rc ? rc : rc2;
 }
 
@@ -80,7 +83,7 @@ static int w_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o) {
   if (!append) {
     w->commit_pending = false;
     if (o + n > w->end) w->end = o + n;
-    return w->real->pMethods->xWrite(w->real, b, n, o);
+    return real_of(f)->pMethods->xWrite(real_of(f), b, n, o);
   }
   if (!w->len) w->off = o;
   memcpy(w->buf + w->len, b, (size_t)n);
@@ -105,7 +108,7 @@ static int w_truncate(sqlite3_file *f, sqlite3_int64 size) {
   int rc = flush(w);
   if (rc) return rc;
   if (w->end > size) w->end = size;
-  return w->real->pMethods->xTruncate(w->real, size);
+  return real_of(f)->pMethods->xTruncate(real_of(f), size);
 }
 
 static int w_sync(sqlite3_file *f, int flags) {
@@ -118,22 +121,15 @@ static int w_size(sqlite3_file *f, sqlite3_int64 *size) {
   return rc ? rc : real_of(f)->pMethods->xFileSize(real_of(f), size);
 }
 
-static int w_lock(sqlite3_file *f, int l) { return real_of(f)->pMethods->xLock(real_of(f), l); }
-static int w_unlock(sqlite3_file *f, int l) { return real_of(f)->pMethods->xUnlock(real_of(f), l); }
-static int w_check(sqlite3_file *f, int *out) { return real_of(f)->pMethods->xCheckReservedLock(real_of(f), out); }
-
 static int w_control(sqlite3_file *f, int op, void *arg) {
   int rc = flush((wal_file *)f);
   return rc ? rc : real_of(f)->pMethods->xFileControl(real_of(f), op, arg);
 }
 
-static int w_sector(sqlite3_file *f) { return real_of(f)->pMethods->xSectorSize(real_of(f)); }
-static int w_caps(sqlite3_file *f) { return real_of(f)->pMethods->xDeviceCharacteristics(real_of(f)); }
-
 /* Version 1: a WAL file has no shared memory and is never memory-mapped. */
 static const sqlite3_io_methods wal_methods = {
-  1, w_close, w_read, w_write, w_truncate, w_sync, w_size, w_lock, w_unlock, w_check, w_control, w_sector, w_caps,
-  NULL, NULL, NULL, NULL, NULL, NULL,
+  1, w_close, w_read, w_write, w_truncate, w_sync, w_size, store__wrapped_lock, store__wrapped_unlock,
+  store__wrapped_check_lock, w_control, store__wrapped_sector_size, store__wrapped_caps, NULL, NULL, NULL, NULL, NULL, NULL,
 };
 
 static int v_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags, int *out_flags) {
@@ -141,16 +137,32 @@ static int v_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags, 
   /* Not a WAL file: the wrapped VFS's own file, in place (walbuf_vfs.szOsFile is larger
    * than it needs). */
   if (!(flags & SQLITE_OPEN_WAL)) return real_vfs->xOpen(real_vfs, name, f, flags, out_flags);
-  wal_file *w = (wal_file *)f;
-  memset(w, 0, sizeof *w);
-  w->real = (sqlite3_file *)(w + 1);
-  memset(w->real, 0, (size_t)real_vfs->szOsFile);
-  int rc = real_vfs->xOpen(real_vfs, name, w->real, flags, out_flags);
+  memset(f, 0, sizeof(wal_file));
+  return store__wrapped_open(real_vfs, sizeof(wal_file), &wal_methods, name, f, flags, out_flags);
+}
+
+int store__wrapped_open(sqlite3_vfs *real, size_t wrapper_size, const sqlite3_io_methods *m, const char *name,
+                        sqlite3_file *f, int flags, int *out_flags) {
+  store__wrapped *w = (store__wrapped *)f;
+  w->real = (sqlite3_file *)((char *)f + wrapper_size);
+  memset(w->real, 0, (size_t)real->szOsFile);
+  int rc = real->xOpen(real, name, w->real, flags, out_flags);
   /* xClose is called even when xOpen fails, if pMethods is set: keep it set, and let
-   * w_close skip a real file that never opened. */
-  f->pMethods = &wal_methods;
+   * store__wrapped_close skip a real file that never opened. */
+  f->pMethods = m;
   return rc;
 }
+
+int store__wrapped_close(sqlite3_file *f) {
+  sqlite3_file *r = real_of(f);
+  return r->pMethods ? r->pMethods->xClose(r) : SQLITE_OK;
+}
+
+int store__wrapped_lock(sqlite3_file *f, int level) { return real_of(f)->pMethods->xLock(real_of(f), level); }
+int store__wrapped_unlock(sqlite3_file *f, int level) { return real_of(f)->pMethods->xUnlock(real_of(f), level); }
+int store__wrapped_check_lock(sqlite3_file *f, int *out) { return real_of(f)->pMethods->xCheckReservedLock(real_of(f), out); }
+int store__wrapped_sector_size(sqlite3_file *f) { return real_of(f)->pMethods->xSectorSize(real_of(f)); }
+int store__wrapped_caps(sqlite3_file *f) { return real_of(f)->pMethods->xDeviceCharacteristics(real_of(f)); }
 
 sqlite3_vfs *store__vfs_wrap_default(sqlite3_vfs *v, const char *name, int file_size,
                                      int (*open)(sqlite3_vfs *, const char *, sqlite3_file *, int, int *)) {
