@@ -26,11 +26,16 @@
 static mock m;
 static char root[64], flag[128];
 
+/* A fresh root directory (mkdtemp's template) for the mock's data dir, root/data. */
+static void make_root(const char *template, char *data, size_t n) {
+  snprintf(root, sizeof root, "%s", template);
+  cr_assert_not_null(mkdtemp(root));
+  snprintf(data, n, "%s/data", root);
+}
+
 static void start(void) {
   char data[100];
-  snprintf(root, sizeof root, "/tmp/nrfprov-group.XXXXXX");
-  cr_assert_not_null(mkdtemp(root));
-  snprintf(data, sizeof data, "%s/data", root);
+  make_root("/tmp/nrfprov-group.XXXXXX", data, sizeof data);
   snprintf(flag, sizeof flag, "%s/disk-full", root);
   mock_start(&m, "--data-dir", data, "--log-format", "json", "--test-disk-full-file", flag, NULL);
 }
@@ -193,9 +198,7 @@ Test(group_commit_stop, writes_delayed_by_a_fault_then_grouped_are_answered_and_
  * a request waiting. */
 static void start_one_worker(void) {
   char data[100];
-  snprintf(root, sizeof root, "/tmp/nrfprov-group1.XXXXXX");
-  cr_assert_not_null(mkdtemp(root));
-  snprintf(data, sizeof data, "%s/data", root);
+  make_root("/tmp/nrfprov-group1.XXXXXX", data, sizeof data);
   mock_start(&m, "--data-dir", data, "--threads", "1", "--log-format", "json", NULL);
 }
 
